@@ -1,0 +1,1 @@
+"""batchgen: batch rendering for text-to-image APIs."""

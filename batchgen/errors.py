@@ -1,0 +1,102 @@
+"""Every error batchgen raises on purpose, under one root.
+
+    BatchgenError
+     ├── ManifestError        a manifest that cannot run; carries file:line and key
+     ├── ProviderError        an API call that did not give images
+     │    ├── RateLimited     429 / RESOURCE_EXHAUSTED (retryable; may carry retry_after)
+     │    ├── ServerError     5xx, connection reset, malformed answer (retryable)
+     │    ├── ProviderTimeout no answer within request_timeout_s (retryable)
+     │    ├── ModelRetired    404 / NOT_FOUND for a model (terminal)
+     │    ├── Rejected        400 validation or content policy (terminal for the task)
+     │    └── AuthError       401 / 403: bad key or no credits (terminal for the run)
+     ├── DownloadError        an image that was paid for but did not arrive whole (retry the download)
+     ├── SinkError            the output could not be written (disk full, unwritable)
+     ├── JournalError         the run state could not be read or written
+     └── BudgetExceeded       the next request could take spend past budget.max_usd
+"""
+
+from __future__ import annotations
+
+
+class BatchgenError(Exception):
+    """Root of every error batchgen raises on purpose."""
+
+
+class ManifestError(BatchgenError):
+    """A manifest problem; `problems` lists every one found, each already located."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class ProviderError(BatchgenError):
+    """A provider call that did not give images.
+
+    `kind` is a short stable name used in reports ("rate_limited", "server_error", ...);
+    `status` is the HTTP status when there was one.
+    """
+
+    kind = "provider_error"
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        billed_usd: float = 0.0,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+        self.billed_usd = billed_usd
+
+
+class RateLimited(ProviderError):
+    kind = "rate_limited"
+    retryable = True
+
+
+class ServerError(ProviderError):
+    kind = "server_error"
+    retryable = True
+
+
+class ProviderTimeout(ProviderError):
+    kind = "timeout"
+    retryable = True
+
+
+class ModelRetired(ProviderError):
+    kind = "model_retired"
+
+
+class Rejected(ProviderError):
+    kind = "rejected"
+
+
+class AuthError(ProviderError):
+    kind = "auth"
+
+
+class DownloadError(BatchgenError):
+    """An image the provider made (and billed) did not reach the disk whole."""
+
+    kind = "download"
+
+
+class SinkError(BatchgenError):
+    """The output directory could not be written."""
+
+    kind = "sink"
+
+
+class JournalError(BatchgenError):
+    """The run journal could not be read or written."""
+
+
+class BudgetExceeded(BatchgenError):
+    """Starting the next request could take the spend past budget.max_usd."""

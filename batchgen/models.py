@@ -1,0 +1,148 @@
+"""Frozen records that flow through the pipeline: manifest parts, tasks, images, outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+ASPECT_RATIOS = ("1:1", "3:4", "4:3", "9:16", "16:9")
+PROVIDER_KINDS = ("emulator", "aimlapi")
+
+DEFAULT_CONCURRENCY = 16
+DEFAULT_REQUEST_TIMEOUT_S = 120.0
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_OUTPUT_DIR = "out/{name}"
+DEFAULT_FILENAME = "{model}/{aspect}/{prompt_slug}-{task_id}-{index}.{ext}"
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    kind: str = "emulator"
+    base_url: str | None = None
+    api_key_env: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    concurrency: int = DEFAULT_CONCURRENCY
+    requests_per_minute: float | None = None
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+
+
+@dataclass(frozen=True, slots=True)
+class OutputConfig:
+    dir: str = DEFAULT_OUTPUT_DIR
+    filename: str = DEFAULT_FILENAME
+
+
+@dataclass(frozen=True, slots=True)
+class PromptSpec:
+    """One `prompts:` entry: a plain prompt (no vars, used as written) or a template."""
+
+    template: str
+    vars: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    is_template: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    name: str
+    prompts: tuple[PromptSpec, ...]
+    models: tuple[str, ...]
+    provider: ProviderConfig = ProviderConfig()
+    fallback: Mapping[str, str] = field(default_factory=dict)
+    aspect_ratios: tuple[str, ...] = ("1:1",)
+    num_images: int = 1
+    seeds: tuple[int, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)
+    limits: Limits = Limits()
+    max_usd: float | None = None
+    output: OutputConfig = OutputConfig()
+    version: int = 1
+    source: Path | None = None  # the manifest file, for relative paths and messages
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One request's worth of work: a prompt for a model at an aspect ratio (and seed)."""
+
+    id: str
+    ordinal: int
+    prompt: str
+    model: str
+    aspect_ratio: str
+    num_images: int
+    seed: int | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    vars: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    """Where a provider put one image: a URL to fetch or inline base64."""
+
+    index: int
+    url: str | None = None
+    b64: str | None = None
+    mime_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What the provider says a request cost; any figure may be missing."""
+
+    credits: float | None = None
+    usd: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """A provider's answer to one task: image references and reported usage."""
+
+    images: tuple[ImageRef, ...]
+    model: str
+    usage: Usage = Usage()
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SavedImage:
+    index: int
+    path: str  # relative to the run directory
+    bytes: int
+    width: int
+    height: int
+    mime_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Seconds spent per phase: waiting for limits, the API request, downloads, all of it."""
+
+    wait_s: float = 0.0
+    request_s: float = 0.0
+    download_s: float = 0.0
+    total_s: float = 0.0
+
+
+Status = Literal["done", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one task ended; what the journal records and the report sums."""
+
+    task: Task
+    status: Status
+    attempts: int
+    timing: Timing
+    cost_usd: float
+    model_used: str | None = None
+    images: tuple[SavedImage, ...] = ()
+    error_kind: str | None = None
+    error_message: str | None = None
+    started_at: float = 0.0  # wall-clock epoch seconds
+    finished_at: float = 0.0
