@@ -22,6 +22,9 @@ class ProviderConfig:
     kind: str = "emulator"
     base_url: str | None = None
     api_key_env: str | None = None
+    # kind-specific settings; for the emulator: time_scale, rpm, max_concurrency, image_bytes,
+    # faults, seed, api_key_env (the key the emulator demands)
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
