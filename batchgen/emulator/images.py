@@ -1,0 +1,205 @@
+"""Real PNG files of a chosen byte size, encoded with zlib, plus the stateless file tokens.
+
+A base picture is encoded once per (width, height, target size) and cached; each served file is the
+base with a small tEXt chunk naming its request, so files differ without re-encoding.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+TEXT_KEYWORD = b"batchgen-emulator"
+MIN_TARGET_BYTES = 30_000
+MAX_TARGET_BYTES = 3_000_000
+SERVE_CHUNK_BYTES = 64 * 1024
+_ZLIB_LEVEL = 1  # random rows do not compress anyway; level 1 keeps the one-off encode fast
+_BASE_CACHE_SIZE = 16
+_CORRECTION_PASSES = 3
+_GRAIN_HEADROOM = 1.2  # leave room to correct upwards: the sampled row cost is an estimate
+
+_TOKEN_RE = re.compile(r"(\d{3,4})x(\d{3,4})-(\d{4,8})-([0-9a-f]{32})-(\d)-([0-9a-f]{8})")
+
+
+@dataclass(frozen=True, slots=True)
+class ImageToken:
+    """Everything needed to rebuild one served file; it travels in the URL, so serving is stateless."""
+
+    width: int
+    height: int
+    target_bytes: int
+    request_id: str  # 32 hex digits
+    index: int
+    prompt_hash: str  # 8 hex digits
+
+    def encode(self) -> str:
+        """The URL-safe token text."""
+        return (
+            f"{self.width}x{self.height}-{self.target_bytes}-{self.request_id}"
+            f"-{self.index}-{self.prompt_hash}"
+        )
+
+
+def decode_token(text: str, allowed_sizes: frozenset[tuple[int, int]]) -> ImageToken | None:
+    """Parse a token; None when it is malformed or asks for a size the server never makes."""
+    match = _TOKEN_RE.fullmatch(text)
+    if match is None:
+        return None
+    width, height, target = int(match[1]), int(match[2]), int(match[3])
+    if (width, height) not in allowed_sizes:
+        return None
+    if not MIN_TARGET_BYTES <= target <= MAX_TARGET_BYTES:
+        return None
+    return ImageToken(width, height, target, match[4], int(match[5]), match[6])
+
+
+def prompt_hash(prompt: str) -> str:
+    """A short, stable fingerprint of the prompt for the tEXt chunk."""
+    return f"{zlib.crc32(prompt.encode('utf-8')):08x}"
+
+
+@dataclass(frozen=True, slots=True)
+class PngFile:
+    """One file as a shared base (signature..IDAT) and its own small tail (tEXt + IEND)."""
+
+    head: bytes
+    tail: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.head) + len(self.tail)
+
+    def chunks(self, chunk_bytes: int = SERVE_CHUNK_BYTES) -> Iterator[bytes | memoryview]:
+        """The file in slices for streaming, without copying the shared base."""
+        view = memoryview(self.head)
+        for start in range(0, len(view), chunk_bytes):
+            yield view[start : start + chunk_bytes]
+        yield self.tail
+
+    def to_bytes(self) -> bytes:
+        return self.head + self.tail
+
+
+def render_png(token: ImageToken) -> PngFile:
+    """The file a token names: the cached base plus a tEXt chunk that makes it unique."""
+    head = base_png(token.width, token.height, token.target_bytes)
+    text = b"request=%s index=%d prompt=%s" % (
+        token.request_id.encode("ascii"),
+        token.index,
+        token.prompt_hash.encode("ascii"),
+    )
+    tail = _chunk(b"tEXt", TEXT_KEYWORD + b"\x00" + text) + _chunk(b"IEND", b"")
+    return PngFile(head, tail)
+
+
+@lru_cache(maxsize=_BASE_CACHE_SIZE)
+def base_png(width: int, height: int, target_bytes: int) -> bytes:
+    """Signature, IHDR and IDAT of a picture whose encoded size is close to target_bytes."""
+    rows = _draw_scene(width, height)
+    rng = random.Random(f"{width}x{height}-{target_bytes}")
+    clean = len(zlib.compress(_raw_image(rows), _ZLIB_LEVEL))
+    bits, row_cost = _choose_grain(rows, target_bytes - clean, rng)
+    fraction = _clamp01((target_bytes - clean) / (row_cost * height))
+    data = _compress_with_grain(rows, fraction, bits, rng)
+    # Correction passes: the sampled per-row cost is only an estimate of the whole picture's.
+    for _ in range(_CORRECTION_PASSES):
+        if fraction >= 1.0 or abs(len(data) - target_bytes) <= 0.03 * target_bytes:
+            break
+        fraction = _clamp01(fraction * (target_bytes - clean) / max(len(data) - clean, 1))
+        data = _compress_with_grain(rows, fraction, bits, rng)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    return PNG_SIGNATURE + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", data)
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    crc = zlib.crc32(payload, zlib.crc32(kind))
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+
+def _clamp01(value: float) -> float:
+    return min(max(value, 0.0), 1.0)
+
+
+def _raw_image(rows: list[bytes]) -> bytes:
+    # Filter type 0 (None) on every row: the flat scene compresses well without prediction.
+    return b"".join(b"\x00" + row for row in rows)
+
+
+def _choose_grain(rows: list[bytes], budget: int, rng: random.Random) -> tuple[int, float]:
+    """Fewest grain bits per channel whose rows, all grainy, would pass the byte budget."""
+    sample = rows[:: max(len(rows) // 16, 1)]
+    cost = 0.0
+    for bits in range(3, 9):
+        grainy = [_grain(row, bits, rng) for row in sample]
+        cost = len(zlib.compress(_raw_image(grainy), _ZLIB_LEVEL)) / len(sample)
+        if cost * len(rows) >= budget * _GRAIN_HEADROOM:
+            return bits, cost
+    return 8, cost
+
+
+def _compress_with_grain(
+    rows: list[bytes], fraction: float, bits: int, rng: random.Random
+) -> bytes:
+    """Compress the scene with grain on an evenly spread fraction of the rows."""
+    state = rng.getstate()  # the same grain on a second pass keeps the result repeatable
+    compressor = zlib.compressobj(_ZLIB_LEVEL)
+    parts = []
+    for y, row in enumerate(rows):
+        grainy = math.floor((y + 1) * fraction) > math.floor(y * fraction)
+        parts.append(compressor.compress(b"\x00" + (_grain(row, bits, rng) if grainy else row)))
+    parts.append(compressor.flush())
+    rng.setstate(state)
+    return b"".join(parts)
+
+
+def _grain(row: bytes, bits: int, rng: random.Random) -> bytes:
+    """Randomise the low bits of every byte: film grain that keeps the picture visible."""
+    mask = int.from_bytes(bytes([(1 << bits) - 1]) * len(row), "big")
+    noise = int.from_bytes(rng.randbytes(len(row)), "big") & mask
+    return (int.from_bytes(row, "big") ^ noise).to_bytes(len(row), "big")
+
+
+def _draw_scene(width: int, height: int) -> list[bytes]:
+    """A landscape: sky gradient, a sun, three hills, a lake; spans per row keep it fast."""
+    scale = min(width, height)
+    horizon = int(height * 0.62)
+    discs = [  # (centre x, centre y, radius, colour at top, colour at bottom)
+        (0.72 * width, 0.34 * height, 0.09 * scale, (255, 226, 150), (255, 200, 120)),
+        (0.15 * width, horizon + 0.55 * scale, 0.75 * scale, (70, 120, 80), (40, 80, 50)),
+        (0.85 * width, horizon + 0.65 * scale, 0.80 * scale, (90, 140, 90), (50, 95, 60)),
+        (0.50 * width, horizon + 0.95 * scale, 0.90 * scale, (110, 160, 95), (60, 110, 60)),
+    ]
+    rows = []
+    for y in range(height):
+        t = y / max(height - 1, 1)
+        if y < horizon:
+            row = bytearray(_mix((40, 90, 170), (250, 190, 150), y / horizon) * width)
+        else:
+            row = bytearray(_mix((60, 110, 160), (20, 50, 90), t) * width)
+        for cx, cy, radius, top, bottom in discs:
+            _fill_span(row, width, y, cx, cy, radius, _mix(top, bottom, t))
+        rows.append(bytes(row))
+    return rows
+
+
+def _fill_span(
+    row: bytearray, width: int, y: int, cx: float, cy: float, radius: float, colour: bytes
+) -> None:
+    dy = y - cy
+    if abs(dy) >= radius:
+        return
+    half = math.sqrt(radius * radius - dy * dy)
+    x0, x1 = max(int(cx - half), 0), min(int(cx + half), width)
+    if x1 > x0:
+        row[3 * x0 : 3 * x1] = colour * (x1 - x0)
+
+
+def _mix(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> bytes:
+    return bytes(round(p + (q - p) * t) for p, q in zip(a, b))
