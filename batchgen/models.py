@@ -114,7 +114,7 @@ class Generation:
 @dataclass(frozen=True, slots=True)
 class SavedImage:
     index: int
-    path: str  # relative to the run directory
+    path: str  # relative to the run directory: images/...
     bytes: int
     width: int
     height: int

@@ -1,0 +1,216 @@
+"""The `batchgen` command: parse arguments, call the library, map outcomes to exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .errors import BatchgenError, ManifestError
+from .expand import count_tasks
+from .job import JobResult, RunOptions, run, run_dir_for
+from .journal import Journal
+from .manifest import load_manifest
+from .models import Manifest
+from .plan import make_plan
+from .progress import ProgressView
+from .report_files import REPORT_JSON, write_reports
+from .schema import manifest_schema
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+T = TypeVar("T")
+
+
+def _guard(action: Callable[[], T]) -> T:
+    """Turn batchgen's errors into a message and an exit code, never a traceback."""
+    try:
+        return action()
+    except ManifestError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        raise SystemExit(EXIT_USAGE) from exc
+    except BatchgenError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_FAILED) from exc
+    except KeyboardInterrupt as exc:
+        click.echo("interrupted", err=True)
+        raise SystemExit(EXIT_INTERRUPTED) from exc
+
+
+def _load(path: str) -> Manifest:
+    return _guard(lambda: load_manifest(path))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="batchgen")
+def main() -> None:
+    """Render text-to-image jobs in bulk: concurrent, rate-limited, resumable, with a report."""
+
+
+@main.command("run")
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run directory.")
+@click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight at most.")
+@click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="Request starts per minute at most.")
+@click.option("--max-usd", type=click.FloatRange(min=0, min_open=True), help="Spend cap for this run.")
+@click.option("--fresh", is_flag=True, help="Forget earlier runs in the run directory and start over.")
+def run_command(
+    manifest: str,
+    out: Path | None,
+    concurrency: int | None,
+    rpm: float | None,
+    max_usd: float | None,
+    fresh: bool,
+) -> None:
+    """Render every task of MANIFEST that is not already on disk."""
+    loaded = _load(manifest)
+    options = RunOptions(
+        out=out,
+        concurrency=concurrency,
+        requests_per_minute=rpm,
+        max_usd=max_usd,
+        fresh=fresh,
+        handle_signals=True,
+    )
+    with ProgressView(total=count_tasks(loaded), title=loaded.name) as view:
+        job = _guard(lambda: run(loaded, options, view))
+    _print_summary(job)
+    raise SystemExit(_exit_code(job))
+
+
+def _exit_code(job: JobResult) -> int:
+    result = job.result
+    if result.status == "interrupted":
+        return EXIT_INTERRUPTED
+    if result.status != "complete" or job.summary["tasks"]["failed"]:
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _print_summary(job: JobResult) -> None:
+    s, result = job.summary, job.result
+    tasks, latency = s["tasks"], s["latency_s"]["end_to_end"]
+    click.echo(
+        f"{s['name']}: {tasks['done']} of {tasks['planned']} tasks rendered "
+        f"({s['images']['count']} images), {tasks['failed']} failed, {tasks['pending']} pending; "
+        f"this run {result.done} done in {result.wall_s:.1f}s"
+    )
+    if latency["count"]:
+        click.echo(
+            f"  {s['images_per_s']:.2f} images/s; end-to-end p50 {latency['p50']:.2f}s "
+            f"p95 {latency['p95']:.2f}s max {latency['max']:.2f}s; cost ${s['cost_usd']['total']:.2f}"
+        )
+    for kind, count in s["errors"]["failed_tasks_by_kind"].items():
+        click.echo(f"  failed ({kind}): {count}; e.g. {s['errors']['examples'].get(kind, '')}")
+    if result.status != "complete":
+        click.echo(f"  stopped ({result.status}): {result.reason or ''}; rerun to resume", err=True)
+    click.echo(f"  report: {job.run_dir / REPORT_JSON}")
+
+
+@main.command("plan")
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
+def plan_command(manifest: str) -> None:
+    """Show tasks, images, estimated cost and duration; sends nothing."""
+    loaded = _load(manifest)
+    scale = loaded.provider.options.get("time_scale", 1.0) if loaded.provider.kind == "emulator" else 1.0
+    plan = make_plan(loaded, latency_scale=float(scale))
+    rpm = plan.requests_per_minute or "no limit"
+    click.echo(f"{loaded.name}: {plan.tasks:,} tasks, {plan.images:,} images")
+    click.echo(f"  estimated cost ${plan.cost_usd:,.2f}; duration ~{_duration(plan.duration_s)}")
+    click.echo(f"  at concurrency {plan.concurrency}, requests per minute {rpm}")
+    for model in plan.by_model:
+        cost = "price unknown" if model.cost_usd is None else f"${model.cost_usd:,.2f}"
+        click.echo(f"  {model.model}: {model.tasks:,} tasks, {model.images:,} images, {cost}")
+    click.echo(f"  output: {run_dir_for(loaded)}")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+@main.command("validate")
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
+def validate_command(manifest: str) -> None:
+    """Exit 0 if MANIFEST is valid, else 2 with file:line: message for every problem."""
+    loaded = _load(manifest)
+    click.echo(f"{manifest}: ok ({count_tasks(loaded):,} tasks)")
+
+
+@main.command("report")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def report_command(run_dir: Path) -> None:
+    """Rebuild report.json and tasks.csv from RUN_DIR's journal."""
+
+    def rebuild() -> dict[str, Any]:
+        journal = Journal.open(run_dir, lock=False)
+        try:
+            return write_reports(run_dir, journal, name=journal.meta("name") or run_dir.name)
+        finally:
+            journal.close()
+
+    summary = _guard(rebuild)
+    click.echo(json.dumps({k: summary[k] for k in ("tasks", "images", "images_per_s")}, indent=2))
+
+
+@main.command("emulator")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="Server rate limit (429 past it).")
+@click.option("--max-concurrency", type=click.IntRange(min=1), help="Server concurrency limit.")
+@click.option("--time-scale", type=click.FloatRange(min=0), default=1.0, show_default=True)
+@click.option("--image-bytes", default="realistic", show_default=True, help="small, realistic or a byte count.")
+@click.option("--faults", default=None, help="e.g. '429=0.05,500=0.02,truncate=0.01'.")
+@click.option("--api-key-env", default=None, help="Demand the key held in this environment variable.")
+def emulator_command(
+    host: str,
+    port: int,
+    rpm: float | None,
+    max_concurrency: int | None,
+    time_scale: float,
+    image_bytes: str,
+    faults: str | None,
+    api_key_env: str | None,
+) -> None:
+    """Serve the AI/ML API's image routes on HOST:PORT (no key, no network needed)."""
+    from .emulator import EmulatorConfig, parse_faults, serve
+
+    try:
+        config = EmulatorConfig(
+            time_scale=time_scale,
+            rpm=rpm,
+            max_concurrency=max_concurrency,
+            image_bytes=int(image_bytes) if image_bytes.isdigit() else image_bytes,
+            faults=parse_faults(faults) if faults else None,
+            api_key=_env_key(api_key_env),
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    serve(config, host=host, port=port)
+
+
+def _env_key(name: str | None) -> str | None:
+    if name is None:
+        return None
+    key = os.environ.get(name)
+    if not key:
+        raise click.BadParameter(f"environment variable {name} is not set", param_hint="--api-key-env")
+    return key
+
+
+@main.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of the manifest."""
+    json.dump(manifest_schema(), sys.stdout, indent=2)
+    click.echo()

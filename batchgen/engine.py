@@ -1,0 +1,210 @@
+"""The task group: a lazy feed of tasks through a bounded channel to workers, and a clean stop.
+
+Stopping (Ctrl-C, SIGTERM, budget, a bad key): no new request starts, tasks still queued for a
+slot are dropped, requests in flight get `grace_s` to finish and save their images, then are
+cancelled. The journal only ever holds whole outcomes, so a rerun picks up what is missing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import signal
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+import anyio
+from anyio.abc import CancelScope, TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .budget import Budget
+from .errors import AuthError, BatchgenError, BudgetExceeded, JournalError, SinkError
+from .journal import Journal
+from .limits import Limiter
+from .models import Outcome, Task
+from .providers.base import Provider
+from .render import Abandoned, Renderer, RenderSettings
+from .sink import Sink
+
+DEFAULT_GRACE_S = 30.0
+FEED_BATCH = 256
+RunStatus = Literal["complete", "interrupted", "budget", "aborted"]
+
+
+class Observer:
+    """Hooks for progress views; every method is optional to override."""
+
+    def skipped(self, count: int) -> None:
+        """`count` tasks were already rendered by an earlier run."""
+
+    def attempt_failed(self, task: Task, model: str, attempt: int, error: BatchgenError) -> None:
+        """One attempt failed (it may be retried)."""
+
+    def finished(self, outcome: Outcome) -> None:
+        """A task ended, rendered or failed, and is in the journal."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    status: RunStatus
+    reason: str | None
+    done: int
+    failed: int
+    skipped: int
+    wall_s: float
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        provider: Provider,
+        limiter: Limiter,
+        sink: Sink,
+        journal: Journal,
+        run_id: int,
+        budget: Budget,
+        settings: RenderSettings,
+        workers: int,
+        observer: Observer | None = None,
+        grace_s: float = DEFAULT_GRACE_S,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self._journal = journal
+        self._run_id = run_id
+        self._workers = workers
+        self._observer = observer or Observer()
+        self._grace_s = grace_s
+        self._stopping = anyio.Event()
+        self._renderer = Renderer(
+            provider=provider,
+            limiter=limiter,
+            sink=sink,
+            budget=budget,
+            settings=settings,
+            attempt_failed=self._attempt_failed,
+            stopping=self._stopping,
+            rand=rand,
+        )
+        self._status: RunStatus = "complete"
+        self._reason: str | None = None
+        self._in_flight: set[str] = set()
+        self._counts = {"done": 0, "failed": 0, "skipped": 0}
+        self._outer: TaskGroup | None = None
+        self._work_scope: CancelScope | None = None
+
+    async def run(self, tasks: Iterable[Task], *, handle_signals: bool = False) -> RunResult:
+        started = time.monotonic()
+        send, receive = anyio.create_memory_object_stream[Task](self._workers)
+        async with anyio.create_task_group() as outer:
+            self._outer = outer
+            if handle_signals:
+                outer.start_soon(self._watch_signals)
+            async with anyio.create_task_group() as work:
+                self._work_scope = work.cancel_scope
+                work.start_soon(self._feed, tasks, send)
+                async with receive:
+                    for _ in range(self._workers):
+                        work.start_soon(self._work, receive.clone())
+            outer.cancel_scope.cancel()  # the signal watcher and grace timer are done too
+        return RunResult(
+            status=self._status,
+            reason=self._reason,
+            wall_s=time.monotonic() - started,
+            **self._counts,
+        )
+
+    def stop(self, status: RunStatus = "interrupted", reason: str | None = None) -> None:
+        """Start a clean stop; the first reason given is the one reported."""
+        if self._stopping.is_set():
+            return
+        self._status, self._reason = status, reason
+        self._stopping.set()
+        self._renderer.stop_waiting()
+        if self._outer is not None:
+            self._outer.start_soon(self._cancel_after_grace)
+
+    def cancel(self) -> None:
+        """Stop now: requests in flight are cancelled (their tasks stay undone)."""
+        self.stop()
+        if self._work_scope is not None:
+            self._work_scope.cancel()
+
+    async def _cancel_after_grace(self) -> None:
+        await anyio.sleep(self._grace_s)
+        self.cancel()
+
+    async def _watch_signals(self) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                if self._stopping.is_set():
+                    self.cancel()  # a second Ctrl-C does not wait for the grace period
+                else:
+                    self.stop("interrupted", f"stopped by {signal.Signals(signum).name}")
+
+    async def _feed(self, tasks: Iterable[Task], send: MemoryObjectSendStream[Task]) -> None:
+        iterator = iter(tasks)
+        async with send:
+            while batch := list(itertools.islice(iterator, FEED_BATCH)):
+                done = self._journal.done_among([task.id for task in batch])
+                self._skip(sum(task.id in done for task in batch))
+                for task in batch:
+                    if self._stopping.is_set():
+                        return
+                    if task.id not in done:
+                        try:
+                            await send.send(task)
+                        except anyio.BrokenResourceError:
+                            return  # every worker has left: the run is stopping
+
+    async def _work(self, receive: MemoryObjectReceiveStream[Task]) -> None:
+        async with receive:
+            async for task in receive:
+                if self._stopping.is_set():
+                    return
+                if task.id in self._in_flight or self._journal.done_among([task.id]):
+                    self._skip(1)  # the same task twice in one manifest is rendered once
+                    continue
+                self._in_flight.add(task.id)
+                try:
+                    await self._render(task)
+                finally:
+                    self._in_flight.discard(task.id)
+
+    async def _render(self, task: Task) -> None:
+        try:
+            outcome = await self._renderer.render(task)
+            self._journal.record(outcome, run_id=self._run_id)
+        except Abandoned:
+            return
+        except BudgetExceeded as exc:
+            self.stop("budget", str(exc))
+            return
+        except (AuthError, SinkError, JournalError) as exc:
+            self.stop("aborted", str(exc))
+            return
+        self._counts[outcome.status] += 1
+        self._observer.finished(outcome)
+
+    def _skip(self, count: int) -> None:
+        if count:
+            self._counts["skipped"] += count
+            self._observer.skipped(count)
+
+    def _attempt_failed(self, task: Task, model: str, attempt: int, error: BatchgenError) -> None:
+        self._journal.record_error(
+            task_id=task.id,
+            run_id=self._run_id,
+            attempt=attempt,
+            model=model,
+            kind=getattr(error, "kind", type(error).__name__),
+            status=getattr(error, "status", None),
+            message=str(error),
+            billed_usd=getattr(error, "billed_usd", 0.0),
+            at=time.time(),
+        )
+        self._observer.attempt_failed(task, model, attempt, error)

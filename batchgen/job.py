@@ -1,0 +1,129 @@
+"""A whole job: manifest + options -> run directory with images, journal and report."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from .budget import Budget
+from .engine import DEFAULT_GRACE_S, Engine, Observer, RunResult
+from .expand import count_tasks, expand
+from .journal import JOURNAL_FILE, Journal
+from .limits import Limiter
+from .models import Manifest
+from .providers import open_provider
+from .render import RenderSettings
+from .report_files import REPORT_JSON, TASKS_CSV, write_reports
+from .sink import IMAGES_DIR, Sink
+
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """Command-line overrides of the manifest, and how the run behaves."""
+
+    out: Path | None = None
+    concurrency: int | None = None
+    requests_per_minute: float | None = None
+    max_usd: float | None = None
+    fresh: bool = False
+    grace_s: float = DEFAULT_GRACE_S
+    handle_signals: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    run_dir: Path
+    result: RunResult
+    summary: dict[str, Any]
+
+
+def with_overrides(manifest: Manifest, options: RunOptions) -> Manifest:
+    limits = manifest.limits
+    if options.concurrency is not None:
+        limits = dataclasses.replace(limits, concurrency=options.concurrency)
+    if options.requests_per_minute is not None:
+        limits = dataclasses.replace(limits, requests_per_minute=options.requests_per_minute)
+    max_usd = options.max_usd if options.max_usd is not None else manifest.max_usd
+    return dataclasses.replace(manifest, limits=limits, max_usd=max_usd)
+
+
+def run_dir_for(manifest: Manifest, out: Path | None = None) -> Path:
+    """--out, else output.dir with {name} filled in (relative to the current directory)."""
+    return out if out is not None else Path(manifest.output.dir.replace("{name}", manifest.name))
+
+
+def forget(run_dir: Path) -> None:
+    """--fresh: drop the journal, reports and images of an earlier run (nothing else)."""
+    for name in (JOURNAL_FILE, JOURNAL_FILE + "-wal", JOURNAL_FILE + "-shm", REPORT_JSON, TASKS_CSV):
+        (run_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(run_dir / IMAGES_DIR, ignore_errors=True)
+
+
+async def run_job(
+    manifest: Manifest, options: RunOptions = RunOptions(), observer: Observer | None = None
+) -> JobResult:
+    manifest = with_overrides(manifest, options)
+    run_dir = run_dir_for(manifest, options.out)
+    if options.fresh:
+        forget(run_dir)
+    journal = Journal.open(run_dir)
+    try:
+        sink = Sink(run_dir)
+        sink.prepare()
+        run_id = journal.begin_run(name=manifest.name, planned=count_tasks(manifest), started_at=time.time())
+        started = time.monotonic()
+        result = await _render(manifest, options, journal, run_id, sink, observer)
+        journal.end_run(
+            run_id, finished_at=time.time(), wall_s=time.monotonic() - started, status=result.status
+        )
+        summary = write_reports(run_dir, journal, name=manifest.name)
+    finally:
+        journal.close()
+    return JobResult(run_dir=run_dir, result=result, summary=summary)
+
+
+async def _render(
+    manifest: Manifest,
+    options: RunOptions,
+    journal: Journal,
+    run_id: int,
+    sink: Sink,
+    observer: Observer | None,
+) -> RunResult:
+    limits = manifest.limits
+    async with open_provider(manifest) as provider:
+        engine = Engine(
+            provider=provider,
+            limiter=Limiter(
+                concurrency=limits.concurrency, requests_per_minute=limits.requests_per_minute
+            ),
+            sink=sink,
+            journal=journal,
+            run_id=run_id,
+            budget=Budget(manifest.max_usd),
+            settings=RenderSettings(
+                name=manifest.name,
+                filename=manifest.output.filename,
+                max_attempts=limits.max_attempts,
+                request_timeout_s=limits.request_timeout_s,
+                fallback=manifest.fallback,
+            ),
+            workers=limits.concurrency,
+            observer=observer,
+            grace_s=options.grace_s,
+        )
+        return await engine.run(expand(manifest), handle_signals=options.handle_signals)
+
+
+def run(
+    manifest: Manifest, options: RunOptions = RunOptions(), observer: Observer | None = None
+) -> JobResult:
+    """Run a job to the end (blocking), on anyio's asyncio backend."""
+    return anyio.run(run_job, manifest, options, observer, backend="asyncio")

@@ -1,0 +1,55 @@
+"""What a manifest will do before it does it: tasks, images, cost and duration estimates (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import pricing
+from .expand import count_tasks
+from .models import Manifest
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPlan:
+    model: str
+    tasks: int
+    images: int
+    cost_usd: float | None  # None: no price known for this model
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    tasks: int
+    images: int
+    cost_usd: float  # of the priced models; unpriced ones are listed in by_model
+    duration_s: float
+    concurrency: int
+    requests_per_minute: float | None
+    by_model: tuple[ModelPlan, ...]
+
+
+def make_plan(manifest: Manifest, *, latency_scale: float = 1.0) -> Plan:
+    """Estimate at the configured limits with typical latencies; fallbacks are not counted."""
+    tasks = count_tasks(manifest)
+    per_model = tasks // len(manifest.models)
+    by_model = tuple(_model_plan(model, per_model, manifest.num_images) for model in manifest.models)
+    busy_s = sum(per_model * pricing.typical_latency_s(m) * latency_scale for m in manifest.models)
+    duration_s = busy_s / manifest.limits.concurrency
+    rpm = manifest.limits.requests_per_minute
+    if rpm:
+        duration_s = max(duration_s, tasks * 60.0 / rpm)
+    return Plan(
+        tasks=tasks,
+        images=tasks * manifest.num_images,
+        cost_usd=sum(m.cost_usd or 0.0 for m in by_model),
+        duration_s=duration_s,
+        concurrency=manifest.limits.concurrency,
+        requests_per_minute=rpm,
+        by_model=by_model,
+    )
+
+
+def _model_plan(model: str, tasks: int, num_images: int) -> ModelPlan:
+    price = pricing.price_per_image(model)
+    images = tasks * num_images
+    return ModelPlan(model, tasks, images, None if price is None else price * images)

@@ -1,0 +1,183 @@
+"""The AI/ML API wire format: POST /v1/images/generations, both response shapes, its errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import aiohttp
+
+from ..errors import (
+    AuthError,
+    ModelRetired,
+    ProviderError,
+    RateLimited,
+    Rejected,
+    ServerError,
+)
+from ..models import Generation, ImageRef, Task, Usage
+from ..retry import parse_retry_after
+from .base import Download, Provider
+from .http import fetch_image, mapped_errors
+
+DEFAULT_BASE_URL = "https://api.aimlapi.com"
+DEFAULT_KEY_ENV = "AIMLAPI_API_KEY"
+PATH = "/v1/images/generations"
+MESSAGE_LIMIT = 300
+
+
+class AimlapiProvider(Provider):
+    kind = "aimlapi"
+
+    def __init__(
+        self, session: aiohttp.ClientSession, *, base_url: str, api_key: str | None
+    ) -> None:
+        self._session = session
+        self._url = base_url.rstrip("/") + PATH
+        self._api_key = api_key
+
+    def __repr__(self) -> str:
+        return f"AimlapiProvider(url={self._url!r})"  # never the key
+
+    async def generate(self, task: Task, *, model: str) -> Generation:
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        with mapped_errors(f"POST {self._url}"):
+            async with self._session.post(
+                self._url, json=request_body(task, model), headers=headers, allow_redirects=False
+            ) as response:
+                body = await response.read()
+                status, retry_after = response.status, response.headers.get("Retry-After")
+        if status not in (200, 201):
+            raise self._redact(error_for(status, body, retry_after))
+        return parse_generation(body, model=model)
+
+    def fetch(self, ref: ImageRef) -> AbstractAsyncContextManager[Download]:
+        assert ref.url is not None
+        return fetch_image(self._session, ref.url)
+
+    async def aclose(self) -> None:
+        await self._session.close()
+
+    def _redact(self, error: ProviderError) -> ProviderError:
+        """A server that echoes the key must not put it into our journal or logs."""
+        if self._api_key and self._api_key in error.message:
+            error.message = error.message.replace(self._api_key, "***")
+            error.args = (error.message,)
+        return error
+
+
+def request_body(task: Task, model: str) -> dict[str, Any]:
+    body: dict[str, Any] = dict(task.params)
+    body.update(
+        model=model,
+        prompt=task.prompt,
+        num_images=task.num_images,
+        aspect_ratio=task.aspect_ratio,
+    )
+    if task.seed is not None:
+        body["seed"] = task.seed
+    return body
+
+
+def error_for(status: int, body: bytes, retry_after: str | None) -> ProviderError:
+    """Classify by status (never by message text); keep the provider's message for the report."""
+    message = f"HTTP {status}: {_message(body)}"
+    if status == 429:
+        return RateLimited(message, status=status, retry_after=parse_retry_after(retry_after))
+    if status in (401, 403):
+        return AuthError(message, status=status)
+    if status == 404:
+        return ModelRetired(message, status=status)
+    if status == 408 or status >= 500:
+        return ServerError(message, status=status, retry_after=parse_retry_after(retry_after))
+    return Rejected(message, status=status)
+
+
+def _message(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return _shorten(body.decode("utf-8", "replace")) or "(empty body)"
+    if isinstance(data, Mapping):
+        for key in ("message", "error", "detail"):
+            value = data.get(key)
+            if isinstance(value, Mapping):
+                value = value.get("message")
+            if value:
+                return _shorten(str(value))
+    return _shorten(str(data))
+
+
+def _shorten(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+
+
+def parse_generation(body: bytes, *, model: str) -> Generation:
+    """Shape A: data[] with url or b64_json and meta.usage; shape B (Preview): images[] and seed."""
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise ServerError(f"answer is not JSON: {_shorten(body[:200].decode('utf-8', 'replace'))}") from exc
+    if not isinstance(data, Mapping):
+        raise ServerError("answer is not a JSON object")
+    items = data.get("data")
+    if isinstance(items, list):
+        refs = [_ref_from_data(i, item) for i, item in enumerate(items)]
+    elif isinstance(data.get("images"), list):
+        refs = [_ref_from_images(i, item) for i, item in enumerate(data["images"])]
+    else:
+        raise ServerError("answer has neither 'data' nor 'images'")
+    if not refs:
+        raise Rejected("the provider returned no images (filtered?)")
+    seed = data.get("seed")
+    return Generation(
+        images=tuple(refs),
+        model=model,  # what we asked for: the report groups by it, whatever alias comes back
+        usage=_usage(data.get("meta")),
+        seed=seed if isinstance(seed, int) else None,
+    )
+
+
+def _ref_from_data(index: int, item: object) -> ImageRef:
+    if not isinstance(item, Mapping):
+        raise ServerError(f"data[{index}] is not an object")
+    url, b64 = item.get("url"), item.get("b64_json")
+    if not (isinstance(url, str) and url) and not (isinstance(b64, str) and b64):
+        raise ServerError(f"data[{index}] has neither url nor b64_json")
+    return ImageRef(
+        index=index,
+        url=url if isinstance(url, str) and url else None,
+        b64=b64 if isinstance(b64, str) and b64 else None,
+        mime_type=_str_or_none(item.get("mime_type")),
+    )
+
+
+def _ref_from_images(index: int, item: object) -> ImageRef:
+    if not isinstance(item, Mapping) or not isinstance(item.get("url"), str):
+        raise ServerError(f"images[{index}] has no url")
+    return ImageRef(index=index, url=item["url"], mime_type=_str_or_none(item.get("content_type")))
+
+
+def _usage(meta: object) -> Usage:
+    """meta.usage.{credits_used|tokens_used|usd_spent}; some docs put tokens_used on meta itself."""
+    if not isinstance(meta, Mapping):
+        return Usage()
+    usage = meta.get("usage")
+    source = usage if isinstance(usage, Mapping) else meta
+    credits = _number(source.get("credits_used"))
+    if credits is None:
+        credits = _number(source.get("tokens_used"))
+    return Usage(credits=credits, usd=_number(source.get("usd_spent")))
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None

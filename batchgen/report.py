@@ -1,0 +1,63 @@
+"""Summary math for the report: percentiles, rates, throughput over time (pure)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+PERCENTILES = (50, 90, 95, 99)
+SERIES_POINTS = 60
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default, statistics' 'inclusive')."""
+    if not sorted_values:
+        raise ValueError("percentile of no values")
+    if not 0 <= q <= 100:
+        raise ValueError(f"q must be in [0, 100], got {q}")
+    position = (len(sorted_values) - 1) * q / 100
+    low, high = math.floor(position), math.ceil(position)
+    fraction = position - low
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * fraction
+
+
+def distribution(sorted_values: Sequence[float]) -> dict[str, float | int | None]:
+    """count, mean, p50/p90/p95/p99 and max of already sorted values (None when empty)."""
+    result: dict[str, float | int | None] = {"count": len(sorted_values)}
+    if not sorted_values:
+        result.update({"mean": None, **{f"p{q}": None for q in PERCENTILES}, "max": None})
+        return result
+    result["mean"] = math.fsum(sorted_values) / len(sorted_values)
+    for q in PERCENTILES:
+        result[f"p{q}"] = percentile(sorted_values, q)
+    result["max"] = sorted_values[-1]
+    return result
+
+
+def rate(count: float, seconds: float) -> float:
+    return count / seconds if seconds > 0 else 0.0
+
+
+def bucket_width(wall_s: float, points: int = SERIES_POINTS) -> float:
+    """A round width (1, 2, 5 x 10^k seconds) giving at most about `points` buckets."""
+    if wall_s <= 0:
+        return 1.0
+    raw = wall_s / points
+    scale = 10 ** math.floor(math.log10(raw))
+    return float(next(step * scale for step in (1, 2, 5, 10) if step * scale >= raw))
+
+
+def throughput_series(
+    finished: Iterable[tuple[float, int]], *, start: float, width: float
+) -> list[dict[str, float]]:
+    """Images per second in consecutive buckets from `start`, from (finished_at, images) pairs."""
+    counts: dict[int, int] = {}
+    for finished_at, images in finished:
+        bucket = max(int((finished_at - start) // width), 0)
+        counts[bucket] = counts.get(bucket, 0) + images
+    if not counts:
+        return []
+    return [
+        {"t_s": bucket * width, "images_per_s": counts.get(bucket, 0) / width}
+        for bucket in range(max(counts) + 1)
+    ]

@@ -1,0 +1,118 @@
+"""Streaming, verified, atomic writes of image bytes: chunks -> .part -> check -> rename."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+from collections.abc import AsyncIterable, Callable
+from pathlib import Path
+
+import aiofiles
+
+from . import imageinfo
+from .errors import DownloadError, SinkError
+from .models import SavedImage
+
+IMAGES_DIR = "images"
+STAGING = ".parts"
+WRITE_BUFFER = 256 * 1024  # coalesce small network chunks into fewer thread hops
+TAIL_BYTES = 16
+
+
+class Sink:
+    """Writes images under `root`; a file appears at its final path only when it is whole."""
+
+    def __init__(self, root: Path, *, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self.root = root
+        self.staging = root / STAGING
+        self.max_bytes = max_bytes
+
+    def __repr__(self) -> str:
+        return f"Sink(root={str(self.root)!r})"
+
+    def prepare(self) -> None:
+        """Create the folders and drop what an interrupted run left half-written."""
+        try:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            self.staging.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SinkError(f"cannot write to {self.root}: {exc.strerror}") from exc
+
+    async def write(
+        self,
+        chunks: AsyncIterable[bytes],
+        *,
+        part_name: str,
+        path_for: Callable[[str], str],
+        index: int,
+        expected_bytes: int | None = None,
+    ) -> SavedImage:
+        """Stream `chunks` to disk; `path_for(ext)` names the final file once the format is known."""
+        part = self.staging / f"{part_name}.part"
+        try:
+            head, tail, size = await self._stream(chunks, part)
+            info = self._verify(head, tail, size, expected_bytes)
+            relative = path_for(info.ext)
+            final = self.root / relative
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(part, final)
+        except OSError as exc:
+            raise _sink_error(exc, self.root) from exc
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                part.unlink()
+        return SavedImage(
+            index=index,
+            path=relative,
+            bytes=size,
+            width=info.width,
+            height=info.height,
+            mime_type=info.mime_type,
+        )
+
+    async def _stream(self, chunks: AsyncIterable[bytes], part: Path) -> tuple[bytes, bytes, int]:
+        head = bytearray()
+        tail = b""
+        size = 0
+        pending: list[bytes] = []
+        pending_bytes = 0
+        async with aiofiles.open(part, "wb") as out:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise DownloadError(f"image is larger than {self.max_bytes} bytes")
+                if len(head) < imageinfo.HEAD_BYTES:
+                    head += chunk[: imageinfo.HEAD_BYTES - len(head)]
+                tail = (tail + chunk[-TAIL_BYTES:])[-TAIL_BYTES:]
+                pending.append(chunk)
+                pending_bytes += len(chunk)
+                if pending_bytes >= WRITE_BUFFER:
+                    await out.write(b"".join(pending))
+                    pending, pending_bytes = [], 0
+            if pending:
+                await out.write(b"".join(pending))
+        return bytes(head), tail, size
+
+    def _verify(
+        self, head: bytes, tail: bytes, size: int, expected_bytes: int | None
+    ) -> imageinfo.ImageInfo:
+        if expected_bytes is not None and size != expected_bytes:
+            raise DownloadError(f"image cut short: got {size} of {expected_bytes} bytes")
+        kind = imageinfo.sniff_format(head)
+        if kind is None:
+            raise DownloadError(f"not an image (starts with {head[:16]!r})")
+        mime_type, ext = kind
+        if not imageinfo.is_complete(mime_type, tail):
+            raise DownloadError(f"{mime_type} is cut short ({size} bytes, no end marker)")
+        size_px = imageinfo.dimensions(mime_type, head, size)
+        if size_px is None:
+            raise DownloadError(f"{mime_type} header is unreadable ({size} bytes)")
+        return imageinfo.ImageInfo(mime_type, ext, *size_px)
+
+
+def _sink_error(exc: OSError, root: Path) -> SinkError:
+    if exc.errno == errno.ENOSPC:
+        return SinkError(f"disk full while writing under {root}")
+    return SinkError(f"cannot write under {root}: {exc.strerror or exc}")
