@@ -13,7 +13,6 @@ import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TEXT_KEYWORD = b"batchgen-emulator"
@@ -25,12 +24,15 @@ _BASE_CACHE_SIZE = 16
 _CORRECTION_PASSES = 3
 _GRAIN_HEADROOM = 1.2  # leave room to correct upwards: the sampled row cost is an estimate
 
+# (width, height, target bytes) -> encoded base; few entries of ~1.5 MB each.
+_bases: dict[tuple[int, int, int], bytes] = {}
+
 _TOKEN_RE = re.compile(r"(\d{3,4})x(\d{3,4})-(\d{4,8})-([0-9a-f]{32})-(\d)-([0-9a-f]{8})")
 
 
 @dataclass(frozen=True, slots=True)
 class ImageToken:
-    """Everything needed to rebuild one served file; it travels in the URL, so serving is stateless."""
+    """All that is needed to rebuild one file; it travels in the URL, so serving is stateless."""
 
     width: int
     height: int
@@ -99,9 +101,24 @@ def render_png(token: ImageToken) -> PngFile:
     return PngFile(head, tail)
 
 
-@lru_cache(maxsize=_BASE_CACHE_SIZE)
+def is_cached(width: int, height: int, target_bytes: int) -> bool:
+    """Whether base_png would answer at once (callers move a cold encode off the event loop)."""
+    return (width, height, target_bytes) in _bases
+
+
 def base_png(width: int, height: int, target_bytes: int) -> bytes:
     """Signature, IHDR and IDAT of a picture whose encoded size is close to target_bytes."""
+    key = (width, height, target_bytes)
+    cached = _bases.get(key)
+    if cached is None:
+        cached = _encode_base(width, height, target_bytes)
+        _bases[key] = cached
+        while len(_bases) > _BASE_CACHE_SIZE:
+            _bases.pop(next(iter(_bases)))  # oldest first: dicts keep insertion order
+    return cached
+
+
+def _encode_base(width: int, height: int, target_bytes: int) -> bytes:
     rows = _draw_scene(width, height)
     rng = random.Random(f"{width}x{height}-{target_bytes}")
     clean = len(zlib.compress(_raw_image(rows), _ZLIB_LEVEL))
@@ -202,4 +219,4 @@ def _fill_span(
 
 
 def _mix(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> bytes:
-    return bytes(round(p + (q - p) * t) for p, q in zip(a, b))
+    return bytes(round(p + (q - p) * t) for p, q in zip(a, b, strict=True))

@@ -1,0 +1,76 @@
+"""A loopback server that speaks the AI/ML API image wire format and serves real PNG files.
+
+It shares no code with the client side of batchgen, so one shared bug cannot pass both sides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from batchgen.emulator.app import EmulatorStats, create_app, stats_of
+from batchgen.emulator.faults import FaultSpec, parse_faults
+from batchgen.emulator.profiles import EmulatorConfig
+
+__all__ = [
+    "Emulator",
+    "EmulatorConfig",
+    "EmulatorStats",
+    "FaultSpec",
+    "create_app",
+    "parse_faults",
+    "running_emulator",
+    "serve",
+    "stats_of",
+]
+
+# In-flight generations may be sleeping through long latencies; nobody waits for them at exit.
+SHUTDOWN_TIMEOUT_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Emulator:
+    """A running emulator: where to reach it and its live counters."""
+
+    base_url: str
+    stats: EmulatorStats
+    app: web.Application
+
+
+@asynccontextmanager
+async def running_emulator(
+    config: EmulatorConfig,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    clock: Callable[[], float] | None = None,
+) -> AsyncIterator[Emulator]:
+    """Serve the emulator in the current event loop (port 0 picks a free port) until exit."""
+    app = create_app(config) if clock is None else create_app(config, clock=clock)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound_port = runner.addresses[0][1]
+        url_host = f"[{host}]" if ":" in host else host  # an IPv6 literal needs brackets
+        yield Emulator(f"http://{url_host}:{bound_port}", stats_of(app), app)
+    finally:
+        await runner.cleanup()
+
+
+def serve(config: EmulatorConfig, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the emulator until Ctrl+C (for `batchgen emulator`); prints the base URL first."""
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve_forever(config, host, port))
+
+
+async def _serve_forever(config: EmulatorConfig, host: str, port: int) -> None:
+    async with running_emulator(config, host, port) as emulator:
+        print(f"batchgen emulator listening on {emulator.base_url} (Ctrl+C to stop)", flush=True)
+        await asyncio.Event().wait()
