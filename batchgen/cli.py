@@ -59,9 +59,15 @@ def main() -> None:
 @click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run directory.")
 @click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight at most.")
-@click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="Request starts per minute at most.")
-@click.option("--max-usd", type=click.FloatRange(min=0, min_open=True), help="Spend cap for this run.")
-@click.option("--fresh", is_flag=True, help="Forget earlier runs in the run directory and start over.")
+@click.option(
+    "--rpm", type=click.FloatRange(min=0, min_open=True), help="Request starts per minute at most."
+)
+@click.option(
+    "--max-usd", type=click.FloatRange(min=0, min_open=True), help="Spend cap for this run."
+)
+@click.option(
+    "--fresh", is_flag=True, help="Forget earlier runs in the run directory and start over."
+)
 def run_command(
     manifest: str,
     out: Path | None,
@@ -106,7 +112,8 @@ def _print_summary(job: JobResult) -> None:
     if latency["count"]:
         click.echo(
             f"  {s['images_per_s']:.2f} images/s; end-to-end p50 {latency['p50']:.2f}s "
-            f"p95 {latency['p95']:.2f}s max {latency['max']:.2f}s; cost ${s['cost_usd']['total']:.2f}"
+            f"p95 {latency['p95']:.2f}s max {latency['max']:.2f}s; "
+            f"cost ${s['cost_usd']['total']:.2f}"
         )
     for kind, count in s["errors"]["failed_tasks_by_kind"].items():
         click.echo(f"  failed ({kind}): {count}; e.g. {s['errors']['examples'].get(kind, '')}")
@@ -120,7 +127,11 @@ def _print_summary(job: JobResult) -> None:
 def plan_command(manifest: str) -> None:
     """Show tasks, images, estimated cost and duration; sends nothing."""
     loaded = _load(manifest)
-    scale = loaded.provider.options.get("time_scale", 1.0) if loaded.provider.kind == "emulator" else 1.0
+    scale = (
+        loaded.provider.options.get("time_scale", 1.0)
+        if loaded.provider.kind == "emulator"
+        else 1.0
+    )
     plan = make_plan(loaded, latency_scale=float(scale))
     rpm = plan.requests_per_minute or "no limit"
     click.echo(f"{loaded.name}: {plan.tasks:,} tasks, {plan.images:,} images")
@@ -167,12 +178,21 @@ def report_command(run_dir: Path) -> None:
 @main.command("emulator")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
-@click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="Server rate limit (429 past it).")
+@click.option(
+    "--rpm", type=click.FloatRange(min=0, min_open=True), help="Server rate limit (429 past it)."
+)
 @click.option("--max-concurrency", type=click.IntRange(min=1), help="Server concurrency limit.")
 @click.option("--time-scale", type=click.FloatRange(min=0), default=1.0, show_default=True)
-@click.option("--image-bytes", default="realistic", show_default=True, help="small, realistic or a byte count.")
+@click.option(
+    "--image-bytes",
+    default="realistic",
+    show_default=True,
+    help="small, realistic or a byte count.",
+)
 @click.option("--faults", default=None, help="e.g. '429=0.05,500=0.02,truncate=0.01'.")
-@click.option("--api-key-env", default=None, help="Demand the key held in this environment variable.")
+@click.option(
+    "--api-key-env", default=None, help="Demand the key held in this environment variable."
+)
 def emulator_command(
     host: str,
     port: int,
@@ -205,7 +225,9 @@ def _env_key(name: str | None) -> str | None:
         return None
     key = os.environ.get(name)
     if not key:
-        raise click.BadParameter(f"environment variable {name} is not set", param_hint="--api-key-env")
+        raise click.BadParameter(
+            f"environment variable {name} is not set", param_hint="--api-key-env"
+        )
     return key
 
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import anyio
-from anyio.abc import CancelScope, TaskGroup
+from anyio import CancelScope
+from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .budget import Budget

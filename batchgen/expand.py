@@ -60,7 +60,7 @@ def expand_prompt(spec: PromptSpec) -> Iterator[tuple[str, dict[str, str]]]:
         return
     names = [name for name, _ in spec.vars]
     for combo in itertools.product(*(values for _, values in spec.vars)):
-        chosen = dict(zip(names, combo))
+        chosen = dict(zip(names, combo, strict=True))
         yield spec.template.format_map(chosen), chosen
 
 
@@ -95,7 +95,7 @@ def expand(manifest: Manifest) -> Iterator[Task]:
 
 
 def prompt_slug(prompt: str) -> str:
-    """A short, filesystem-safe name for a prompt: 'Racoon eating ice-cream' -> 'racoon-eating-ice-cream'."""
+    """A short, filesystem-safe name: 'Racoon eating ice-cream' -> 'racoon-eating-ice-cream'."""
     slug = _SLUG_UNSAFE.sub("-", prompt.lower()).strip("-")
     return slug[:SLUG_LENGTH].rstrip("-") or "prompt"
 

@@ -23,7 +23,6 @@ from .report_files import REPORT_JSON, TASKS_CSV, write_reports
 from .sink import IMAGES_DIR, Sink
 
 
-
 @dataclass(frozen=True, slots=True)
 class RunOptions:
     """Command-line overrides of the manifest, and how the run behaves."""
@@ -61,7 +60,13 @@ def run_dir_for(manifest: Manifest, out: Path | None = None) -> Path:
 
 def forget(run_dir: Path) -> None:
     """--fresh: drop the journal, reports and images of an earlier run (nothing else)."""
-    for name in (JOURNAL_FILE, JOURNAL_FILE + "-wal", JOURNAL_FILE + "-shm", REPORT_JSON, TASKS_CSV):
+    for name in (
+        JOURNAL_FILE,
+        JOURNAL_FILE + "-wal",
+        JOURNAL_FILE + "-shm",
+        REPORT_JSON,
+        TASKS_CSV,
+    ):
         (run_dir / name).unlink(missing_ok=True)
     shutil.rmtree(run_dir / IMAGES_DIR, ignore_errors=True)
 
@@ -77,7 +82,9 @@ async def run_job(
     try:
         sink = Sink(run_dir)
         sink.prepare()
-        run_id = journal.begin_run(name=manifest.name, planned=count_tasks(manifest), started_at=time.time())
+        run_id = journal.begin_run(
+            name=manifest.name, planned=count_tasks(manifest), started_at=time.time()
+        )
         started = time.monotonic()
         result = await _render(manifest, options, journal, run_id, sink, observer)
         journal.end_run(

@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS tasks (
     id TEXT PRIMARY KEY, ordinal INTEGER, run_id INTEGER, status TEXT NOT NULL,
     model TEXT NOT NULL, model_used TEXT, aspect_ratio TEXT NOT NULL, prompt TEXT NOT NULL,
-    seed INTEGER, num_images INTEGER NOT NULL, image_count INTEGER NOT NULL, attempts INTEGER NOT NULL,
+    seed INTEGER, num_images INTEGER NOT NULL, image_count INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
     wait_s REAL, request_s REAL, download_s REAL, total_s REAL, cost_usd REAL NOT NULL,
     error_kind TEXT, error_message TEXT, started_at REAL, finished_at REAL);
 CREATE TABLE IF NOT EXISTS images (
@@ -204,10 +205,6 @@ def _take_lock(path: Path) -> Any:
 def _check_version(conn: sqlite3.Connection) -> None:
     row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     if row is None:
-        conn.execute(
-            "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-        )
+        conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
     elif int(row[0]) != SCHEMA_VERSION:
-        raise JournalError(
-            f"journal schema {row[0]} is not {SCHEMA_VERSION}; rerun with --fresh"
-        )
+        raise JournalError(f"journal schema {row[0]} is not {SCHEMA_VERSION}; rerun with --fresh")

@@ -1,4 +1,4 @@
-"""How fast requests may start: a concurrency limit, a rate limit and a shared cool-down, as one object."""
+"""When a request may start: concurrency limit, rate limit and a shared cool-down, as one object."""
 
 from __future__ import annotations
 
@@ -38,9 +38,7 @@ class Limiter:
         self._slots = anyio.CapacityLimiter(concurrency)
         # A bucket of one with a drip of 60/rpm seconds: evenly spaced starts, no burst,
         # so no sliding minute ever holds more than rpm starts.
-        self._rate = (
-            AsyncLimiter(1, 60.0 / requests_per_minute) if requests_per_minute else None
-        )
+        self._rate = AsyncLimiter(1, 60.0 / requests_per_minute) if requests_per_minute else None
         self._rpm = requests_per_minute
         self._clock = clock
         self._resume_at = 0.0
@@ -50,8 +48,7 @@ class Limiter:
 
     def __repr__(self) -> str:
         return (
-            f"Limiter(concurrency={self._slots.total_tokens!r}, "
-            f"requests_per_minute={self._rpm!r})"
+            f"Limiter(concurrency={self._slots.total_tokens!r}, requests_per_minute={self._rpm!r})"
         )
 
     def cool_down(self, seconds: float) -> None:
@@ -76,7 +73,8 @@ class Limiter:
                 self._in_flight -= 1
 
     async def _wait_for_cool_down(self) -> None:
-        while (remaining := self._resume_at - self._clock()) > 0:
+        # A loop, not an Event: another 429 may push resume_at further while we sleep.
+        while (remaining := self._resume_at - self._clock()) > 0:  # noqa: ASYNC110
             await anyio.sleep(remaining)
 
     def statistics(self) -> LimiterStatistics:

@@ -32,7 +32,9 @@ def make_plan(manifest: Manifest, *, latency_scale: float = 1.0) -> Plan:
     """Estimate at the configured limits with typical latencies; fallbacks are not counted."""
     tasks = count_tasks(manifest)
     per_model = tasks // len(manifest.models)
-    by_model = tuple(_model_plan(model, per_model, manifest.num_images) for model in manifest.models)
+    by_model = tuple(
+        _model_plan(model, per_model, manifest.num_images) for model in manifest.models
+    )
     busy_s = sum(per_model * pricing.typical_latency_s(m) * latency_scale for m in manifest.models)
     duration_s = busy_s / manifest.limits.concurrency
     rpm = manifest.limits.requests_per_minute

@@ -19,10 +19,12 @@ LOG_INTERVAL_S = 10.0
 
 
 class ProgressView(Observer):
-    def __init__(self, *, total: int, console: Console | None = None, title: str = "render") -> None:
+    def __init__(
+        self, *, total: int, console: Console | None = None, title: str = "render"
+    ) -> None:
         self.console = console or Console(stderr=True)
         self.total = total
-        self.done = self.failed = self.skipped = self.images = self.errors = 0
+        self.done = self.failed = self.already_done = self.images = self.errors = 0
         self.cost_usd = 0.0
         self._started = time.monotonic()
         self._last_log = self._started
@@ -55,7 +57,7 @@ class ProgressView(Observer):
             self._progress.stop()
 
     def skipped(self, count: int) -> None:
-        self.skipped += count
+        self.already_done += count
         self._refresh()
 
     def attempt_failed(self, task: Task, model: str, attempt: int, error: BatchgenError) -> None:
@@ -74,20 +76,22 @@ class ProgressView(Observer):
     def status_line(self) -> str:
         elapsed = max(time.monotonic() - self._started, 1e-9)
         rendered = self.done + self.failed
-        remaining = self.total - rendered - self.skipped
+        remaining = self.total - rendered - self.already_done
         rate = rendered / elapsed
         eta = f"{remaining / rate:,.0f}s" if rate > 0 and remaining > 0 else "-"
         return (
             f"{self.images / elapsed:,.1f} img/s  ETA {eta}  ${self.cost_usd:,.2f}  "
-            f"failed {self.failed}  errors {self.errors}  already done {self.skipped}"
+            f"failed {self.failed}  errors {self.errors}  already done {self.already_done}"
         )
 
     def _refresh(self, *, force: bool = False) -> None:
-        finished = self.done + self.failed + self.skipped
+        finished = self.done + self.failed + self.already_done
         if self._progress is not None and self._task is not None:
             self._progress.update(self._task, completed=finished, status=self.status_line())
             return
         now = time.monotonic()
         if force or now - self._last_log >= LOG_INTERVAL_S:
             self._last_log = now
-            self.console.print(f"{finished}/{self.total} tasks  {self.status_line()}", highlight=False)
+            self.console.print(
+                f"{finished}/{self.total} tasks  {self.status_line()}", highlight=False
+            )

@@ -1,4 +1,4 @@
-"""One task from request to whole files on disk: retries with backoff, fallback models, download retries."""
+"""One task from request to whole files on disk: retries, backoff, fallback models, downloads."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ class Renderer:
         self._waiting: set[anyio.CancelScope] = set()
 
     async def render(self, task: Task) -> Outcome:
-        """Render `task`; raises Abandoned, AuthError, BudgetExceeded or SinkError to stop the run."""
+        """Render `task`; Abandoned, AuthError, BudgetExceeded or SinkError stop the run."""
         tally, started, started_at = _Tally(), time.monotonic(), time.time()
         error: BatchgenError = ModelRetired("every model in the fallback chain is retired")
         for model in self._chain(task.model):
@@ -99,7 +99,7 @@ class Renderer:
                 except DownloadError as exc:
                     return _outcome(task, tally, started, started_at, model, exc)
                 return _outcome(task, tally, started, started_at, model, None)
-            if not (error.retryable or isinstance(error, ModelRetired)):
+            if not (retry.is_retryable(error) or isinstance(error, ModelRetired)):
                 break  # rejected: a fallback model would be asked the same thing
         return _outcome(task, tally, started, started_at, None, error)
 
@@ -202,7 +202,7 @@ class Renderer:
                         index=ref.index,
                         expected_bytes=download.expected_bytes,
                     )
-            except DownloadError as exc:
+            except DownloadError as exc:  # noqa: PERF203 - a retry loop, not a hot loop
                 self._attempt_failed(task, model, tally.attempts, exc)
                 if attempt >= self._settings.max_attempts:
                     raise
@@ -210,7 +210,9 @@ class Renderer:
         raise AssertionError("unreachable")
 
     def _path(self, task: Task, index: int, ext: str) -> str:
-        inside = image_path(self._settings.filename, task, index=index, ext=ext, name=self._settings.name)
+        inside = image_path(
+            self._settings.filename, task, index=index, ext=ext, name=self._settings.name
+        )
         return posixpath.join(IMAGES_DIR, inside)
 
 

@@ -15,7 +15,12 @@ from .journal import Journal
 
 REPORT_JSON = "report.json"
 TASKS_CSV = "tasks.csv"
-PHASES = {"wait": "wait_s", "request": "request_s", "download": "download_s", "end_to_end": "total_s"}
+PHASES = {
+    "wait": "wait_s",
+    "request": "request_s",
+    "download": "download_s",
+    "end_to_end": "total_s",
+}
 CSV_COLUMNS = (
     "id", "ordinal", "status", "model", "model_used", "aspect_ratio", "seed", "num_images",
     "image_count", "prompt", "attempts", "wait_s", "request_s", "download_s", "total_s",
@@ -77,7 +82,10 @@ def _costs(journal: Journal, images: int) -> dict[str, Any]:
                 f"SELECT {column}, SUM(cost_usd) FROM tasks GROUP BY {column} ORDER BY {column}"
             )
         }
-        for key, column in (("by_model", "COALESCE(model_used, model)"), ("by_aspect_ratio", "aspect_ratio"))
+        for key, column in (
+            ("by_model", "COALESCE(model_used, model)"),
+            ("by_aspect_ratio", "aspect_ratio"),
+        )
     }
     billed_failures = journal.query("SELECT COALESCE(SUM(billed_usd), 0) FROM errors")[0][0]
     return {

@@ -33,7 +33,7 @@ def backoff_s(
     if attempt < 1:
         raise ValueError(f"attempt must be >= 1, got {attempt}")
     ceiling = min(cap, base * 2 ** min(attempt - 1, 32))
-    return rand() * ceiling
+    return float(rand() * ceiling)
 
 
 def delay_s(error: BatchgenError, attempt: int, *, rand: Callable[[], float]) -> float:

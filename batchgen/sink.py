@@ -49,7 +49,7 @@ class Sink:
         index: int,
         expected_bytes: int | None = None,
     ) -> SavedImage:
-        """Stream `chunks` to disk; `path_for(ext)` names the final file once the format is known."""
+        """Stream `chunks` to disk; `path_for(ext)` names the final file once its format is seen."""
         part = self.staging / f"{part_name}.part"
         try:
             head, tail, size = await self._stream(chunks, part)

@@ -21,11 +21,13 @@ async def open_provider(manifest: Manifest) -> AsyncIterator[Provider]:
     """The manifest's provider with one HTTP session; the emulator is started in-process
     on 127.0.0.1 when the manifest names it without a base_url (or names no provider)."""
     config = manifest.provider
+    key: str | None
     async with AsyncExitStack() as stack:
         if config.kind == "emulator" and config.base_url is None:
             base_url, key = await stack.enter_async_context(_in_process_emulator(manifest))
         else:
-            base_url, key = config.base_url or DEFAULT_BASE_URL, _api_key(manifest)
+            base_url = config.base_url or DEFAULT_BASE_URL
+            key = _api_key(manifest)
         session = new_session(request_timeout_s=manifest.limits.request_timeout_s)
         provider = AimlapiProvider(session, base_url=base_url, api_key=key)
         stack.push_async_callback(provider.aclose)
@@ -40,8 +42,10 @@ def _api_key(manifest: Manifest) -> str | None:
     key = os.environ.get(env, "").strip()
     if not key:
         raise ManifestError(
-            [f"{manifest.source or 'manifest'}: provider.api_key_env: the environment variable "
-             f"{env} is not set; export it with your {config.kind} API key"]
+            [
+                f"{manifest.source or 'manifest'}: provider.api_key_env: the environment variable "
+                f"{env} is not set; export it with your {config.kind} API key"
+            ]
         )
     return key
 

@@ -120,7 +120,9 @@ def parse_generation(body: bytes, *, model: str) -> Generation:
     try:
         data = json.loads(body)
     except ValueError as exc:
-        raise ServerError(f"answer is not JSON: {_shorten(body[:200].decode('utf-8', 'replace'))}") from exc
+        raise ServerError(
+            f"answer is not JSON: {_shorten(body[:200].decode('utf-8', 'replace'))}"
+        ) from exc
     if not isinstance(data, Mapping):
         raise ServerError("answer is not a JSON object")
     items = data.get("data")

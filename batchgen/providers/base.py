@@ -44,7 +44,7 @@ class Provider(abc.ABC):
             raise DownloadError(f"image {ref.index} has neither a URL nor inline data")
         return self.fetch(ref)
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release connections."""
 
 
