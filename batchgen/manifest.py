@@ -1,0 +1,305 @@
+"""Manifest v1: YAML text -> a validated Manifest; every problem found, each as file:line:col.
+
+Pure apart from reading the manifest and the CSV files it names: no network, no environment.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Formatter
+from typing import Any
+
+from batchgen.errors import ManifestError
+from batchgen.models import Limits, Manifest, OutputConfig, PromptSpec, ProviderConfig
+from batchgen.schema import EMULATOR_OPTIONS, MANIFEST_SCHEMA, validate
+from batchgen.sources import (
+    Anchor,
+    CsvProblem,
+    KeyPath,
+    Problem,
+    column_values,
+    read_csv,
+    read_text,
+    read_yaml,
+    show,
+)
+
+PROMPT_LIMIT = 400  # characters; the AI/ML API's maxLength for the Imagen 4 models
+_PROMPT_LIMITS = {"google/imagen4/preview": 4000}
+FILENAME_FIELDS = ("model", "aspect", "prompt_slug", "task_id", "index", "ext", "seed", "name")
+PROVIDER_DEFAULTS = {
+    "aimlapi": {"base_url": "https://api.aimlapi.com", "api_key_env": "AIMLAPI_API_KEY"},
+}
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def load_manifest(path: str | os.PathLike[str]) -> Manifest:
+    """Read and validate a manifest file; ManifestError lists every problem found."""
+    source = Path(path)
+    return parse_manifest(read_text(source), source=source)
+
+
+def parse_manifest(text: str, *, source: Path) -> Manifest:
+    """Validate manifest text; `source` names the file in messages and anchors CSV paths."""
+    source = Path(source)
+    document = read_yaml(text)
+    values = document.value
+    if not isinstance(values, dict):
+        if not document.problems:
+            document.problems.append(Problem((), _not_a_mapping(values)))
+        raise ManifestError(document.messages(source))
+    document.problems += [problem for problem in validate(values, MANIFEST_SCHEMA)
+                          if not any(_within(problem.path, bad) for bad in document.broken)]
+    check = _Check(source.parent, document.problems)
+    prompts = check.manifest(values)
+    if document.problems:
+        raise ManifestError(document.messages(source))
+    return _build(values, prompts, source)
+
+
+def _not_a_mapping(values: Any) -> str:
+    if values is None:
+        return "the manifest is empty; expected a mapping with version, models and prompts"
+    return f"the manifest must be a mapping (version, models, prompts, ...), got {show(values)}"
+
+
+def _within(path: KeyPath, prefix: KeyPath) -> bool:
+    return path[: len(prefix)] == prefix
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+@dataclass
+class _Check:
+    """The checks the schema cannot express; they run only where the schema found no problem."""
+
+    base: Path  # CSV paths are relative to the manifest's directory
+    problems: list[Problem]
+    tables: dict[Path, list[list[str]]] = field(default_factory=dict)
+
+    def clean(self, path: KeyPath) -> bool:
+        return not any(_within(p.path, path) or _within(path, p.path) for p in self.problems)
+
+    def add(self, path: KeyPath, message: str, anchor: Anchor = "value") -> None:
+        self.problems.append(Problem(path, message, anchor))
+
+    def manifest(self, values: dict[str, Any]) -> tuple[PromptSpec, ...]:
+        models = _as_list(values["models"]) if self.clean(("models",)) else None
+        if self.clean(("fallback",)):
+            self.fallback(values.get("fallback", {}), models)
+        if self.clean(("output",)):
+            self.output(values)
+        limit = min((_PROMPT_LIMITS.get(m, PROMPT_LIMIT) for m in models or ()),
+                    default=PROMPT_LIMIT)
+        items = values.get("prompts")
+        if not isinstance(items, list):
+            return ()
+        specs = [self.prompt(item, ("prompts", i), limit) for i, item in enumerate(items)]
+        return tuple(spec for spec in specs if spec is not None)
+
+    def fallback(self, fallback: dict[str, str], models: list[str] | None) -> None:
+        for model, target in fallback.items():
+            if models is not None and model not in models:
+                self.add(("fallback", model), f"{model!r} is not one of models; "
+                         f"expected one of {', '.join(models)}", "key")
+            if target == model:
+                self.add(("fallback", model), f"falls back to itself, got {show(target)}; "
+                         "expected another model")
+        for cycle in _cycles(fallback):
+            chain = " -> ".join([*cycle, cycle[0]])
+            message = f"fallback cycle {chain}; expected a chain that ends"
+            self.add(("fallback", cycle[0]), message, "key")
+
+    def output(self, values: dict[str, Any]) -> None:
+        output = values.get("output", {})
+        if "dir" in output:
+            self.placeholders(output["dir"], ("output", "dir"), ["name"])
+        if "filename" not in output:
+            return
+        path, filename = ("output", "filename"), output["filename"]
+        allowed = [*FILENAME_FIELDS, *_var_names(values.get("prompts"))]
+        names = self.placeholders(filename, path, allowed)
+        needed = {"task_id": "or tasks would overwrite each other's files",
+                  "ext": "the image type is known only when it arrives"}
+        count = values.get("num_images", 1) if self.clean(("num_images",)) else 1
+        if count > 1:
+            needed["index"] = f"num_images is {count}: every image needs its own file"
+        for name, why in needed.items():
+            if names is not None and name not in names:
+                self.add(path, f"must contain {{{name}}} ({why}), got {show(filename)}")
+        if re.match(r"[/\\]|[A-Za-z]:", filename) or ".." in re.split(r"[/\\]", filename):
+            self.add(path, f"must be a relative path without '..', got {show(filename)}; "
+                     "expected a path inside the output directory")
+
+    def placeholders(self, text: str, path: KeyPath, allowed: list[str]) -> list[str] | None:
+        parsed = self.fields(text, path)
+        if parsed is None:
+            return None
+        for name in parsed[1]:
+            if name not in allowed:
+                close = difflib.get_close_matches(name, allowed, n=1)
+                hint = f"did you mean {{{close[0]}}}? " if close else ""
+                expected = ", ".join(f"{{{a}}}" for a in allowed)
+                self.add(path, f"placeholder {{{name}}} is not allowed; {hint}expected {expected}")
+        return parsed[1]
+
+    def fields(self, text: str, path: KeyPath) -> tuple[int, list[str]] | None:
+        """Length of the literal text and the placeholder names, in order; None if unusable."""
+        try:
+            parsed = list(Formatter().parse(text))
+        except ValueError as exc:
+            self.add(path, f"{exc}; write {{{{ and }}}} for literal braces, got {show(text)}")
+            return None
+        usable = True
+        for _, name, spec, conversion in parsed:
+            if name is not None and (spec or conversion or not _IDENTIFIER.fullmatch(name)):
+                self.add(path, _bad_placeholder(name, spec, conversion))
+                usable = False
+        names = [name for _, name, _, _ in parsed if name is not None]
+        return (sum(len(literal) for literal, *_ in parsed), names) if usable else None
+
+    def prompt(self, item: Any, path: KeyPath, limit: int) -> PromptSpec | None:
+        if isinstance(item, str) and self.clean(path):
+            if len(item) > limit:
+                self.add(path, f"prompt is {len(item)} characters; {_accepts(limit)}")
+            return PromptSpec(item)
+        usable = isinstance(item, dict) and isinstance(item.get("vars", {}), dict)
+        if usable and self.clean((*path, "template")):
+            return self.template(item, path, limit)
+        return None
+
+    def template(self, item: dict[str, Any], path: KeyPath, limit: int) -> PromptSpec | None:
+        text, raw_vars = item["template"], item.get("vars", {})
+        variables = {name: self.var_values(raw, (*path, "vars", name))
+                     for name, raw in raw_vars.items()}
+        parsed = self.fields(text, (*path, "template"))
+        if parsed is None:
+            return None
+        fixed, names = parsed
+        for name in dict.fromkeys(names):
+            if name not in raw_vars:
+                self.add((*path, "template"), f"placeholder {{{name}}} has no var; add {name} "
+                         f"under vars, or write {{{{{name}}}}} for literal braces")
+        for name in raw_vars:
+            if name not in names and self.clean((*path, "vars", name)):
+                self.add((*path, "vars", name), f"var {name!r} is not used; expected a "
+                         f"{{{name}}} placeholder in the template", "key")
+        ready = {name: values for name, values in variables.items() if values}
+        if set(names) <= set(ready):
+            self.expansion(fixed, names, ready, (*path, "template"), limit)
+        return PromptSpec(text, tuple((n, v or ()) for n, v in variables.items()), is_template=True)
+
+    def expansion(self, fixed: int, names: list[str], values: dict[str, tuple[str, ...]],
+                  path: KeyPath, limit: int) -> None:
+        longest = {name: max(values[name], key=len) for name in names}
+        size = fixed + sum(len(longest[name]) for name in names)
+        if size > limit:
+            example = ", ".join(f"{name}={show(value)}" for name, value in longest.items())
+            self.add(path, f"the longest expansion is {size} characters (with {example}); "
+                     + _accepts(limit))
+
+    def var_values(self, raw: Any, path: KeyPath) -> tuple[str, ...] | None:
+        if not self.clean(path):
+            return None
+        if isinstance(raw, list):
+            return tuple(dict.fromkeys(str(value) for value in raw))
+        return self.csv_column(raw["csv"], raw["column"], path)
+
+    def csv_column(self, name: str, column: str, path: KeyPath) -> tuple[str, ...] | None:
+        file = self.base / name
+        try:
+            if file not in self.tables:
+                self.tables[file] = read_csv(file)
+            return column_values(self.tables[file], column, file)
+        except CsvProblem as exc:
+            self.add((*path, exc.key), exc.message)
+            return None
+
+
+def _accepts(limit: int) -> str:
+    return f"the AI/ML API accepts at most {limit}"
+
+
+def _bad_placeholder(name: str, spec: str | None, conversion: str | None) -> str:
+    written = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+    written += "}"
+    if not _IDENTIFIER.fullmatch(name):
+        return f"placeholder {written} is not a name; expected {{name}}, or {{{{ }}}} for braces"
+    return f"placeholder {written} has a format spec or conversion; expected {{{name}}}"
+
+
+def _var_names(prompts: Any) -> list[str]:
+    items = prompts if isinstance(prompts, list) else []
+    return [name for item in items if isinstance(item, dict) and isinstance(item.get("vars"), dict)
+            for name in item["vars"] if isinstance(name, str)]
+
+
+def _cycles(fallback: dict[str, str]) -> list[list[str]]:
+    """Each fallback loop once, starting from its smallest model."""
+    cycles = []
+    for start in fallback:
+        chain = [start]
+        while (step := fallback.get(chain[-1])) is not None and step not in chain:
+            chain.append(step)
+        if len(chain) > 1 and fallback.get(chain[-1]) == start and start == min(chain):
+            cycles.append(chain)
+    return cycles
+
+
+def _build(values: dict[str, Any], prompts: tuple[PromptSpec, ...], source: Path) -> Manifest:
+    budget = values.get("budget", {})
+    return Manifest(
+        name=values.get("name") or _default_name(source),
+        prompts=prompts,
+        models=tuple(_as_list(values["models"])),
+        provider=_provider(values.get("provider", {})),
+        fallback=dict(values.get("fallback", {})),
+        aspect_ratios=tuple(_as_list(values.get("aspect_ratios", "1:1"))),
+        num_images=int(values.get("num_images", 1)),
+        seeds=tuple(int(seed) for seed in _as_list(values.get("seeds", []))),
+        params=dict(values.get("params", {})),
+        limits=_limits(values.get("limits", {})),
+        max_usd=float(budget["max_usd"]) if budget else None,
+        output=OutputConfig(**values.get("output", {})),
+        source=source,
+    )
+
+
+def _default_name(source: Path) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", source.stem).strip("-")[:100] or "manifest"
+
+
+def _provider(raw: dict[str, Any]) -> ProviderConfig:
+    kind = raw.get("kind", "emulator")
+    settings = {**PROVIDER_DEFAULTS.get(kind, {}), **raw}
+    options = {key: _option(key, value) for key, value in raw.items() if key in EMULATOR_OPTIONS}
+    if kind == "emulator" and "api_key_env" in raw:
+        options["api_key_env"] = raw["api_key_env"]  # the key the emulator will demand
+    return ProviderConfig(kind=kind, base_url=settings.get("base_url"),
+                          api_key_env=settings.get("api_key_env"), options=options)
+
+
+def _option(key: str, value: Any) -> Any:
+    kind = EMULATOR_OPTIONS[key].get("type")
+    if kind == "number":
+        return float(value)
+    if kind == "integer" or isinstance(value, float):
+        return int(value)  # 8.0 is an integer to JSON Schema; hand on a plain int
+    return value
+
+
+_LIMIT_TYPES = {"concurrency": int, "requests_per_minute": float, "request_timeout_s": float,
+                "max_attempts": int}
+
+
+def _limits(raw: dict[str, Any]) -> Limits:
+    settings: dict[str, Any] = {
+        key: None if value is None else _LIMIT_TYPES[key](value) for key, value in raw.items()
+    }
+    return Limits(**settings)

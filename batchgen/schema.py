@@ -1,0 +1,292 @@
+"""Manifest v1 as a JSON Schema (draft 2020-12), and the small validator that reads it.
+
+The schema is the single source of truth for structure: `batchgen schema` prints it, and the
+validator below checks values against that same dict, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import math
+import operator
+import re
+from collections.abc import Callable
+from typing import Any
+
+from batchgen.models import ASPECT_RATIOS, PROVIDER_KINDS
+from batchgen.sources import KeyPath, Problem, dotted, show
+
+Schema = dict[str, Any]
+
+KEY_IN_FILE = ("keys are never read from the manifest; "
+               "put the key in an environment variable and name it in api_key_env")
+
+
+def _mapping(properties: Schema, *required: str, **extra: Any) -> Schema:
+    """A mapping with exactly these keys (unknown keys are problems)."""
+    schema = {"type": "object", "additionalProperties": False, "properties": properties, **extra}
+    return {**schema, "required": list(required)} if required else schema
+
+
+def _text(expected: str) -> Schema:
+    return {"type": "string", "pattern": r"\S", "x-expected": expected}
+
+
+def _forbidden(why: str) -> Schema:
+    return {"not": {}, "x-message": why}
+
+
+def _one_or_many(item: Schema, one: str, many: str) -> Schema:
+    array = {"type": "array", "items": item, "minItems": 1, "uniqueItems": True}
+    return {"anyOf": [item, {**array, "x-expected": many}], "x-expected": f"{one} or {many}"}
+
+
+def _number(kind: str = "number", **bounds: int) -> Schema:
+    return {"type": kind, **(bounds or {"exclusiveMinimum": 0})}
+
+
+_MODEL = {"type": "string", "pattern": r"^\S+$", "x-expected": "a model id"}
+_IDENTIFIER = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$", "x-expected": "a name"}
+_ENV_NAME = {"type": "string", "pattern": r"^[A-Z_][A-Z0-9_]*$",
+             "x-expected": "an environment variable name like AIMLAPI_API_KEY (A-Z, 0-9, _)"}
+_URL = {"type": "string",
+        "pattern": r"^https?://([A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[^\s?#]*)?$",
+        "x-expected": "an http(s) URL: http(s)://host[:port][/path]"}
+EMULATOR_OPTIONS: dict[str, Schema] = {
+    "time_scale": _number(minimum=0),
+    "rpm": _number(),
+    "max_concurrency": _number("integer", minimum=1),
+    "image_bytes": {"anyOf": [{"type": "string", "enum": ["small", "realistic"]},
+                              _number("integer", minimum=1000)]},
+    "faults": {"type": "string"},
+    "seed": {"type": "integer"},
+}
+_NOT_EMULATOR = {"required": ["kind"],
+                 "properties": {"kind": {"enum": [k for k in PROVIDER_KINDS if k != "emulator"]}}}
+_PROVIDER = _mapping(
+    {"kind": {"type": "string", "enum": list(PROVIDER_KINDS)}, "base_url": _URL,
+     "api_key_env": _ENV_NAME, "api_key": _forbidden(KEY_IN_FILE), **EMULATOR_OPTIONS},
+    allOf=[{"if": _NOT_EMULATOR, "then": {"properties": {
+        key: _forbidden(f"only the built-in emulator takes {key}; remove it or use kind: emulator")
+        for key in EMULATOR_OPTIONS}}}],
+)
+_SET_BY_BATCHGEN = {"model": "models", "prompt": "prompts", "aspect_ratio": "aspect_ratios",
+                    "num_images": "num_images", "seed": "seeds"}
+_PARAMS = {"type": "object", "properties": {
+    **{key: _forbidden(f"set by batchgen from {source}; remove it from params")
+       for key, source in _SET_BY_BATCHGEN.items()},
+    "api_key": _forbidden(KEY_IN_FILE),
+}}
+_VAR_VALUES = {
+    "anyOf": [
+        {"type": "array", "items": {"type": ["string", "number"]}, "minItems": 1,
+         "uniqueItems": True, "x-expected": "a non-empty list of strings or numbers"},
+        _mapping({"csv": _text("a CSV file path"), "column": _text("a column name")},
+                 "csv", "column"),
+    ],
+    "x-expected": "a list of values or {csv: FILE, column: NAME}",
+}
+_TEMPLATE = _mapping({
+    "template": _text("non-empty template text"),
+    "vars": {"type": "object", "propertyNames": _IDENTIFIER, "additionalProperties": _VAR_VALUES},
+}, "template")
+_PROMPT = {"anyOf": [_text("non-empty prompt text"), _TEMPLATE],
+           "x-expected": "a prompt string or a {template, vars} mapping"}
+_LIMITS = _mapping({
+    "concurrency": _number("integer", minimum=1, maximum=10_000),
+    "requests_per_minute": {"type": ["number", "null"], "exclusiveMinimum": 0},
+    "request_timeout_s": _number(),
+    "max_attempts": _number("integer", minimum=1, maximum=100),
+})
+MANIFEST_SCHEMA: Schema = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+                           "title": "batchgen manifest v1", **_mapping({
+    "version": {"type": "integer", "const": 1},
+    "name": {"type": "string", "pattern": r"^[A-Za-z0-9._-]+$", "maxLength": 100,
+             "x-expected": "letters, digits, '.', '_' or '-' (at most 100 characters)"},
+    "provider": _PROVIDER,
+    "models": _one_or_many(_MODEL, "a model id", "a non-empty list of unique model ids"),
+    "fallback": {"type": "object", "propertyNames": _MODEL, "additionalProperties": _MODEL},
+    "aspect_ratios": _one_or_many({"type": "string", "enum": list(ASPECT_RATIOS)},
+                                  "an aspect ratio", "a non-empty list of unique aspect ratios"),
+    "num_images": _number("integer", minimum=1, maximum=4),
+    "seeds": _one_or_many(_number("integer", minimum=0, maximum=4_294_967_295),
+                          "a seed", "a non-empty list of unique seeds"),
+    "params": _PARAMS,
+    "prompts": {"type": "array", "minItems": 1, "items": _PROMPT,
+                "x-expected": "a non-empty list of prompts"},
+    "limits": _LIMITS,
+    "budget": _mapping({"max_usd": _number()}, "max_usd"),
+    "output": _mapping({"dir": _text("a directory"), "filename": _text("a file name")}),
+    "api_key": _forbidden(KEY_IN_FILE),
+}, "version", "models", "prompts")}
+
+
+def manifest_schema() -> Schema:
+    """A deep copy of MANIFEST_SCHEMA, safe to change (for `batchgen schema`)."""
+    return copy.deepcopy(MANIFEST_SCHEMA)
+
+
+def validate(value: Any, schema: Schema, path: KeyPath = ()) -> list[Problem]:
+    """Every way `value` breaks `schema` (the subset of JSON Schema used above)."""
+    if "not" in schema:
+        if validate(value, schema["not"], path):
+            return []
+        return [Problem(path, schema.get("x-message", f"must not be {describe(schema['not'])}"))]
+    if "anyOf" in schema:
+        return _any_of(value, schema, path)
+    if not _fits(value, schema):
+        return [Problem(path, f"must be {describe(schema)}, got {show(value)}")]
+    if "enum" in schema and value not in schema["enum"]:
+        return [Problem(path, f"{show(value)} is not allowed; expected {describe(schema)}")]
+    if isinstance(value, dict):
+        return _object(value, schema, path)
+    if isinstance(value, list):
+        return _array(value, schema, path)
+    return []
+
+
+def describe(schema: Schema) -> str:
+    """What a schema allows, in words: 'an integer from 1 to 4', 'one of 1:1, 3:4'."""
+    if "x-expected" in schema:
+        return str(schema["x-expected"])
+    if "anyOf" in schema:
+        return " or ".join(describe(branch) for branch in schema["anyOf"])
+    if "const" in schema:
+        return show(schema["const"])
+    if "enum" in schema:
+        return "one of " + ", ".join(str(v) for v in schema["enum"])
+    return " or ".join(_describe_type(kind, schema) for kind in _types(schema)) or "anything"
+
+
+def _describe_type(kind: str, schema: Schema) -> str:
+    if kind == "string":
+        return "a non-empty string" if schema.get("minLength", 0) > 0 else "a string"
+    if kind not in ("integer", "number"):
+        return _NAMES.get(kind, kind)
+    words = "an integer" if kind == "integer" else "a number"
+    if "minimum" in schema and "maximum" in schema:
+        return f"{words} from {schema['minimum']} to {schema['maximum']}"
+    bounds = [f"{sign} {schema[key]}" for key, sign in _SIGNS.items() if key in schema]
+    return " ".join([words, *bounds])
+
+
+_NAMES = {"object": "a mapping", "array": "a list", "boolean": "true or false"}
+_SIGNS = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<="}
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "minimum": operator.ge, "exclusiveMinimum": operator.gt, "maximum": operator.le,
+}
+
+
+def _types(schema: Schema) -> list[str]:
+    kinds = schema.get("type", [])
+    return [kinds] if isinstance(kinds, str) else list(kinds)
+
+
+def _is(value: Any, kind: str) -> bool:
+    if kind in ("integer", "number"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if isinstance(value, float) and not math.isfinite(value):
+            return False  # stricter than JSON Schema: inf and nan are never wanted
+        return kind == "number" or isinstance(value, int) or value.is_integer()
+    python = {"string": str, "object": dict, "array": list, "boolean": bool, "null": type(None)}
+    return isinstance(value, python[kind])
+
+
+def _fits(value: Any, schema: Schema) -> bool:
+    """Type, bounds, lengths, pattern and size: the checks that make one 'must be' problem."""
+    kinds = _types(schema)
+    if kinds and not any(_is(value, kind) for kind in kinds):
+        return False
+    if "const" in schema and value != schema["const"]:
+        return False
+    if _is(value, "number"):
+        return all(check(value, schema[key]) for key, check in _COMPARE.items() if key in schema)
+    if isinstance(value, str):
+        return (int(schema.get("minLength", 0)) <= len(value) <= schema.get("maxLength", math.inf)
+                and ("pattern" not in schema or _matches(schema["pattern"], value)))
+    if isinstance(value, list):
+        return len(value) >= int(schema.get("minItems", 0))
+    return True
+
+
+def _matches(pattern: str, value: str) -> bool:
+    # JSON Schema patterns are ECMA 262, where '$' means the very end (Python also allows a '\n')
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.search(pattern, value) is not None
+
+
+def _any_of(value: Any, schema: Schema, path: KeyPath) -> list[Problem]:
+    results = [validate(value, branch, path) for branch in schema["anyOf"]]
+    if any(not problems for problems in results):
+        return []
+    # report inside the one branch of the value's kind (a list's bad item, say), if there is one
+    kind = _kind(value)
+    near = [problems for branch, problems in zip(schema["anyOf"], results, strict=True)
+            if kind in {_kind_name(t) for t in _types(branch)}]
+    if len(near) == 1:
+        return near[0]
+    return [Problem(path, f"must be {describe(schema)}, got {show(value)}")]
+
+
+def _kind(value: Any) -> str:
+    return next((kind for kind in ("boolean", "number", "string", "object", "array", "null")
+                 if _is(value, kind)), "number")
+
+
+def _kind_name(kind: str) -> str:
+    return "number" if kind == "integer" else kind
+
+
+def _object(value: dict[str, Any], schema: Schema, path: KeyPath) -> list[Problem]:
+    problems = [Problem((*path, key), f"missing required key {key!r}", "parent")
+                for key in schema.get("required", ()) if key not in value]
+    known = schema.get("properties", {})
+    extra = schema.get("additionalProperties", True)
+    names = schema.get("propertyNames")
+    for key, item in value.items():
+        where = (*path, key)
+        if names is not None and not _fits(key, names):
+            problems.append(Problem(where, f"{key!r} is not {describe(names)}", "key"))
+        if key in known:
+            problems += validate(item, known[key], where)
+        elif extra is False:
+            problems.append(_unknown(key, known, where))
+        elif isinstance(extra, dict):
+            problems += validate(item, extra, where)
+    for rule in schema.get("allOf", ()):
+        if not validate(value, rule["if"], path):
+            problems += validate(value, rule["then"], path)
+    return problems
+
+
+def _unknown(key: str, known: dict[str, Schema], where: KeyPath) -> Problem:
+    allowed = [name for name, sub in known.items() if "not" not in sub]
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else "expected one of " + ", ".join(allowed)
+    return Problem(where, f"unknown key {key!r}; {hint}", "key")
+
+
+def _array(value: list[Any], schema: Schema, path: KeyPath) -> list[Problem]:
+    problems: list[Problem] = []
+    if schema.get("uniqueItems"):
+        first: dict[Any, int] = {}
+        for index, item in enumerate(value):
+            earlier = first.setdefault(_identity(item), index)
+            if earlier != index:
+                problems.append(Problem((*path, index), f"duplicate of {dotted((*path, earlier))}, "
+                                        f"got {show(item)}; expected each value once"))
+    if "items" in schema:
+        for index, item in enumerate(value):
+            problems += validate(item, schema["items"], (*path, index))
+    return problems
+
+
+def _identity(item: Any) -> Any:
+    """JSON equality as a dict key: 1 == 1.0 but true != 1."""
+    if isinstance(item, (dict, list)):
+        return json.dumps(item, sort_keys=True, default=str)
+    return (isinstance(item, bool), item)
