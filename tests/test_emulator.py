@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import random
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -357,6 +364,33 @@ async def test_stats_count_requests_images_and_bytes() -> None:
 async def test_create_app_exposes_the_same_counters() -> None:
     app = create_app(EmulatorConfig(time_scale=0))
     assert stats_of(app).requests_total == 0
+
+
+async def test_abandoned_generations_end_with_the_emulator() -> None:
+    async with emulator(time_scale=1.0) as (running, session):
+        body = {"model": ULTRA, "prompt": "p"}
+        with pytest.raises(TimeoutError):
+            await session.post(GENERATIONS, json=body, timeout=aiohttp.ClientTimeout(total=0.05))
+        assert running.stats.in_flight == 1  # the server keeps generating, as a real one would
+    assert running.stats.in_flight == 0
+
+
+def test_serve_prints_its_url_and_stops_on_ctrl_c() -> None:
+    code = "from batchgen.emulator import *; serve(EmulatorConfig(time_scale=0), port=0)"
+    repo = Path(__file__).resolve().parent.parent
+    with subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=repo
+    ) as process:
+        assert process.stdout is not None
+        found = re.search(r"http://\S+", process.stdout.readline())
+        assert found is not None
+        base_url = found[0]
+        payload = json.dumps({"model": FAST, "prompt": "p"}).encode()
+        request = urllib.request.Request(f"{base_url}{GENERATIONS}", data=payload)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert json.load(response)["meta"]["usage"]["credits_used"] == 42000
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
 
 
 # --- faults ------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 # In-flight generations may be sleeping through long latencies; nobody waits for them at exit.
-SHUTDOWN_TIMEOUT_S = 1.0
+SHUTDOWN_TIMEOUT_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)

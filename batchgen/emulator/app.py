@@ -29,6 +29,8 @@ from batchgen.emulator.profiles import (
     BodyValidationError,
     EmulatorConfig,
     GenerationRequest,
+    aimlapi_body,
+    fal_body,
     image_target_bytes,
     parse_request,
     usd_for_credits,
@@ -54,7 +56,7 @@ class _NoResponse(web.Response):
 class EmulatorStats:
     """Live counters; tests and benchmarks read them to check the client's own limits."""
 
-    requests_total: int = 0  # generation requests and file downloads
+    requests_total: int = 0  # every request but those for these stats
     generation_requests: int = 0
     responses: Counter[int] = field(default_factory=Counter)  # by status code
     images_generated: int = 0
@@ -71,7 +73,7 @@ class EmulatorStats:
         """The most admitted requests whose start times fit in any window of this length."""
         if not seconds > 0:
             raise ValueError(f"seconds must be > 0, got {seconds!r}")
-        times, best, first = self.start_times, 0, 0
+        times, best, first = list(self.start_times), 0, 0  # a deque indexes in O(n)
         for last, now in enumerate(times):
             while now - times[first] >= seconds:
                 first += 1
@@ -104,6 +106,7 @@ class _State:
         self.latency_rng = random.Random(config.seed)
         self.faults = FaultDraws(config.faults, config.seed)
         self.window = StartWindow(config.rpm) if config.rpm is not None else None
+        self.generations: set[asyncio.Task[object]] = set()
 
     def authorized(self, request: web.Request) -> bool:
         if self.config.api_key is None:
@@ -151,7 +154,16 @@ def create_app(
     app.router.add_post(GENERATIONS_PATH, _serve_generation)
     app.router.add_get(FILES_PATH, _serve_file)
     app.router.add_get(STATS_PATH, _serve_stats)
+    app.on_shutdown.append(_cancel_generations)
     return app
+
+
+async def _cancel_generations(app: web.Application) -> None:
+    # A client that gave up leaves its handler sleeping through the latency; end it with the app.
+    tasks = list(app[_STATE].generations)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def stats_of(app: web.Application) -> EmulatorStats:
@@ -187,10 +199,14 @@ async def _serve_generation(request: web.Request) -> web.StreamResponse:
     retry_after = state.admit()
     if retry_after is not None:
         return error_response(request, 429, "Too Many Requests", {"Retry-After": str(retry_after)})
+    task = asyncio.current_task()
+    if task is not None:  # always so: aiohttp runs every handler in a task
+        state.generations.add(task)
     try:
         return await _generate(request, state)
     finally:
         state.release()
+        state.generations.discard(task)
 
 
 async def _generate(request: web.Request, state: _State) -> web.StreamResponse:
@@ -227,36 +243,16 @@ async def _result_body(request: web.Request, state: _State, job: GenerationReque
     ]
     base = str(request.url.origin())
     urls = [f"{base}/files/{token.encode()}.png" for token in tokens]
-    credits = job.profile.credits_per_image * job.num_images
     state.stats.images_generated += job.num_images
-    state.stats.credits_billed += credits
+    state.stats.credits_billed += job.credits
     if job.profile.fal_shape:
-        files = [await _load_png(token) for token in tokens]
+        sizes = [(await images.load_png(token)).size for token in tokens]
         seed = job.seed if job.seed is not None else state.latency_rng.randrange(MAX_SEED + 1)
-        items = [_fal_image(url, png.size) for url, png in zip(urls, files, strict=True)]
-        return {"images": items, "seed": seed}
+        return fal_body(urls, sizes, seed)
     if job.as_url:
-        data = [_data_item(job, url, None) for url in urls]
-    else:
-        files = [await _load_png(token) for token in tokens]
-        data = [_data_item(job, None, base64.b64encode(png.to_bytes()).decode()) for png in files]
-    usage = {"credits_used": credits, "usd_spent": usd_for_credits(credits)}
-    return {"data": data, "meta": {"usage": usage}, "model": job.model}
-
-
-def _data_item(job: GenerationRequest, url: str | None, b64: str | None) -> dict[str, object]:
-    return {"url": url, "b64_json": b64, "mime_type": "image/png", "prompt": job.prompt}
-
-
-def _fal_image(url: str, size: int) -> dict[str, object]:
-    return {"url": url, "content_type": "image/png", "file_name": "output.png", "file_size": size}
-
-
-async def _load_png(token: images.ImageToken) -> images.PngFile:
-    # The first file of a size costs a ~0.1 s encode: keep it off the event loop.
-    if not images.is_cached(token.width, token.height, token.target_bytes):
-        await asyncio.to_thread(images.base_png, token.width, token.height, token.target_bytes)
-    return images.render_png(token)
+        return aimlapi_body(job, urls=urls)
+    files = [await images.load_png(token) for token in tokens]
+    return aimlapi_body(job, blobs=[base64.b64encode(png.to_bytes()).decode() for png in files])
 
 
 async def _serve_file(request: web.Request) -> web.StreamResponse:
@@ -264,7 +260,7 @@ async def _serve_file(request: web.Request) -> web.StreamResponse:
     token = images.decode_token(request.match_info["token"], _ALLOWED_SIZES)
     if token is None:
         return error_response(request, 404, "File not found")
-    png = await _load_png(token)
+    png = await images.load_png(token)
     fault = state.faults.download()
     if fault is not None:
         state.inject(fault)

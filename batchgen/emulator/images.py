@@ -6,6 +6,7 @@ base with a small tEXt chunk naming its request, so files differ without re-enco
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 import re
@@ -87,6 +88,13 @@ class PngFile:
 
     def to_bytes(self) -> bytes:
         return self.head + self.tail
+
+
+async def load_png(token: ImageToken) -> PngFile:
+    """render_png, with the first (~0.1 s) encode of a size moved off the event loop."""
+    if not is_cached(token.width, token.height, token.target_bytes):
+        await asyncio.to_thread(base_png, token.width, token.height, token.target_bytes)
+    return render_png(token)
 
 
 def render_png(token: ImageToken) -> PngFile:

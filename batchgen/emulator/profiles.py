@@ -163,6 +163,10 @@ class GenerationRequest:
     seed: int | None
     as_url: bool  # convert_base64_to_url
 
+    @property
+    def credits(self) -> int:
+        return self.profile.credits_per_image * self.num_images
+
 
 def parse_request(body: object) -> GenerationRequest:
     """Validate a decoded JSON body; unknown keys are ignored, like the real API does."""
@@ -187,6 +191,32 @@ def parse_request(body: object) -> GenerationRequest:
         seed=seed,
         as_url=True if as_url is None else as_url,
     )
+
+
+def aimlapi_body(
+    job: GenerationRequest, *, urls: list[str] | None = None, blobs: list[str] | None = None
+) -> dict[str, object]:
+    """Shape A (GA models): one item per image, as a URL or as base64, and the credits spent."""
+    items = [
+        {
+            "url": urls[i] if urls else None,
+            "b64_json": blobs[i] if blobs else None,
+            "mime_type": "image/png",
+            "prompt": job.prompt,
+        }
+        for i in range(job.num_images)
+    ]
+    usage = {"credits_used": job.credits, "usd_spent": usd_for_credits(job.credits)}
+    return {"data": items, "meta": {"usage": usage}, "model": job.model}
+
+
+def fal_body(urls: list[str], sizes: list[int], seed: int) -> dict[str, object]:
+    """Shape B (the preview model's fal pass-through): files with their sizes, no usage."""
+    files = [
+        {"url": url, "content_type": "image/png", "file_name": "output.png", "file_size": size}
+        for url, size in zip(urls, sizes, strict=True)
+    ]
+    return {"images": files, "seed": seed}
 
 
 def _json_type(value: object) -> str:
