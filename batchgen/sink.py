@@ -10,6 +10,7 @@ from collections.abc import AsyncIterable, Callable
 from pathlib import Path
 
 import aiofiles
+import anyio
 
 from . import imageinfo
 from .errors import DownloadError, SinkError
@@ -78,7 +79,11 @@ class Sink:
         size = 0
         pending: list[bytes] = []
         pending_bytes = 0
-        async with aiofiles.open(part, "wb") as out:
+        # Open and close shielded: aiofiles runs them in an executor, and a cancel landing
+        # there would lose the handle (an unclosed file). Both take microseconds.
+        with anyio.CancelScope(shield=True):
+            out = await aiofiles.open(part, "wb")
+        try:
             async for chunk in chunks:
                 size += len(chunk)
                 if size > self.max_bytes:
@@ -93,6 +98,9 @@ class Sink:
                     pending, pending_bytes = [], 0
             if pending:
                 await out.write(b"".join(pending))
+        finally:
+            with anyio.CancelScope(shield=True):
+                await out.close()
         return bytes(head), tail, size
 
     def _verify(

@@ -1,0 +1,77 @@
+"""Test helpers: write manifests, check run directories against their journal."""
+
+from __future__ import annotations
+
+import sqlite3
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from batchgen.manifest import load_manifest
+from batchgen.models import Manifest
+
+FAST = "google/imagen-4.0-fast-generate-001"
+PREVIEW = "google/imagen4/preview"
+PIXELS = {
+    "1:1": (1024, 1024),
+    "3:4": (896, 1280),
+    "4:3": (1280, 896),
+    "9:16": (768, 1408),
+    "16:9": (1408, 768),
+}
+
+
+def write_manifest(folder: Path, body: str, name: str = "job.yaml") -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(body).lstrip(), encoding="utf-8")
+    return path
+
+
+def many_prompts(count: int) -> str:
+    """One line of YAML (so it can sit in an indented block): `count` distinct prompts."""
+    values = ", ".join(str(i) for i in range(count))
+    return f'prompts: [{{template: "Test frame {{n}}", vars: {{n: [{values}]}}}}]'
+
+
+def load(folder: Path, body: str) -> Manifest:
+    return load_manifest(write_manifest(folder, body))
+
+
+def journal_rows(run_dir: Path, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(run_dir / "journal.sqlite") as conn:
+        return conn.execute(sql).fetchall()
+
+
+def image_files(run_dir: Path) -> set[str]:
+    images = run_dir / "images"
+    if not images.exists():
+        return set()
+    return {str(p.relative_to(run_dir)) for p in images.rglob("*") if p.is_file()}
+
+
+def part_files(run_dir: Path) -> list[Path]:
+    return [p for p in run_dir.rglob("*.part")]
+
+
+def check_run_dir(run_dir: Path) -> int:
+    """Every file is a whole PNG of its task's pixel size and recorded in the journal; no leftovers.
+
+    Returns the number of images checked."""
+    rows = journal_rows(
+        run_dir,
+        "SELECT i.path, t.aspect_ratio, i.width, i.height, i.bytes FROM images i"
+        " JOIN tasks t ON t.id = i.task_id",
+    )
+    recorded = {row[0] for row in rows}
+    assert image_files(run_dir) == recorded, "files on disk and journal disagree"
+    assert part_files(run_dir) == []
+    for path, aspect, width, height, size in rows:
+        file = run_dir / path
+        assert file.stat().st_size == size
+        with Image.open(file) as im:
+            im.load()  # decodes every pixel: a cut file fails here
+            assert im.format == "PNG"
+            assert im.size == PIXELS[aspect] == (width, height)
+    return len(rows)
