@@ -52,7 +52,7 @@ def image_files(run_dir: Path) -> set[str]:
 
 
 def part_files(run_dir: Path) -> list[Path]:
-    return [p for p in run_dir.rglob("*.part")]
+    return list(run_dir.rglob("*.part"))
 
 
 def check_run_dir(run_dir: Path) -> int:

@@ -58,7 +58,7 @@ def test_ids_are_stable_and_depend_on_what_changes_the_image() -> None:
     again = [t.id for t in expand(manifest())]
     assert first == again
     assert len(set(first)) == len(first)
-    base = dict(model=FAST, prompt="p", aspect_ratio="1:1", seed=None, num_images=1, params={})
+    base = {"model": FAST, "prompt": "p", "aspect_ratio": "1:1", "seed": None, "num_images": 1, "params": {}}
     variants = [
         {"model": STANDARD}, {"prompt": "q"}, {"aspect_ratio": "16:9"}, {"seed": 7},
         {"num_images": 2}, {"params": {"enhance_prompt": False}},
@@ -68,7 +68,7 @@ def test_ids_are_stable_and_depend_on_what_changes_the_image() -> None:
 
 
 def test_id_ignores_the_order_of_params() -> None:
-    base = dict(model=FAST, prompt="p", aspect_ratio="1:1", seed=None, num_images=1)
+    base = {"model": FAST, "prompt": "p", "aspect_ratio": "1:1", "seed": None, "num_images": 1}
     a = task_id(**base, params={"a": 1, "b": 2})  # type: ignore[arg-type]
     b = task_id(**base, params={"b": 2, "a": 1})  # type: ignore[arg-type]
     assert a == b
@@ -107,7 +107,9 @@ def test_hostile_values_stay_inside_the_images_folder(hostile: str) -> None:
         seeds=(),
     )
     task = next(expand(m))
-    path = image_path("{v}/{model}/{prompt_slug}-{task_id}-{index}.{ext}", task, index=0, ext="png", name="n")
+    path = image_path(
+        "{v}/{model}/{prompt_slug}-{task_id}-{index}.{ext}", task, index=0, ext="png", name="n"
+    )
     assert not path.startswith(("/", "..")) and "\x00" not in path
     assert all(len(part) <= 100 for part in path.split("/"))
     assert ".." not in path.split("/")
@@ -118,7 +120,9 @@ def test_default_layout() -> None:
     path = image_path(
         "{model}/{aspect}/{prompt_slug}-{task_id}-{index}.{ext}", task, index=1, ext="png", name="n"
     )
-    assert path == f"google_imagen-4.0-fast-generate-001/16x9/racoon-eating-ice-cream-{task.id}-1.png"
+    assert (
+        path == f"google_imagen-4.0-fast-generate-001/16x9/racoon-eating-ice-cream-{task.id}-1.png"
+    )
 
 
 def test_safe_segment() -> None:

@@ -50,7 +50,7 @@ async def test_starts_are_spaced_so_no_minute_holds_more_than_rpm() -> None:
     async with anyio.create_task_group() as tg:
         for _ in range(25):
             tg.start_soon(request)
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
     assert min(gaps) >= 60.0 / rpm - 0.002  # 2 ms slack for timer resolution
 
 

@@ -91,7 +91,7 @@ async def test_rate_limit_spaces_request_starts(tmp_path: Path, emulator: Emulat
     job = await run_job(manifest, RunOptions(out=tmp_path / "run"))
     assert job.result.done == 30
     starts = list(emulator.stats.start_times)
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
     # The server sees what the client sent; 10 ms of slack for loopback and timer jitter.
     assert min(gaps) >= 60 / rpm - 0.010
     assert emulator.stats.max_starts_in_window(1.0) <= rpm / 60 + 1
@@ -157,7 +157,9 @@ async def test_a_run_cut_off_mid_flight_resumes_to_a_whole_job(tmp_path: Path, k
         assert check_run_dir(run_dir) == 160
 
 
-async def test_inline_base64_answers_are_decoded_to_files(tmp_path: Path, emulator: Emulator) -> None:
+async def test_inline_base64_answers_are_decoded_to_files(
+    tmp_path: Path, emulator: Emulator
+) -> None:
     manifest = on(emulator, load(tmp_path, f"""
         version: 1
         models: [{FAST}]

@@ -42,7 +42,7 @@ def test_full_jitter_backoff_bounds() -> None:
     assert retry.backoff_s(3, rand=lambda: 0.0) == 0.0
     rng = random.Random(1)
     samples = [retry.backoff_s(3, rand=rng.random) for _ in range(1000)]
-    assert 0 <= min(samples) and max(samples) <= 4.0
+    assert min(samples) >= 0 and max(samples) <= 4.0
     with pytest.raises(ValueError, match="attempt"):
         retry.backoff_s(0, rand=rng.random)
 
@@ -50,8 +50,14 @@ def test_full_jitter_backoff_bounds() -> None:
 def test_retry_after_seconds_and_http_date() -> None:
     now = datetime(2026, 11, 22, 12, 0, 0, tzinfo=timezone.utc)
     assert retry.parse_retry_after("7", now=now) == 7.0
-    assert retry.parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True), now=now) == 30.0
-    assert retry.parse_retry_after(format_datetime(now - timedelta(seconds=30), usegmt=True), now=now) == 0.0
+    assert (
+        retry.parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True), now=now)
+        == 30.0
+    )
+    assert (
+        retry.parse_retry_after(format_datetime(now - timedelta(seconds=30), usegmt=True), now=now)
+        == 0.0
+    )
     for bad in (None, "", "soon", "-3", "nan"):
         assert retry.parse_retry_after(bad, now=now) is None
     assert retry.parse_duration("34s") == 34.0
@@ -61,7 +67,10 @@ def test_retry_after_seconds_and_http_date() -> None:
 
 def test_server_hint_wins_and_is_capped() -> None:
     assert retry.delay_s(RateLimited("x", retry_after=12), 1, rand=lambda: 0.5) == 12
-    assert retry.delay_s(RateLimited("x", retry_after=10_000), 1, rand=lambda: 0.5) == retry.RETRY_AFTER_CAP_S
+    assert (
+        retry.delay_s(RateLimited("x", retry_after=10_000), 1, rand=lambda: 0.5)
+        == retry.RETRY_AFTER_CAP_S
+    )
     assert retry.delay_s(ServerError("x"), 2, rand=lambda: 0.5) == 1.0
 
 

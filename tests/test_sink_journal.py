@@ -64,7 +64,7 @@ async def test_broken_downloads_leave_nothing(
             chunked(data), part_name="t-0", path_for=lambda e: f"images/x.{e}", index=0,
             expected_bytes=expected,
         )  # fmt: skip
-    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []  # noqa: ASYNC240 - a test check
 
 
 async def test_oversize_download_is_refused(tmp_path: Path) -> None:
@@ -80,7 +80,9 @@ async def test_unwritable_folder_is_a_sink_error(tmp_path: Path) -> None:
     sink.prepare()
     (tmp_path / "images").write_text("a file where a folder should be")
     with pytest.raises(SinkError, match="cannot write"):
-        await sink.write(chunked(picture("PNG")), part_name="p", path_for=lambda e: f"images/x.{e}", index=0)
+        await sink.write(
+            chunked(picture("PNG")), part_name="p", path_for=lambda e: f"images/x.{e}", index=0
+        )
     assert leftovers(tmp_path) == []
 
 
@@ -93,7 +95,9 @@ def test_prepare_drops_half_written_parts(tmp_path: Path) -> None:
 
 def outcome(task_id: str, status: str = "done", cost: float = 0.02) -> Outcome:
     task = Task(id=task_id, ordinal=0, prompt="p", model="m", aspect_ratio="1:1", num_images=1)
-    images = (SavedImage(0, f"images/{task_id}.png", 10, 1, 1, "image/png"),) if status == "done" else ()
+    images = (
+        (SavedImage(0, f"images/{task_id}.png", 10, 1, 1, "image/png"),) if status == "done" else ()
+    )
     return Outcome(
         task=task, status=status, attempts=1, timing=Timing(0.1, 1.0, 0.2, 1.3), cost_usd=cost,  # type: ignore[arg-type]
         model_used="m", images=images, error_kind=None if status == "done" else "server_error",
@@ -108,7 +112,10 @@ def test_journal_records_resumes_and_accumulates_cost(tmp_path: Path) -> None:
     assert journal.done_among(["a", "b", "c"]) == {"a"}
     journal.record(outcome("b"), run_id=run)  # rendered on a rerun: both attempts were paid
     rows = journal.query("SELECT id, status, attempts, cost_usd FROM tasks ORDER BY id")
-    assert [tuple(r) for r in rows] == [("a", "done", 1, 0.02), ("b", "done", 2, pytest.approx(0.04))]
+    assert [tuple(r) for r in rows] == [
+        ("a", "done", 1, 0.02),
+        ("b", "done", 2, pytest.approx(0.04)),
+    ]
     assert journal.meta("name") == "j"
     journal.close()
 
