@@ -13,20 +13,11 @@ from pathlib import Path
 from string import Formatter
 from typing import Any
 
+from batchgen import sources
 from batchgen.errors import ManifestError
 from batchgen.models import Limits, Manifest, OutputConfig, PromptSpec, ProviderConfig
 from batchgen.schema import EMULATOR_OPTIONS, MANIFEST_SCHEMA, validate
-from batchgen.sources import (
-    Anchor,
-    CsvProblem,
-    KeyPath,
-    Problem,
-    column_values,
-    read_csv,
-    read_text,
-    read_yaml,
-    show,
-)
+from batchgen.sources import Anchor, KeyPath, Problem, show
 
 PROMPT_LIMIT = 400  # characters; the AI/ML API's maxLength for the Imagen 4 models
 _PROMPT_LIMITS = {"google/imagen4/preview": 4000}
@@ -40,13 +31,13 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 def load_manifest(path: str | os.PathLike[str]) -> Manifest:
     """Read and validate a manifest file; ManifestError lists every problem found."""
     source = Path(path)
-    return parse_manifest(read_text(source), source=source)
+    return parse_manifest(sources.read_text(source), source=source)
 
 
 def parse_manifest(text: str, *, source: Path) -> Manifest:
     """Validate manifest text; `source` names the file in messages and anchors CSV paths."""
     source = Path(source)
-    document = read_yaml(text)
+    document = sources.read_yaml(text)
     values = document.value
     if not isinstance(values, dict):
         if not document.problems:
@@ -215,9 +206,9 @@ class _Check:
         file = self.base / name
         try:
             if file not in self.tables:
-                self.tables[file] = read_csv(file)
-            return column_values(self.tables[file], column, file)
-        except CsvProblem as exc:
+                self.tables[file] = sources.read_csv(file)
+            return sources.column_values(self.tables[file], column, file)
+        except sources.CsvProblem as exc:
             self.add((*path, exc.key), exc.message)
             return None
 

@@ -135,11 +135,11 @@ def read_yaml(text: str) -> Document:
     try:
         node = _compose(text)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        at = _location(mark) if mark is not None else (1, 1)
-        document.problems.append(Problem((), f"YAML syntax: {exc.problem or exc}", at=at))
+        document.problems.append(_syntax(exc))
     except yaml.reader.ReaderError as exc:
-        document.problems.append(Problem((), f"YAML syntax: {exc}", at=_offset(text, exc.position)))
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        message = f"YAML syntax: character U+{code:04X} is not allowed ({exc.reason})"
+        document.problems.append(Problem((), message, at=_offset(text, exc.position)))
     except RecursionError:
         document.problems.append(Problem((), "YAML nested too deeply", at=(1, 1)))
     else:
@@ -151,9 +151,23 @@ def read_yaml(text: str) -> Document:
 def _compose(text: str) -> Node | None:
     loader = yaml.SafeLoader(text)
     try:
-        return loader.get_single_node()
+        node = loader.get_node() if loader.check_node() else None
+        second = loader.get_node() if loader.check_node() else None
+        if second is not None:
+            raise yaml.composer.ComposerError(
+                problem="a manifest is one YAML document; a second one starts here",
+                problem_mark=second.start_mark)
+        return node
     finally:
         loader.dispose()
+
+
+def _syntax(exc: yaml.MarkedYAMLError) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    message = f"YAML syntax: {exc.problem}"
+    if exc.context and exc.context_mark:
+        message += f" ({exc.context} on line {exc.context_mark.line + 1})"
+    return Problem((), message, at=_location(mark) if mark else (1, 1))
 
 
 def _walk_into(document: Document, node: Node) -> None:
