@@ -58,7 +58,14 @@ def test_ids_are_stable_and_depend_on_what_changes_the_image() -> None:
     again = [t.id for t in expand(manifest())]
     assert first == again
     assert len(set(first)) == len(first)
-    base = {"model": FAST, "prompt": "p", "aspect_ratio": "1:1", "seed": None, "num_images": 1, "params": {}}
+    base = {
+        "model": FAST,
+        "prompt": "p",
+        "aspect_ratio": "1:1",
+        "seed": None,
+        "num_images": 1,
+        "params": {},
+    }
     variants = [
         {"model": STANDARD}, {"prompt": "q"}, {"aspect_ratio": "16:9"}, {"seed": 7},
         {"num_images": 2}, {"params": {"enhance_prompt": False}},
