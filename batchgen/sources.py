@@ -29,9 +29,9 @@ Anchor = Literal["value", "key", "parent"]  # what a problem points at
 
 _TAG = "tag:yaml.org,2002:"
 _SCALARS = {_TAG + kind for kind in ("str", "int", "float", "bool", "null")}
-_TOO_BIG = f"the manifest is over {MAX_MANIFEST_BYTES // 2**20} MB; put long lists in CSV files"
 _NUMBERS = {_TAG + "int", _TAG + "float"}
 _KINDS = {"int": "an integer", "float": "a number", "bool": "a boolean", "null": "null"}
+_TOO_BIG = f"the manifest is over {MAX_MANIFEST_BYTES // 2**20} MB; put long lists in CSV files"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +70,6 @@ def show(value: Any) -> str:
     except ValueError:  # an int too long to print
         text = "a very large number"
     return text if len(text) <= 60 else text[:57] + "..."
-
 
 
 @dataclass(slots=True)
@@ -224,13 +223,13 @@ class _Walker:
             key = self.key(key_node, path)
             if key is None:
                 continue
+            where = path + (key,)
             if key in result:
-                line = self.document.key_at[path + (key,)][0]
-                message = f"duplicate key {key!r} (first on line {line})"
-                self.key_problem((*path, key), message, key_node)
+                line = self.document.key_at[where][0]
+                self.key_problem(where, f"duplicate key {key!r} (first on line {line})", key_node)
                 continue
-            self.document.key_at[path + (key,)] = _location(key_node.start_mark)
-            result[key] = self.walk(value_node, (*path, key), depth + 1)
+            self.document.key_at[where] = _location(key_node.start_mark)
+            result[key] = self.walk(value_node, where, depth + 1)
         return result
 
     def key(self, node: Node, path: KeyPath) -> str | None:
@@ -251,8 +250,8 @@ class _Walker:
             return node.value  # YAML 1.1 reads 16:9 as the number 969; a manifest means the text
         try:
             return self.constructor.construct_object(node)
-        except (yaml.YAMLError, ValueError, OverflowError) as exc:
-            self.problem(path, f"cannot read {show(node.value)}: {exc}", node)
+        except Exception:  # PyYAML's scalar constructors raise KeyError, IndexError, ...
+            self.problem(path, f"cannot read {show(node.value)} as {_short_tag(node.tag)}", node)
             return None
 
     def problem(self, path: KeyPath, message: str, node: Node) -> None:

@@ -274,6 +274,9 @@ YAML_CASES = [  # the YAML itself
     (HEAD + "prompts: [!!binary aGVsbG8=]\n", "3:11: prompts[0]: unsupported YAML tag !!binary"),
     (HEAD + "prompts: [!custom a]\n", "3:11: prompts[0]: unsupported YAML tag !custom"),
     (HEAD + "prompts: [a]\nparams: {n: " + "9" * 5000 + "}\n", "4:13: params.n: cannot read"),
+    (HEAD + "prompts: [a]\nparams: {n: !!bool maybe}\n",
+     "4:13: params.n: cannot read 'maybe' as !!bool"),
+    (HEAD + "prompts: [a]\nparams: {n: !!int ''}\n", "4:13: params.n: cannot read '' as !!int"),
     (HEAD + "prompts: [a]\nx: &x [*x]\n", "4:4: nested more than 64 levels deep"),
 ]
 CASES = SCHEMA_CASES + SEMANTIC_CASES + YAML_CASES
@@ -425,7 +428,8 @@ def test_semantic_problems_pass_the_schema(text: str, expected: str) -> None:
 
 TOKENS = ["version: 1\n", "models: ", "prompts:", "\n- ", "template: ", "vars:", "{x}", "csv: ",
           "[", "]", "{", "}", ",", ": ", "&a ", "*a ", "!!python/name:os.system ", "<<: ", "? ",
-          "|\n", "'", '"', "---\n", "1:30", "~", "1e999", ".nan", "0x1F", "  ", "\n", "\t", "#"]
+          "|\n", "'", '"', "---\n", "1:30", "~", "1e999", ".nan", "0x1F", "  ", "\n", "\t", "#",
+          "!!int ", "!!bool ", "!!float ", "!!null ", "!!str ", "!!timestamp ", "!!map ", "!!seq "]
 SCALARS = (st.none() | st.booleans() | st.integers() | st.text(max_size=8)
            | st.floats(allow_nan=False, allow_infinity=False))
 JSONISH = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
