@@ -16,7 +16,7 @@ from typing import Any
 from batchgen import sources
 from batchgen.errors import ManifestError
 from batchgen.models import Limits, Manifest, OutputConfig, PromptSpec, ProviderConfig
-from batchgen.schema import EMULATOR_OPTIONS, MANIFEST_SCHEMA, validate
+from batchgen.schema import EMULATOR_OPTIONS, MANIFEST_SCHEMA, VAR_NAME, validate
 from batchgen.sources import Anchor, KeyPath, Problem, show
 
 PROMPT_LIMIT = 400  # characters; the AI/ML API's maxLength for the Imagen 4 models
@@ -25,7 +25,6 @@ FILENAME_FIELDS = ("model", "aspect", "prompt_slug", "task_id", "index", "ext", 
 PROVIDER_DEFAULTS = {
     "aimlapi": {"base_url": "https://api.aimlapi.com", "api_key_env": "AIMLAPI_API_KEY"},
 }
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def load_manifest(path: str | os.PathLike[str]) -> Manifest:
@@ -149,7 +148,7 @@ class _Check:
             return None
         usable = True
         for _, name, spec, conversion in parsed:
-            if name is not None and (spec or conversion or not _IDENTIFIER.fullmatch(name)):
+            if name is not None and (spec or conversion or not _is_name(name)):
                 self.add(path, _bad_placeholder(name, spec, conversion))
                 usable = False
         names = [name for _, name, _, _ in parsed if name is not None]
@@ -217,10 +216,15 @@ def _accepts(limit: int) -> str:
     return f"the AI/ML API accepts at most {limit}"
 
 
+def _is_name(text: str) -> bool:
+    """A placeholder is named like a var (the schema's rule for var names)."""
+    return not validate(text, VAR_NAME)
+
+
 def _bad_placeholder(name: str, spec: str | None, conversion: str | None) -> str:
     written = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
     written += "}"
-    if not _IDENTIFIER.fullmatch(name):
+    if not _is_name(name):
         return f"placeholder {written} is not a name; expected {{name}}, or {{{{ }}}} for braces"
     return f"placeholder {written} has a format spec or conversion; expected {{{name}}}"
 

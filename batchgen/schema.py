@@ -48,7 +48,7 @@ def _number(kind: str = "number", **bounds: int) -> Schema:
 
 
 _MODEL = {"type": "string", "pattern": r"^\S+$", "x-expected": "a model id"}
-_IDENTIFIER = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$", "x-expected": "a name"}
+VAR_NAME = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$", "x-expected": "a name"}
 _ENV_NAME = {"type": "string", "pattern": r"^[A-Z_][A-Z0-9_]*$",
              "x-expected": "an environment variable name like AIMLAPI_API_KEY (A-Z, 0-9, _)"}
 _URL = {"type": "string",
@@ -90,7 +90,7 @@ _VAR_VALUES = {
 }
 _TEMPLATE = _mapping({
     "template": _text("non-empty template text"),
-    "vars": {"type": "object", "propertyNames": _IDENTIFIER, "additionalProperties": _VAR_VALUES},
+    "vars": {"type": "object", "propertyNames": VAR_NAME, "additionalProperties": _VAR_VALUES},
 }, "template")
 _PROMPT = {"anyOf": [_text("non-empty prompt text"), _TEMPLATE],
            "x-expected": "a prompt string or a {template, vars} mapping"}
