@@ -1,18 +1,18 @@
 """Every error batchgen raises on purpose, under one root.
 
-    BatchgenError
-     ├── ManifestError        a manifest that cannot run; carries file:line and key
-     ├── ProviderError        an API call that did not give images
-     │    ├── RateLimited     429 / RESOURCE_EXHAUSTED (retryable; may carry retry_after)
-     │    ├── ServerError     5xx, connection reset, malformed answer (retryable)
-     │    ├── ProviderTimeout no answer within request_timeout_s (retryable)
-     │    ├── ModelRetired    404 / NOT_FOUND for a model (terminal)
-     │    ├── Rejected        400 validation or content policy (terminal for the task)
-     │    └── AuthError       401 / 403: bad key or no credits (terminal for the run)
-     ├── DownloadError        an image that was paid for but did not arrive whole (retry the download)
-     ├── SinkError            the output could not be written (disk full, unwritable)
-     ├── JournalError         the run state could not be read or written
-     └── BudgetExceeded       the next request could take spend past budget.max_usd
+BatchgenError
+ ├── ManifestError        a manifest that cannot run; carries file:line and key
+ ├── ProviderError        an API call that did not give images
+ │    ├── RateLimited     429 / RESOURCE_EXHAUSTED (retryable; may carry retry_after)
+ │    ├── ServerError     5xx, connection reset, malformed answer (retryable)
+ │    ├── ProviderTimeout no answer within request_timeout_s (retryable)
+ │    ├── ModelRetired    404 / NOT_FOUND for a model (terminal)
+ │    ├── Rejected        400 validation or content policy (terminal for the task)
+ │    └── AuthError       401 / 403: bad key or no credits (terminal for the run)
+ ├── DownloadError        an image that was paid for but did not arrive whole (retry the download)
+ ├── SinkError            the output could not be written (disk full, unwritable)
+ ├── JournalError         the run state could not be read or written
+ └── BudgetExceeded       the next request could take spend past budget.max_usd
 """
 
 from __future__ import annotations

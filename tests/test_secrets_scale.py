@@ -1,0 +1,123 @@
+"""The key goes only to the API origin and into no file; a million-task job starts lean."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import io
+import tracemalloc
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from PIL import Image
+
+from batchgen.emulator import EmulatorConfig, running_emulator
+from batchgen.job import RunOptions, run_job
+from batchgen.models import ProviderConfig
+
+from .helpers import FAST, load, many_prompts
+from .test_pipeline import _CancelAfter
+
+pytestmark = pytest.mark.anyio
+KEY = "sk-secret-5f2b9c1e7d"
+
+
+def png_bytes() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (1024, 1024), (10, 120, 200)).save(out, format="PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+async def image_host() -> AsyncIterator[tuple[TestServer, list[dict[str, str]]]]:
+    """A separate origin serving images, recording the headers it is sent."""
+    seen: list[dict[str, str]] = []
+    data = png_bytes()
+
+    async def image(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.Response(body=data, content_type="image/png")
+
+    app = web.Application()
+    app.router.add_get("/img/{name}", image)
+    async with TestServer(app, host="127.0.0.1") as server:
+        yield server, seen
+
+
+@pytest.fixture
+async def api(
+    image_host: tuple[TestServer, list[dict[str, str]]],
+) -> AsyncIterator[tuple[TestServer, list[dict[str, str]]]]:
+    """The API origin: answers with an image URL on the other origin (and echoes the key in a
+    header it should never be copied from), or base64 for every second request."""
+    host, _ = image_host
+    seen: list[dict[str, str]] = []
+
+    async def generate(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        if len(seen) % 2:
+            items = [{"url": str(host.make_url(f"/img/{len(seen)}.png"))}]
+        else:
+            items = [{"b64_json": base64.b64encode(png_bytes()).decode()}]
+        body = {"data": items, "meta": {"usage": {"credits_used": 42000}}}
+        return web.json_response(body, headers={"X-Debug-Echo": request.headers["Authorization"]})
+
+    app = web.Application()
+    app.router.add_post("/v1/images/generations", generate)
+    async with TestServer(app, host="127.0.0.1") as server:
+        yield server, seen
+
+
+async def test_the_key_goes_only_to_the_api_and_into_no_file(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    api: tuple[TestServer, list[dict[str, str]]],
+    image_host: tuple[TestServer, list[dict[str, str]]],
+) -> None:
+    monkeypatch.setenv("SECRET_KEY_ENV", KEY)
+    server, api_seen = api
+    _, image_seen = image_host
+    manifest = load(tmp_path, f"""
+        version: 1
+        provider: {{kind: aimlapi, base_url: "{server.make_url("")}", api_key_env: SECRET_KEY_ENV}}
+        models: [{FAST}]
+        {many_prompts(6)}
+    """)  # fmt: skip
+    job = await run_job(manifest, RunOptions(out=tmp_path / "run"))
+    assert job.result.done == 6
+
+    assert [h["Authorization"] for h in api_seen] == [f"Bearer {KEY}"] * 6
+    assert len(image_seen) == 3
+    assert all(KEY not in str(headers) for headers in image_seen)
+    for file in tmp_path.rglob("*"):
+        if file.is_file() and file.name != "job.yaml":
+            assert KEY.encode() not in file.read_bytes(), file
+
+
+async def test_a_million_task_job_starts_without_materialising_it(tmp_path: Path) -> None:
+    values = ", ".join(str(i) for i in range(1000))
+    manifest = load(tmp_path, f"""
+        version: 1
+        models: [{FAST}]
+        prompts: [{{template: "{{a}} and {{b}}", vars: {{a: [{values}], b: [{values}]}}}}]
+        limits: {{concurrency: 8}}
+    """)  # fmt: skip
+    async with running_emulator(EmulatorConfig(time_scale=0, image_bytes="small")) as emulator:
+        provider = ProviderConfig(kind="emulator", base_url=emulator.base_url)
+        manifest = dataclasses.replace(manifest, provider=provider)
+        tracemalloc.start()
+        try:
+            with anyio.CancelScope() as scope:
+                observer = _CancelAfter(50, scope)
+                await run_job(manifest, RunOptions(out=tmp_path / "run"), observer)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert scope.cancelled_caught
+    assert emulator.stats.generation_requests < 200
+    assert peak < 30_000_000  # a list of a million Tasks alone would take hundreds of MB
+    assert not (tmp_path / "run" / "report.json").exists()
