@@ -106,9 +106,14 @@ def safe_segment(value: str) -> str:
     return cleaned[:SEGMENT_LENGTH] or "_"
 
 
+class _Fields(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "none"  # a var named in the filename may belong to another prompt's template
+
+
 def image_path(template: str, task: Task, *, index: int, ext: str, name: str) -> str:
     """The image's path relative to the run's images/ folder, always inside it."""
-    fields = {key: safe_segment(value) for key, value in task.vars.items()}
+    fields = _Fields({key: safe_segment(value) for key, value in task.vars.items()})
     fields.update(
         model=safe_segment(task.model),
         aspect=safe_segment(task.aspect_ratio),

@@ -42,8 +42,11 @@ def parse_manifest(text: str, *, source: Path) -> Manifest:
         if not document.problems:
             document.problems.append(Problem((), _not_a_mapping(values)))
         raise ManifestError(document.messages(source))
-    document.problems += [problem for problem in validate(values, MANIFEST_SCHEMA)
-                          if not any(_within(problem.path, bad) for bad in document.broken)]
+    document.problems += [
+        problem
+        for problem in validate(values, MANIFEST_SCHEMA)
+        if not any(_within(problem.path, bad) for bad in document.broken)
+    ]
     check = _Check(source.parent, document.problems)
     prompts = check.manifest(values)
     if document.problems:
@@ -85,8 +88,9 @@ class _Check:
             self.fallback(values.get("fallback", {}), models)
         if self.clean(("output",)):
             self.output(values)
-        limit = min((_PROMPT_LIMITS.get(m, PROMPT_LIMIT) for m in models or ()),
-                    default=PROMPT_LIMIT)
+        limit = min(
+            (_PROMPT_LIMITS.get(m, PROMPT_LIMIT) for m in models or ()), default=PROMPT_LIMIT
+        )
         items = values.get("prompts")
         if not isinstance(items, list):
             return ()
@@ -96,11 +100,16 @@ class _Check:
     def fallback(self, fallback: dict[str, str], models: list[str] | None) -> None:
         for model, target in fallback.items():
             if models is not None and model not in models:
-                self.add(("fallback", model), f"{model!r} is not one of models; "
-                         f"expected one of {', '.join(models)}", "key")
+                self.add(
+                    ("fallback", model),
+                    f"{model!r} is not one of models; expected one of {', '.join(models)}",
+                    "key",
+                )
             if target == model:
-                self.add(("fallback", model), f"falls back to itself, got {show(target)}; "
-                         "expected another model")
+                self.add(
+                    ("fallback", model),
+                    f"falls back to itself, got {show(target)}; expected another model",
+                )
         for cycle in _cycles(fallback):
             chain = " -> ".join([*cycle, cycle[0]])
             message = f"fallback cycle {chain}; expected a chain that ends"
@@ -115,8 +124,10 @@ class _Check:
         path, filename = ("output", "filename"), output["filename"]
         allowed = [*FILENAME_FIELDS, *_var_names(values.get("prompts"))]
         names = self.placeholders(filename, path, allowed)
-        needed = {"task_id": "or tasks would overwrite each other's files",
-                  "ext": "the image type is known only when it arrives"}
+        needed = {
+            "task_id": "or tasks would overwrite each other's files",
+            "ext": "the image type is known only when it arrives",
+        }
         count = values.get("num_images", 1) if self.clean(("num_images",)) else 1
         if count > 1:
             needed["index"] = f"num_images is {count}: every image needs its own file"
@@ -124,8 +135,11 @@ class _Check:
             if names is not None and name not in names:
                 self.add(path, f"must contain {{{name}}} ({why}), got {show(filename)}")
         if re.match(r"[/\\]|[A-Za-z]:", filename) or ".." in re.split(r"[/\\]", filename):
-            self.add(path, f"must be a relative path without '..', got {show(filename)}; "
-                     "expected a path inside the output directory")
+            self.add(
+                path,
+                f"must be a relative path without '..', got {show(filename)}; "
+                "expected a path inside the output directory",
+            )
 
     def placeholders(self, text: str, path: KeyPath, allowed: list[str]) -> list[str] | None:
         parsed = self.fields(text, path)
@@ -166,33 +180,48 @@ class _Check:
 
     def template(self, item: dict[str, Any], path: KeyPath, limit: int) -> PromptSpec | None:
         text, raw_vars = item["template"], item.get("vars", {})
-        variables = {name: self.var_values(raw, (*path, "vars", name))
-                     for name, raw in raw_vars.items()}
+        variables = {
+            name: self.var_values(raw, (*path, "vars", name)) for name, raw in raw_vars.items()
+        }
         parsed = self.fields(text, (*path, "template"))
         if parsed is None:
             return None
         fixed, names = parsed
         for name in dict.fromkeys(names):
             if name not in raw_vars:
-                self.add((*path, "template"), f"placeholder {{{name}}} has no var; add {name} "
-                         f"under vars, or write {{{{{name}}}}} for literal braces")
+                self.add(
+                    (*path, "template"),
+                    f"placeholder {{{name}}} has no var; add {name} "
+                    f"under vars, or write {{{{{name}}}}} for literal braces",
+                )
         for name in raw_vars:
             if name not in names and self.clean((*path, "vars", name)):
-                self.add((*path, "vars", name), f"var {name!r} is not used; expected a "
-                         f"{{{name}}} placeholder in the template", "key")
+                self.add(
+                    (*path, "vars", name),
+                    f"var {name!r} is not used; expected a {{{name}}} placeholder in the template",
+                    "key",
+                )
         ready = {name: values for name, values in variables.items() if values}
         if set(names) <= set(ready):
             self.expansion(fixed, names, ready, (*path, "template"), limit)
         return PromptSpec(text, tuple((n, v or ()) for n, v in variables.items()), is_template=True)
 
-    def expansion(self, fixed: int, names: list[str], values: dict[str, tuple[str, ...]],
-                  path: KeyPath, limit: int) -> None:
+    def expansion(
+        self,
+        fixed: int,
+        names: list[str],
+        values: dict[str, tuple[str, ...]],
+        path: KeyPath,
+        limit: int,
+    ) -> None:
         longest = {name: max(values[name], key=len) for name in names}
         size = fixed + sum(len(longest[name]) for name in names)
         if size > limit:
             example = ", ".join(f"{name}={show(value)}" for name, value in longest.items())
-            self.add(path, f"the longest expansion is {size} characters (with {example}); "
-                     + _accepts(limit))
+            self.add(
+                path,
+                f"the longest expansion is {size} characters (with {example}); " + _accepts(limit),
+            )
 
     def var_values(self, raw: Any, path: KeyPath) -> tuple[str, ...] | None:
         if not self.clean(path):
@@ -231,8 +260,13 @@ def _bad_placeholder(name: str, spec: str | None, conversion: str | None) -> str
 
 def _var_names(prompts: Any) -> list[str]:
     items = prompts if isinstance(prompts, list) else []
-    return [name for item in items if isinstance(item, dict) and isinstance(item.get("vars"), dict)
-            for name in item["vars"] if isinstance(name, str)]
+    return [
+        name
+        for item in items
+        if isinstance(item, dict) and isinstance(item.get("vars"), dict)
+        for name in item["vars"]
+        if isinstance(name, str)
+    ]
 
 
 def _cycles(fallback: dict[str, str]) -> list[list[str]]:
@@ -274,10 +308,12 @@ def _provider(raw: dict[str, Any]) -> ProviderConfig:
     kind = raw.get("kind", "emulator")
     settings = {**PROVIDER_DEFAULTS.get(kind, {}), **raw}
     options = {key: _option(key, value) for key, value in raw.items() if key in EMULATOR_OPTIONS}
-    if kind == "emulator" and "api_key_env" in raw:
-        options["api_key_env"] = raw["api_key_env"]  # the key the emulator will demand
-    return ProviderConfig(kind=kind, base_url=settings.get("base_url"),
-                          api_key_env=settings.get("api_key_env"), options=options)
+    return ProviderConfig(
+        kind=kind,
+        base_url=settings.get("base_url"),
+        api_key_env=settings.get("api_key_env"),
+        options=options,
+    )
 
 
 def _option(key: str, value: Any) -> Any:
@@ -289,8 +325,12 @@ def _option(key: str, value: Any) -> Any:
     return value
 
 
-_LIMIT_TYPES = {"concurrency": int, "requests_per_minute": float, "request_timeout_s": float,
-                "max_attempts": int}
+_LIMIT_TYPES = {
+    "concurrency": int,
+    "requests_per_minute": float,
+    "request_timeout_s": float,
+    "max_attempts": int,
+}
 
 
 def _limits(raw: dict[str, Any]) -> Limits:

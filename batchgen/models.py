@@ -23,7 +23,7 @@ class ProviderConfig:
     base_url: str | None = None
     api_key_env: str | None = None
     # kind-specific settings; for the emulator: time_scale, rpm, max_concurrency, image_bytes,
-    # faults, seed, api_key_env (the key the emulator demands)
+    # faults, seed (with api_key_env set, the emulator demands that key)
     options: Mapping[str, Any] = field(default_factory=dict)
 
 

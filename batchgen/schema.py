@@ -20,8 +20,10 @@ from batchgen.sources import KeyPath, Problem, dotted, show
 
 Schema = dict[str, Any]
 
-KEY_IN_FILE = ("keys are never read from the manifest; "
-               "put the key in an environment variable and name it in api_key_env")
+KEY_IN_FILE = (
+    "keys are never read from the manifest; "
+    "put the key in an environment variable and name it in api_key_env"
+)
 
 
 def _mapping(properties: Schema, *required: str, **extra: Any) -> Schema:
@@ -49,78 +51,149 @@ def _number(kind: str = "number", **bounds: int) -> Schema:
 
 _MODEL = {"type": "string", "pattern": r"^\S+$", "x-expected": "a model id"}
 VAR_NAME = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$", "x-expected": "a name"}
-_ENV_NAME = {"type": "string", "pattern": r"^[A-Z_][A-Z0-9_]*$",
-             "x-expected": "an environment variable name like AIMLAPI_API_KEY (A-Z, 0-9, _)"}
-_URL = {"type": "string",
-        "pattern": r"^https?://([A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[^\s?#]*)?$",
-        "x-expected": "an http(s) URL: http(s)://host[:port][/path]"}
+_ENV_NAME = {
+    "type": "string",
+    "pattern": r"^[A-Z_][A-Z0-9_]*$",
+    "x-expected": "an environment variable name like AIMLAPI_API_KEY (A-Z, 0-9, _)",
+}
+_URL = {
+    "type": "string",
+    "pattern": r"^https?://([A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[^\s?#]*)?$",
+    "x-expected": "an http(s) URL: http(s)://host[:port][/path]",
+}
 EMULATOR_OPTIONS: dict[str, Schema] = {
     "time_scale": _number(minimum=0),
     "rpm": _number(),
     "max_concurrency": _number("integer", minimum=1),
-    "image_bytes": {"anyOf": [{"type": "string", "enum": ["small", "realistic"]},
-                              _number("integer", minimum=1000)]},
+    "image_bytes": {
+        "anyOf": [
+            {"type": "string", "enum": ["small", "realistic"]},
+            _number("integer", minimum=1000),
+        ]
+    },
     "faults": {"type": "string"},
     "seed": {"type": "integer"},
 }
-_NOT_EMULATOR = {"required": ["kind"],
-                 "properties": {"kind": {"enum": [k for k in PROVIDER_KINDS if k != "emulator"]}}}
+_NOT_EMULATOR = {
+    "required": ["kind"],
+    "properties": {"kind": {"enum": [k for k in PROVIDER_KINDS if k != "emulator"]}},
+}
 _PROVIDER = _mapping(
-    {"kind": {"type": "string", "enum": list(PROVIDER_KINDS)}, "base_url": _URL,
-     "api_key_env": _ENV_NAME, "api_key": _forbidden(KEY_IN_FILE), **EMULATOR_OPTIONS},
-    allOf=[{"if": _NOT_EMULATOR, "then": {"properties": {
-        key: _forbidden(f"only the built-in emulator takes {key}; remove it or use kind: emulator")
-        for key in EMULATOR_OPTIONS}}}],
+    {
+        "kind": {"type": "string", "enum": list(PROVIDER_KINDS)},
+        "base_url": _URL,
+        "api_key_env": _ENV_NAME,
+        "api_key": _forbidden(KEY_IN_FILE),
+        **EMULATOR_OPTIONS,
+    },
+    allOf=[
+        {
+            "if": _NOT_EMULATOR,
+            "then": {
+                "properties": {
+                    key: _forbidden(
+                        f"only the built-in emulator takes {key}; remove it or use kind: emulator"
+                    )
+                    for key in EMULATOR_OPTIONS
+                }
+            },
+        }
+    ],
 )
-_SET_BY_BATCHGEN = {"model": "models", "prompt": "prompts", "aspect_ratio": "aspect_ratios",
-                    "num_images": "num_images", "seed": "seeds"}
-_PARAMS = {"type": "object", "properties": {
-    **{key: _forbidden(f"set by batchgen from {source}; remove it from params")
-       for key, source in _SET_BY_BATCHGEN.items()},
-    "api_key": _forbidden(KEY_IN_FILE),
-}}
+_SET_BY_BATCHGEN = {
+    "model": "models",
+    "prompt": "prompts",
+    "aspect_ratio": "aspect_ratios",
+    "num_images": "num_images",
+    "seed": "seeds",
+}
+_PARAMS = {
+    "type": "object",
+    "properties": {
+        **{
+            key: _forbidden(f"set by batchgen from {source}; remove it from params")
+            for key, source in _SET_BY_BATCHGEN.items()
+        },
+        "api_key": _forbidden(KEY_IN_FILE),
+    },
+}
 _VAR_VALUES = {
     "anyOf": [
-        {"type": "array", "items": {"type": ["string", "number"]}, "minItems": 1,
-         "uniqueItems": True, "x-expected": "a non-empty list of strings or numbers"},
-        _mapping({"csv": _text("a CSV file path"), "column": _text("a column name")},
-                 "csv", "column"),
+        {
+            "type": "array",
+            "items": {"type": ["string", "number"]},
+            "minItems": 1,
+            "uniqueItems": True,
+            "x-expected": "a non-empty list of strings or numbers",
+        },
+        _mapping(
+            {"csv": _text("a CSV file path"), "column": _text("a column name")}, "csv", "column"
+        ),
     ],
     "x-expected": "a list of values or {csv: FILE, column: NAME}",
 }
-_TEMPLATE = _mapping({
-    "template": _text("non-empty template text"),
-    "vars": {"type": "object", "propertyNames": VAR_NAME, "additionalProperties": _VAR_VALUES},
-}, "template")
-_PROMPT = {"anyOf": [_text("non-empty prompt text"), _TEMPLATE],
-           "x-expected": "a prompt string or a {template, vars} mapping"}
-_LIMITS = _mapping({
-    "concurrency": _number("integer", minimum=1, maximum=10_000),
-    "requests_per_minute": {"type": ["number", "null"], "exclusiveMinimum": 0},
-    "request_timeout_s": _number(),
-    "max_attempts": _number("integer", minimum=1, maximum=100),
-})
-MANIFEST_SCHEMA: Schema = {"$schema": "https://json-schema.org/draft/2020-12/schema",
-                           "title": "batchgen manifest v1", **_mapping({
-    "version": {"type": "integer", "const": 1},
-    "name": {"type": "string", "pattern": r"^[A-Za-z0-9._-]+$", "maxLength": 100,
-             "x-expected": "letters, digits, '.', '_' or '-' (at most 100 characters)"},
-    "provider": _PROVIDER,
-    "models": _one_or_many(_MODEL, "a model id", "a non-empty list of unique model ids"),
-    "fallback": {"type": "object", "propertyNames": _MODEL, "additionalProperties": _MODEL},
-    "aspect_ratios": _one_or_many({"type": "string", "enum": list(ASPECT_RATIOS)},
-                                  "an aspect ratio", "a non-empty list of unique aspect ratios"),
-    "num_images": _number("integer", minimum=1, maximum=4),
-    "seeds": _one_or_many(_number("integer", minimum=0, maximum=4_294_967_295),
-                          "a seed", "a non-empty list of unique seeds"),
-    "params": _PARAMS,
-    "prompts": {"type": "array", "minItems": 1, "items": _PROMPT,
-                "x-expected": "a non-empty list of prompts"},
-    "limits": _LIMITS,
-    "budget": _mapping({"max_usd": _number()}, "max_usd"),
-    "output": _mapping({"dir": _text("a directory"), "filename": _text("a file name")}),
-    "api_key": _forbidden(KEY_IN_FILE),
-}, "version", "models", "prompts")}
+_TEMPLATE = _mapping(
+    {
+        "template": _text("non-empty template text"),
+        "vars": {"type": "object", "propertyNames": VAR_NAME, "additionalProperties": _VAR_VALUES},
+    },
+    "template",
+)
+_PROMPT = {
+    "anyOf": [_text("non-empty prompt text"), _TEMPLATE],
+    "x-expected": "a prompt string or a {template, vars} mapping",
+}
+_LIMITS = _mapping(
+    {
+        "concurrency": _number("integer", minimum=1, maximum=10_000),
+        "requests_per_minute": {"type": ["number", "null"], "exclusiveMinimum": 0},
+        "request_timeout_s": _number(),
+        "max_attempts": _number("integer", minimum=1, maximum=100),
+    }
+)
+MANIFEST_SCHEMA: Schema = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "batchgen manifest v1",
+    **_mapping(
+        {
+            "version": {"type": "integer", "const": 1},
+            "name": {
+                "type": "string",
+                "pattern": r"^[A-Za-z0-9._-]+$",
+                "maxLength": 100,
+                "x-expected": "letters, digits, '.', '_' or '-' (at most 100 characters)",
+            },
+            "provider": _PROVIDER,
+            "models": _one_or_many(_MODEL, "a model id", "a non-empty list of unique model ids"),
+            "fallback": {"type": "object", "propertyNames": _MODEL, "additionalProperties": _MODEL},
+            "aspect_ratios": _one_or_many(
+                {"type": "string", "enum": list(ASPECT_RATIOS)},
+                "an aspect ratio",
+                "a non-empty list of unique aspect ratios",
+            ),
+            "num_images": _number("integer", minimum=1, maximum=4),
+            "seeds": _one_or_many(
+                _number("integer", minimum=0, maximum=4_294_967_295),
+                "a seed",
+                "a non-empty list of unique seeds",
+            ),
+            "params": _PARAMS,
+            "prompts": {
+                "type": "array",
+                "minItems": 1,
+                "items": _PROMPT,
+                "x-expected": "a non-empty list of prompts",
+            },
+            "limits": _LIMITS,
+            "budget": _mapping({"max_usd": _number()}, "max_usd"),
+            "output": _mapping({"dir": _text("a directory"), "filename": _text("a file name")}),
+            "api_key": _forbidden(KEY_IN_FILE),
+        },
+        "version",
+        "models",
+        "prompts",
+    ),
+}
 
 
 def manifest_schema() -> Schema:
@@ -175,7 +248,9 @@ def _describe_type(kind: str, schema: Schema) -> str:
 _NAMES = {"object": "a mapping", "array": "a list", "boolean": "true or false"}
 _SIGNS = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<="}
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "minimum": operator.ge, "exclusiveMinimum": operator.gt, "maximum": operator.le,
+    "minimum": operator.ge,
+    "exclusiveMinimum": operator.gt,
+    "maximum": operator.le,
 }
 
 
@@ -205,8 +280,9 @@ def _fits(value: Any, schema: Schema) -> bool:
     if _is(value, "number"):
         return all(check(value, schema[key]) for key, check in _COMPARE.items() if key in schema)
     if isinstance(value, str):
-        return (int(schema.get("minLength", 0)) <= len(value) <= schema.get("maxLength", math.inf)
-                and ("pattern" not in schema or _matches(schema["pattern"], value)))
+        return int(schema.get("minLength", 0)) <= len(value) <= schema.get(
+            "maxLength", math.inf
+        ) and ("pattern" not in schema or _matches(schema["pattern"], value))
     if isinstance(value, list):
         return len(value) >= int(schema.get("minItems", 0))
     return True
@@ -225,16 +301,25 @@ def _any_of(value: Any, schema: Schema, path: KeyPath) -> list[Problem]:
         return []
     # report inside the one branch of the value's kind (a list's bad item, say), if there is one
     kind = _kind(value)
-    near = [problems for branch, problems in zip(schema["anyOf"], results, strict=True)
-            if kind in {_kind_name(t) for t in _types(branch)}]
+    near = [
+        problems
+        for branch, problems in zip(schema["anyOf"], results, strict=True)
+        if kind in {_kind_name(t) for t in _types(branch)}
+    ]
     if len(near) == 1:
         return near[0]
     return [Problem(path, f"must be {describe(schema)}, got {show(value)}")]
 
 
 def _kind(value: Any) -> str:
-    return next((kind for kind in ("boolean", "number", "string", "object", "array", "null")
-                 if _is(value, kind)), "number")
+    return next(
+        (
+            kind
+            for kind in ("boolean", "number", "string", "object", "array", "null")
+            if _is(value, kind)
+        ),
+        "number",
+    )
 
 
 def _kind_name(kind: str) -> str:
@@ -242,8 +327,11 @@ def _kind_name(kind: str) -> str:
 
 
 def _object(value: dict[str, Any], schema: Schema, path: KeyPath) -> list[Problem]:
-    problems = [Problem((*path, key), f"missing required key {key!r}", "parent")
-                for key in schema.get("required", ()) if key not in value]
+    problems = [
+        Problem((*path, key), f"missing required key {key!r}", "parent")
+        for key in schema.get("required", ())
+        if key not in value
+    ]
     known = schema.get("properties", {})
     extra = schema.get("additionalProperties", True)
     names = schema.get("propertyNames")
@@ -277,8 +365,13 @@ def _array(value: list[Any], schema: Schema, path: KeyPath) -> list[Problem]:
         for index, item in enumerate(value):
             earlier = first.setdefault(_identity(item), index)
             if earlier != index:
-                problems.append(Problem((*path, index), f"duplicate of {dotted((*path, earlier))}, "
-                                        f"got {show(item)}; expected each value once"))
+                problems.append(
+                    Problem(
+                        (*path, index),
+                        f"duplicate of {dotted((*path, earlier))}, "
+                        f"got {show(item)}; expected each value once",
+                    )
+                )
     if "items" in schema:
         for index, item in enumerate(value):
             problems += validate(item, schema["items"], (*path, index))

@@ -155,7 +155,8 @@ def _compose(text: str) -> Node | None:
         if second is not None:
             raise yaml.composer.ComposerError(
                 problem="a manifest is one YAML document; a second one starts here",
-                problem_mark=second.start_mark)
+                problem_mark=second.start_mark,
+            )
         return node
     finally:
         loader.dispose()
@@ -187,7 +188,7 @@ def _offset(text: str, position: int) -> Location:
 
 
 def _short_tag(tag: str) -> str:
-    return "!!" + tag[len(_TAG):] if tag.startswith(_TAG) else tag
+    return "!!" + tag[len(_TAG) :] if tag.startswith(_TAG) else tag
 
 
 class _Walker:
@@ -213,8 +214,12 @@ class _Walker:
             return self.scalar(node, path)
         if isinstance(node, ScalarNode) and node.tag == _TAG + "timestamp":
             return node.value  # a date is just text to a manifest
-        self.problem(path, f"unsupported YAML tag {_short_tag(node.tag)}; "
-                     "expected plain text, numbers, true/false, lists and mappings", node)
+        self.problem(
+            path,
+            f"unsupported YAML tag {_short_tag(node.tag)}; "
+            "expected plain text, numbers, true/false, lists and mappings",
+            node,
+        )
         return None
 
     def mapping(self, node: MappingNode, path: KeyPath, depth: int) -> dict[str, Any]:
@@ -238,8 +243,8 @@ class _Walker:
         where = (*path, str(node.value) if isinstance(node, ScalarNode) else "?")
         if node.tag == _TAG + "merge":
             self.key_problem(where, "merge keys ('<<') are not supported; write the keys out", node)
-        elif isinstance(node, ScalarNode) and node.tag[len(_TAG):] in _KINDS:
-            kind = _KINDS[node.tag[len(_TAG):]]
+        elif isinstance(node, ScalarNode) and node.tag[len(_TAG) :] in _KINDS:
+            kind = _KINDS[node.tag[len(_TAG) :]]
             self.key_problem(where, f"key {node.value!r} is read as {kind}; quote it", node)
         else:
             self.key_problem(where, f"keys must be text, got {_short_tag(node.tag)}", node)

@@ -136,3 +136,9 @@ def test_safe_segment() -> None:
     assert safe_segment("google/imagen-4.0") == "google_imagen-4.0"
     assert safe_segment("16:9") == "16x9"
     assert safe_segment("..") == "_"
+
+
+def test_a_filename_var_from_another_template_is_none() -> None:
+    task = next(expand(manifest(models=(FAST,), seeds=())))  # the plain prompt: no vars
+    path = image_path("{product}/{task_id}-{index}.{ext}", task, index=0, ext="png", name="n")
+    assert path == f"none/{task.id}-0.png"
