@@ -351,7 +351,8 @@ SEMANTIC_CASES = [  # rules across keys, templates, limits the schema cannot say
     ),
     (
         HEAD + "prompts: [a]\noutput: {filename: '{model}.{ext}'}\n",
-        "4:20: output.filename: must contain {task_id} (or tasks would overwrite each other's files)",
+        "4:20: output.filename: must contain {task_id} "
+        "(or tasks would overwrite each other's files)",
     ),
     (
         HEAD + "prompts: [a]\noutput: {filename: '{task_id}.png'}\n",
