@@ -162,3 +162,27 @@ def test_ctrl_c_saves_state_exits_130_and_the_rerun_finishes(tmp_path: Path) -> 
     assert rerun.returncode == 0, rerun.stdout.decode() + rerun.stderr.decode()
     assert f"this run {80 - done} done".encode() in rerun.stdout
     assert check_run_dir(run_dir) == 80
+
+
+def test_a_standalone_emulator_serves_a_run(tmp_path: Path, runner: CliRunner) -> None:
+    command = [sys.executable, "-m", "batchgen", "emulator", "--port", "0", "--time-scale", "0"]
+    server = subprocess.Popen(
+        [*command, "--image-bytes", "small"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        banner = (
+            server.stdout.readline()
+        )  # "batchgen emulator listening on http://127.0.0.1:PORT ..."
+        url = banner.split(" on ")[1].split()[0]
+        job = write_manifest(
+            tmp_path,
+            EMULATOR_JOB.replace("time_scale: 0, image_bytes: small", f"base_url: '{url}'"),
+        )
+        result = runner.invoke(main, ["run", str(job)])
+        assert result.exit_code == 0, result.output
+        assert check_run_dir(tmp_path / "out" / "clijob") == 12
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=30)
+    assert server.returncode == 0
