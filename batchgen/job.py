@@ -14,7 +14,7 @@ import anyio
 from .budget import Budget
 from .engine import DEFAULT_GRACE_S, Engine, Observer, RunResult
 from .expand import count_tasks, expand
-from .journal import JOURNAL_FILE, Journal
+from .journal import Journal
 from .limits import Limiter
 from .models import Manifest
 from .providers import open_provider
@@ -58,15 +58,9 @@ def run_dir_for(manifest: Manifest, out: Path | None = None) -> Path:
     return out if out is not None else Path(manifest.output.dir.replace("{name}", manifest.name))
 
 
-def forget(run_dir: Path) -> None:
-    """--fresh: drop the journal, reports and images of an earlier run (nothing else)."""
-    for name in (
-        JOURNAL_FILE,
-        JOURNAL_FILE + "-wal",
-        JOURNAL_FILE + "-shm",
-        REPORT_JSON,
-        TASKS_CSV,
-    ):
+def forget_outputs(run_dir: Path) -> None:
+    """--fresh: drop the reports and images of earlier runs (the journal forgets itself)."""
+    for name in (REPORT_JSON, TASKS_CSV):
         (run_dir / name).unlink(missing_ok=True)
     shutil.rmtree(run_dir / IMAGES_DIR, ignore_errors=True)
 
@@ -76,20 +70,24 @@ async def run_job(
 ) -> JobResult:
     manifest = with_overrides(manifest, options)
     run_dir = run_dir_for(manifest, options.out)
-    if options.fresh:
-        forget(run_dir)
-    journal = Journal.open(run_dir)
+    journal = Journal.open(run_dir, fresh=options.fresh)  # locks the folder first
     try:
+        if options.fresh:
+            forget_outputs(run_dir)
         sink = Sink(run_dir)
         sink.prepare()
-        run_id = journal.begin_run(
-            name=manifest.name, planned=count_tasks(manifest), started_at=time.time()
-        )
-        started = time.monotonic()
-        result = await _render(manifest, options, journal, run_id, sink, observer)
-        journal.end_run(
-            run_id, finished_at=time.time(), wall_s=time.monotonic() - started, status=result.status
-        )
+        planned = count_tasks(manifest)
+        run_id = journal.begin_run(name=manifest.name, planned=planned, started_at=time.time())
+        started, status = time.monotonic(), "aborted"
+        try:
+            result = await _render(manifest, options, journal, run_id, sink, observer)
+            status = result.status
+        except (anyio.get_cancelled_exc_class(), KeyboardInterrupt):
+            status = "cancelled"
+            raise
+        finally:  # a run that dies (no key, a hard cancel) still records how long it ran
+            wall_s = time.monotonic() - started
+            journal.end_run(run_id, finished_at=time.time(), wall_s=wall_s, status=status)
         summary = write_reports(run_dir, journal, name=manifest.name)
     finally:
         journal.close()

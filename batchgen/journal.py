@@ -70,17 +70,24 @@ class Journal:
         return f"Journal({str(self.path)!r})"
 
     @classmethod
-    def open(cls, run_dir: Path, *, lock: bool = True) -> Journal:
-        """Open (or create) the journal; `lock` guards against two runs in one folder."""
+    def open(cls, run_dir: Path, *, lock: bool = True, fresh: bool = False) -> Journal:
+        """Open (or create) the journal; `lock` guards against two runs in one folder;
+        `fresh` forgets every earlier run (only once the lock is held)."""
+        handle = None
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
             handle = _take_lock(run_dir / LOCK_FILE) if lock else None
+            if fresh:
+                for suffix in ("", "-wal", "-shm"):
+                    (run_dir / (JOURNAL_FILE + suffix)).unlink(missing_ok=True)
             conn = sqlite3.connect(run_dir / JOURNAL_FILE, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(_SCHEMA)
             _check_version(conn)
         except (OSError, sqlite3.Error) as exc:
+            if handle is not None:
+                handle.close()
             raise JournalError(f"cannot open the journal in {run_dir}: {exc}") from exc
         return cls(conn, run_dir / JOURNAL_FILE, handle)
 

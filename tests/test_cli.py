@@ -186,3 +186,15 @@ def test_a_standalone_emulator_serves_a_run(tmp_path: Path, runner: CliRunner) -
         server.send_signal(signal.SIGINT)
         server.communicate(timeout=30)
     assert server.returncode == 0
+
+
+def test_a_run_that_dies_early_is_still_recorded(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AIMLAPI_API_KEY", raising=False)
+    job = write_manifest(tmp_path, EMULATOR_JOB.replace(
+        "{kind: emulator, time_scale: 0, image_bytes: small}", "{kind: aimlapi}"
+    ))  # fmt: skip
+    assert runner.invoke(main, ["run", str(job)]).exit_code == 2
+    with sqlite3.connect(tmp_path / "out" / "clijob" / "journal.sqlite") as db:
+        assert db.execute("SELECT status, wall_s >= 0 FROM runs").fetchall() == [("aborted", 1)]

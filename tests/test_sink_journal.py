@@ -127,3 +127,16 @@ def test_one_run_per_folder(tmp_path: Path) -> None:
     Journal.open(tmp_path, lock=False).close()  # `batchgen report` may read meanwhile
     first.close()
     Journal.open(tmp_path).close()
+
+
+def test_fresh_waits_for_the_lock_before_forgetting(tmp_path: Path) -> None:
+    first = Journal.open(tmp_path)
+    run = first.begin_run(name="j", planned=1, started_at=1.0)
+    first.record(outcome("a"), run_id=run)
+    with pytest.raises(JournalError, match="another batchgen run"):
+        Journal.open(tmp_path, fresh=True)
+    assert first.done_among(["a"]) == {"a"}  # the running job lost nothing
+    first.close()
+    again = Journal.open(tmp_path, fresh=True)
+    assert again.done_among(["a"]) == set()
+    again.close()
