@@ -21,7 +21,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .budget import Budget
-from .errors import AuthError, BatchgenError, BudgetExceeded, JournalError, SinkError
+from .errors import BatchgenError, BudgetExceeded, JournalError, ProviderError, SinkError
 from .journal import Journal
 from .limits import Limiter
 from .models import Outcome, Task
@@ -185,7 +185,7 @@ class Engine:
         except BudgetExceeded as exc:
             self.stop("budget", str(exc))
             return
-        except (AuthError, SinkError, JournalError) as exc:
+        except (ProviderError, SinkError, JournalError) as exc:  # a ProviderError here stops_run
             self.stop("aborted", str(exc))
             return
         self._counts[outcome.status] += 1

@@ -8,7 +8,8 @@ BatchgenError
  │    ├── ProviderTimeout no answer within request_timeout_s (retryable)
  │    ├── ModelRetired    404 / NOT_FOUND for a model (terminal)
  │    ├── Rejected        400 validation or content policy (terminal for the task)
- │    └── AuthError       401 / 403: bad key or no credits (terminal for the run)
+ │    ├── AuthError       401 / 403: bad key or no credits (stops the run)
+ │    └── QuotaExhausted  a daily quota is used up (stops the run: retrying is pointless today)
  ├── DownloadError        an image that was paid for but did not arrive whole (retry the download)
  ├── SinkError            the output could not be written (disk full, unwritable)
  ├── JournalError         the run state could not be read or written
@@ -39,6 +40,7 @@ class ProviderError(BatchgenError):
 
     kind = "provider_error"
     retryable = False
+    stops_run = False  # True: every other task would fail the same way, so stop them all
 
     def __init__(
         self,
@@ -80,6 +82,12 @@ class Rejected(ProviderError):
 
 class AuthError(ProviderError):
     kind = "auth"
+    stops_run = True
+
+
+class QuotaExhausted(ProviderError):
+    kind = "quota"
+    stops_run = True
 
 
 class DownloadError(BatchgenError):

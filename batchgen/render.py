@@ -13,7 +13,6 @@ import anyio
 from . import pricing, retry
 from .budget import Budget
 from .errors import (
-    AuthError,
     BatchgenError,
     BudgetExceeded,
     DownloadError,
@@ -81,7 +80,8 @@ class Renderer:
         self._waiting: set[anyio.CancelScope] = set()
 
     async def render(self, task: Task) -> Outcome:
-        """Render `task`; Abandoned, AuthError, BudgetExceeded or SinkError stop the run."""
+        """Render `task`; Abandoned, BudgetExceeded, SinkError or a ProviderError that
+        `stops_run` (bad key, quota) stop the run."""
         tally, started, started_at = _Tally(), time.monotonic(), time.time()
         error: BatchgenError = ModelRetired("every model in the fallback chain is retired")
         for model in self._chain(task.model):
@@ -163,7 +163,7 @@ class Renderer:
     ) -> bool:
         """Record the failure; wait and return True when the same model should try again."""
         self._attempt_failed(task, model, tally.attempts, error)
-        if isinstance(error, AuthError):
+        if error.stops_run:
             raise error
         if isinstance(error, ModelRetired):
             self._retired.add(model)
