@@ -27,6 +27,7 @@ from .limits import Limiter
 from .models import Outcome, Task
 from .providers.base import Provider
 from .render import Abandoned, Renderer, RenderSettings
+from .saving import ImageSaver, SaveSettings
 from .sink import Sink
 
 DEFAULT_GRACE_S = 30.0
@@ -81,10 +82,25 @@ class Engine:
         self._observer = observer or Observer()
         self._grace_s = grace_s
         self._stopping = anyio.Event()
+        saver = ImageSaver(
+            provider=provider,
+            sink=sink,
+            journal=journal,
+            settings=SaveSettings(
+                name=settings.name,
+                filename=settings.filename,
+                max_attempts=settings.max_attempts,
+                wait_scale=settings.wait_scale,
+            ),
+            attempt_failed=self._attempt_failed,
+            rand=rand,
+        )
         self._renderer = Renderer(
             provider=provider,
             limiter=limiter,
-            sink=sink,
+            saver=saver,
+            journal=journal,
+            run_id=run_id,
             budget=budget,
             settings=settings,
             attempt_failed=self._attempt_failed,

@@ -34,6 +34,7 @@ class RunOptions:
     fresh: bool = False
     grace_s: float = DEFAULT_GRACE_S
     handle_signals: bool = False
+    wait_scale: float = 1.0  # scales retry waits; tests and soak runs turn it down
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,7 @@ async def run_job(
             forget_outputs(run_dir)
         sink = Sink(run_dir)
         sink.prepare()
+        journal.drop_missing_images(run_dir)
         planned = count_tasks(manifest)
         run_id = journal.begin_run(name=manifest.name, planned=planned, started_at=time.time())
         started, status = time.monotonic(), "aborted"
@@ -119,6 +121,7 @@ async def _render(
                 max_attempts=limits.max_attempts,
                 request_timeout_s=limits.request_timeout_s,
                 fallback=manifest.fallback,
+                wait_scale=options.wait_scale,
             ),
             workers=limits.concurrency,
             observer=observer,

@@ -7,14 +7,17 @@ record or none of it. One connection, used only from the event loop thread: a si
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import JournalError
-from .models import Outcome
+from .models import ImageRef, Outcome, SavedImage
 
 try:
     import fcntl
@@ -42,6 +45,9 @@ CREATE TABLE IF NOT EXISTS images (
 CREATE TABLE IF NOT EXISTS errors (
     task_id TEXT NOT NULL, run_id INTEGER, attempt INTEGER, model TEXT, kind TEXT NOT NULL,
     status INTEGER, message TEXT, billed_usd REAL NOT NULL DEFAULT 0, at REAL);
+CREATE TABLE IF NOT EXISTS generations (
+    task_id TEXT PRIMARY KEY, run_id INTEGER, model TEXT NOT NULL, refs TEXT NOT NULL,
+    cost_usd REAL NOT NULL, at REAL);
 CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status);
 """
 # A task rendered again (it failed before) keeps what every earlier attempt cost.
@@ -138,11 +144,61 @@ class Journal:
         )
         return {row[0] for row in rows}
 
+    def record_generation(
+        self, task_id: str, *, run_id: int, model: str, refs: Sequence[ImageRef], cost_usd: float
+    ) -> None:
+        """A generation was paid for: keep where its images are until they are on disk, so a
+        run killed meanwhile downloads them again instead of paying again."""
+        urls = [{"index": r.index, "url": r.url, "mime_type": r.mime_type} for r in refs if r.url]
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?, ?, ?)",
+                (task_id, run_id, model, json.dumps(urls), cost_usd, time.time()),
+            )
+
+    def pending_generation(self, task_id: str) -> PendingGeneration | None:
+        row = self._conn.execute(
+            "SELECT model, refs, cost_usd FROM generations WHERE task_id = ?", (task_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        refs = tuple(
+            ImageRef(r["index"], url=r["url"], mime_type=r["mime_type"]) for r in json.loads(row[1])
+        )
+        return PendingGeneration(model=row[0], refs=refs, cost_usd=row[2])
+
+    def record_image(self, task_id: str, image: SavedImage) -> None:
+        """Written just before the file is renamed into place: every file on disk is known."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO images VALUES (?, ?, ?, ?, ?, ?, ?)",
+                _image_row(task_id, image),
+            )
+
+    def saved_images(self, task_id: str) -> dict[int, SavedImage]:
+        rows = self._conn.execute(
+            "SELECT idx, path, bytes, width, height, mime_type FROM images WHERE task_id = ?",
+            (task_id,),
+        )
+        return {row[0]: SavedImage(*row) for row in rows}
+
+    def drop_missing_images(self, run_dir: Path) -> int:
+        """After a crash: forget image rows of unfinished tasks whose file never landed."""
+        rows = self._conn.execute(
+            "SELECT i.task_id, i.idx, i.path FROM images i LEFT JOIN tasks t ON t.id = i.task_id"
+            " WHERE t.status IS NULL OR t.status != 'done'"
+        ).fetchall()
+        missing = [(task_id, idx) for task_id, idx, path in rows if not (run_dir / path).exists()]
+        with self._transaction() as db:
+            db.executemany("DELETE FROM images WHERE task_id = ? AND idx = ?", missing)
+        return len(missing)
+
     def record(self, outcome: Outcome, *, run_id: int) -> None:
         """Store how a task ended, with its images, in one transaction."""
         task, timing = outcome.task, outcome.timing
         with self._transaction() as db:
             db.execute("DELETE FROM images WHERE task_id = ?", (task.id,))
+            db.execute("DELETE FROM generations WHERE task_id = ?", (task.id,))
             db.execute(_UPSERT_TASK, (
                 task.id, task.ordinal, run_id, outcome.status, task.model, outcome.model_used,
                 task.aspect_ratio, task.prompt, task.seed, task.num_images, len(outcome.images),
@@ -152,10 +208,7 @@ class Journal:
             ))  # fmt: skip
             db.executemany(
                 "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (task.id, im.index, im.path, im.bytes, im.width, im.height, im.mime_type)
-                    for im in outcome.images
-                ],
+                [_image_row(task.id, image) for image in outcome.images],
             )
 
     def record_error(
@@ -189,6 +242,27 @@ class Journal:
     def iter_query(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
         """Stream rows without holding them all (for a million-task job)."""
         yield from self._conn.execute(sql, tuple(params))
+
+
+@dataclass(frozen=True, slots=True)
+class PendingGeneration:
+    """A generation paid for by an earlier run whose images did not all reach the disk."""
+
+    model: str
+    refs: tuple[ImageRef, ...]
+    cost_usd: float
+
+
+def _image_row(task_id: str, image: SavedImage) -> tuple[Any, ...]:
+    return (
+        task_id,
+        image.index,
+        image.path,
+        image.bytes,
+        image.width,
+        image.height,
+        image.mime_type,
+    )
 
 
 def _take_lock(path: Path) -> Any:

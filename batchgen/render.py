@@ -1,8 +1,7 @@
-"""One task from request to whole files on disk: retries, backoff, fallback models, downloads."""
+"""One task from request to whole files on disk: retries, backoff, fallback models, resume."""
 
 from __future__ import annotations
 
-import posixpath
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -21,13 +20,13 @@ from .errors import (
     ProviderTimeout,
     RateLimited,
 )
-from .expand import image_path
+from .journal import Journal
 from .limits import Limiter
-from .models import Generation, ImageRef, Outcome, SavedImage, Task, Timing
+from .models import Generation, Outcome, SavedImage, Task, Timing
 from .providers.base import Provider
-from .sink import IMAGES_DIR, Sink
+from .saving import AttemptFailed, ImageSaver
 
-AttemptFailed = Callable[[Task, str, int, BatchgenError], None]
+BREAKER_S = 60.0  # a model that just failed a task outright is skipped for this long
 
 
 class Abandoned(Exception):
@@ -41,12 +40,15 @@ class RenderSettings:
     max_attempts: int
     request_timeout_s: float
     fallback: Mapping[str, str] = field(default_factory=dict)
+    wait_scale: float = 1.0  # multiplies backoff and Retry-After waits; tests turn it down
 
 
 @dataclass(slots=True)
 class _Tally:
-    """What one task has used so far, across attempts."""
+    """What one task has used so far, across attempts and models."""
 
+    started: float = field(default_factory=time.monotonic)
+    started_at: float = field(default_factory=time.time)
     attempts: int = 0
     wait_s: float = 0.0
     request_s: float = 0.0
@@ -61,7 +63,9 @@ class Renderer:
         *,
         provider: Provider,
         limiter: Limiter,
-        sink: Sink,
+        saver: ImageSaver,
+        journal: Journal,
+        run_id: int,
         budget: Budget,
         settings: RenderSettings,
         attempt_failed: AttemptFailed,
@@ -70,19 +74,25 @@ class Renderer:
     ) -> None:
         self._provider = provider
         self._limiter = limiter
-        self._sink = sink
+        self._saver = saver
+        self._journal = journal
+        self._run_id = run_id
         self._budget = budget
         self._settings = settings
         self._attempt_failed = attempt_failed
         self._stopping = stopping
         self._rand = rand
         self._retired: set[str] = set()
+        self._broken_until: dict[str, float] = {}
         self._waiting: set[anyio.CancelScope] = set()
 
     async def render(self, task: Task) -> Outcome:
-        """Render `task`; Abandoned, BudgetExceeded, SinkError or a ProviderError that
-        `stops_run` (bad key, quota) stop the run."""
-        tally, started, started_at = _Tally(), time.monotonic(), time.time()
+        """Render `task`. Abandoned, BudgetExceeded, SinkError, JournalError or a
+        ProviderError that `stops_run` (bad key, quota) end the run instead."""
+        tally = _Tally()
+        resumed = await self._resume(task, tally)
+        if resumed is not None:
+            return resumed
         error: BatchgenError = ModelRetired("every model in the fallback chain is retired")
         for model in self._chain(task.model):
             for attempt in range(1, self._settings.max_attempts + 1):
@@ -94,28 +104,70 @@ class Renderer:
                     if not await self._after_failure(task, model, attempt, exc, tally):
                         break
                     continue
-                try:
-                    await self._save_all(task, generation, tally)
-                except DownloadError as exc:
-                    return _outcome(task, tally, started, started_at, model, exc)
-                return _outcome(task, tally, started, started_at, model, None)
+                return await self._finish(task, model, generation, tally)
             if not (retry.is_retryable(error) or isinstance(error, ModelRetired)):
                 break  # rejected: a fallback model would be asked the same thing
-        return _outcome(task, tally, started, started_at, None, error)
+            self._broken_until[model] = time.monotonic() + BREAKER_S
+        return _outcome(task, tally, None, error)
+
+    async def _resume(self, task: Task, tally: _Tally) -> Outcome | None:
+        """A killed run paid for this task's images: fetch them again, do not pay again."""
+        pending = self._journal.pending_generation(task.id)
+        if pending is None:
+            return None
+        tally.cost_usd += pending.cost_usd
+        if not pending.refs:
+            return None  # inline images died with the process; the request is made again
+        started = time.monotonic()
+        try:
+            await self._saver.save_all(task, pending.model, pending.refs, tally.images)
+        except DownloadError:
+            tally.images.clear()
+            return None  # the links have expired: render again
+        finally:
+            tally.download_s += time.monotonic() - started
+        return _outcome(task, tally, pending.model, None)
+
+    async def _finish(
+        self, task: Task, model: str, generation: Generation, tally: _Tally
+    ) -> Outcome:
+        self._journal.record_generation(
+            task.id,
+            run_id=self._run_id,
+            model=model,
+            refs=generation.images,
+            cost_usd=tally.cost_usd,
+        )
+        started = time.monotonic()
+        try:
+            await self._saver.save_all(task, model, generation.images, tally.images)
+        except DownloadError as exc:
+            return _outcome(task, tally, model, exc)
+        finally:
+            tally.download_s += time.monotonic() - started
+        return _outcome(task, tally, model, None)
 
     def _chain(self, model: str) -> Iterator[str]:
-        seen: set[str] = set()
+        """The model, then its fallbacks; a retired model is left out, and one that just
+        failed outright is passed over while a fallback stands behind it."""
+        chain: list[str] = []
         current: str | None = model
-        while current is not None and current not in seen:
-            seen.add(current)
-            if current not in self._retired:
-                yield current
+        while current is not None and current not in chain:
+            chain.append(current)
             current = self._settings.fallback.get(current)
+        live = [m for m in chain if m not in self._retired]
+        now = time.monotonic()
+        for position, candidate in enumerate(live):
+            last = position == len(live) - 1
+            if last or self._broken_until.get(candidate, 0.0) <= now:
+                yield candidate
 
     async def _request(self, task: Task, model: str, tally: _Tally) -> Generation:
         worst = pricing.worst_case_usd(model, task.num_images)
         if not self._budget.reserve(worst):
-            raise BudgetExceeded(f"the next request could take spend past ${self._budget.max_usd}")
+            raise BudgetExceeded(
+                f"budget reached: the next request could pass ${self._budget.max_usd}"
+            )
         cost = 0.0
         try:
             generation, cost = await self._send(task, model, tally)
@@ -170,9 +222,9 @@ class Renderer:
             return False
         if not error.retryable or attempt >= self._settings.max_attempts:
             return False
-        delay = retry.delay_s(error, attempt, rand=self._rand)
+        delay = retry.delay_s(error, attempt, rand=self._rand) * self._settings.wait_scale
         if isinstance(error, RateLimited) and error.retry_after is not None:
-            self._limiter.cool_down(delay)
+            self._limiter.cool_down(delay)  # the server asked everyone to wait, not just us
         await self._pause(delay)
         return True
 
@@ -182,47 +234,9 @@ class Renderer:
         if self._stopping.is_set():
             raise Abandoned
 
-    async def _save_all(self, task: Task, generation: Generation, tally: _Tally) -> None:
-        started = time.monotonic()
-        try:
-            for ref in generation.images:
-                tally.images.append(await self._save(task, generation.model, ref, tally))
-        finally:
-            tally.download_s += time.monotonic() - started
-
-    async def _save(self, task: Task, model: str, ref: ImageRef, tally: _Tally) -> SavedImage:
-        """Fetch one image, retrying the download (never the paid-for generation)."""
-        for attempt in range(1, self._settings.max_attempts + 1):
-            try:
-                async with self._provider.download(ref) as download:
-                    return await self._sink.write(
-                        download.chunks,
-                        part_name=f"{task.id}-{ref.index}",
-                        path_for=lambda ext: self._path(task, ref.index, ext),
-                        index=ref.index,
-                        expected_bytes=download.expected_bytes,
-                    )
-            except DownloadError as exc:  # noqa: PERF203 - a retry loop, not a hot loop
-                self._attempt_failed(task, model, tally.attempts, exc)
-                if attempt >= self._settings.max_attempts:
-                    raise
-                await anyio.sleep(retry.backoff_s(attempt, rand=self._rand, cap=10.0))
-        raise AssertionError("unreachable")
-
-    def _path(self, task: Task, index: int, ext: str) -> str:
-        inside = image_path(
-            self._settings.filename, task, index=index, ext=ext, name=self._settings.name
-        )
-        return posixpath.join(IMAGES_DIR, inside)
-
 
 def _outcome(
-    task: Task,
-    tally: _Tally,
-    started: float,
-    started_at: float,
-    model_used: str | None,
-    error: BatchgenError | None,
+    task: Task, tally: _Tally, model_used: str | None, error: BatchgenError | None
 ) -> Outcome:
     return Outcome(
         task=task,
@@ -232,13 +246,13 @@ def _outcome(
             wait_s=tally.wait_s,
             request_s=tally.request_s,
             download_s=tally.download_s,
-            total_s=time.monotonic() - started,
+            total_s=time.monotonic() - tally.started,
         ),
         cost_usd=tally.cost_usd,
         model_used=model_used,
         images=tuple(tally.images),
         error_kind=getattr(error, "kind", None) if error else None,
         error_message=str(error) if error else None,
-        started_at=started_at,
+        started_at=tally.started_at,
         finished_at=time.time(),
     )

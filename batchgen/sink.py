@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import shutil
 from collections.abc import AsyncIterable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiofiles
@@ -20,6 +20,14 @@ IMAGES_DIR = "images"
 STAGING = ".parts"
 WRITE_BUFFER = 256 * 1024  # coalesce small network chunks into fewer thread hops
 TAIL_BYTES = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """A whole, checked image waiting in the staging folder for its final name."""
+
+    part: Path
+    image: SavedImage
 
 
 class Sink:
@@ -41,7 +49,7 @@ class Sink:
         except OSError as exc:
             raise SinkError(f"cannot write to {self.root}: {exc.strerror}") from exc
 
-    async def write(
+    async def stage(
         self,
         chunks: AsyncIterable[bytes],
         *,
@@ -49,29 +57,41 @@ class Sink:
         path_for: Callable[[str], str],
         index: int,
         expected_bytes: int | None = None,
-    ) -> SavedImage:
-        """Stream `chunks` to disk; `path_for(ext)` names the final file once its format is seen."""
+    ) -> Staged:
+        """Stream `chunks` into the staging folder and check them; `path_for(ext)` names the
+        final file once the format is seen. Nothing is at the final path until `place`."""
         part = self.staging / f"{part_name}.part"
         try:
             head, tail, size = await self._stream(chunks, part)
             info = self._verify(head, tail, size, expected_bytes)
-            relative = path_for(info.ext)
-            final = self.root / relative
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(part, final)
-        except OSError as exc:
-            raise _sink_error(exc, self.root) from exc
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                part.unlink()
-        return SavedImage(
+        except BaseException as exc:  # a cut, a bad image, a cancel: no half file stays
+            part.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise _sink_error(exc, self.root) from exc
+            raise
+        image = SavedImage(
             index=index,
-            path=relative,
+            path=path_for(info.ext),
             bytes=size,
             width=info.width,
             height=info.height,
             mime_type=info.mime_type,
         )
+        return Staged(part, image)
+
+    def place(self, staged: Staged) -> SavedImage:
+        """Move a checked file to its final path in one atomic rename."""
+        final = self.root / staged.image.path
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged.part, final)
+        except OSError as exc:
+            staged.part.unlink(missing_ok=True)
+            raise _sink_error(exc, self.root) from exc
+        return staged.image
+
+    def discard(self, staged: Staged) -> None:
+        staged.part.unlink(missing_ok=True)
 
     async def _stream(self, chunks: AsyncIterable[bytes], part: Path) -> tuple[bytes, bytes, int]:
         head = bytearray()
@@ -121,6 +141,6 @@ class Sink:
 
 
 def _sink_error(exc: OSError, root: Path) -> SinkError:
-    if exc.errno == errno.ENOSPC:
-        return SinkError(f"disk full while writing under {root}")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return SinkError(f"disk full (or over quota) while writing under {root}")
     return SinkError(f"cannot write under {root}: {exc.strerror or exc}")

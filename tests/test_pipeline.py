@@ -148,12 +148,15 @@ async def test_a_run_cut_off_mid_flight_resumes_to_a_whole_job(tmp_path: Path, k
         assert part_files(run_dir) == []
         done = journal_rows(run_dir, "SELECT COUNT(*) FROM tasks WHERE status = 'done'")[0][0]
         assert 20 <= done < 80
+        paid = journal_rows(run_dir, "SELECT COUNT(*) FROM generations")[0][0]
         sent_before = emulator.stats.generation_requests
 
         job = await run_job(manifest, RunOptions(out=run_dir))
         assert job.result.status == "complete"
         assert job.result.skipped == done and job.result.done == 80 - done
-        assert emulator.stats.generation_requests - sent_before == 80 - done
+        # tasks whose generation was paid before the cut are downloaded again, not paid again
+        assert emulator.stats.generation_requests - sent_before == 80 - done - paid
+        assert journal_rows(run_dir, "SELECT COUNT(*) FROM generations") == [(0,)]
         assert check_run_dir(run_dir) == 160
 
 
