@@ -1,4 +1,4 @@
-"""Failures meet the engine: classification, retries, fallback, run stoppers, resume of paid work."""
+"""Failures meet the engine: classification, retries, fallback, run stoppers, paid-work resume."""
 
 from __future__ import annotations
 
@@ -66,17 +66,21 @@ def test_retry_after_is_read_as_seconds_or_a_date() -> None:
     assert error_for(429, b"", None).retry_after is None
 
 
+ANSWER_KEYS = st.sampled_from(
+    ["data", "images", "url", "b64_json", "meta", "usage", "credits_used", "seed", "model"]
+)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(ANSWER_KEYS | st.text(max_size=8), inner, max_size=5)
+    ),
+    max_leaves=20,
+)
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.recursive(
-        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-        lambda children: st.lists(children, max_size=4)
-        | st.dictionaries(st.sampled_from(["data", "images", "url", "b64_json", "meta",
-                                            "usage", "credits_used", "seed", "model"]) | st.text(max_size=8),
-                          children, max_size=5),
-        max_leaves=20,
-    )
-)  # fmt: skip
+@given(JSON_VALUES)
 def test_any_answer_parses_or_is_a_provider_error(value: object) -> None:
     body = json.dumps(value).encode()
     try:

@@ -28,6 +28,14 @@ async def chunked(data: bytes, size: int = 1000) -> AsyncIterator[bytes]:
         yield data[start : start + size]
 
 
+async def write(sink: Sink, data: bytes, path: str, expected: int | None = None) -> SavedImage:
+    staged = await sink.stage(
+        chunked(data), part_name="t-0", path_for=lambda ext: f"{path}.{ext}", index=0,
+        expected_bytes=expected,
+    )  # fmt: skip
+    return sink.place(staged)
+
+
 def leftovers(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and p.suffix == ".part"]
 
@@ -37,10 +45,7 @@ async def test_whole_images_land_with_their_size(tmp_path: Path, fmt: str, ext: 
     sink = Sink(tmp_path)
     sink.prepare()
     data = picture(fmt)
-    saved = await sink.write(
-        chunked(data), part_name="t-0", path_for=lambda e: f"images/a/x.{e}", index=0,
-        expected_bytes=len(data),
-    )  # fmt: skip
+    saved = await write(sink, data, "images/a/x", len(data))
     assert saved == SavedImage(0, f"images/a/x.{ext}", len(data), 64, 48, Image.MIME[fmt])
     assert (tmp_path / saved.path).read_bytes() == data
     assert leftovers(tmp_path) == []
@@ -60,10 +65,7 @@ async def test_broken_downloads_leave_nothing(
     sink = Sink(tmp_path)
     sink.prepare()
     with pytest.raises(DownloadError, match=message):
-        await sink.write(
-            chunked(data), part_name="t-0", path_for=lambda e: f"images/x.{e}", index=0,
-            expected_bytes=expected,
-        )  # fmt: skip
+        await write(sink, data, "images/x", expected)
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []  # noqa: ASYNC240 - a test check
 
 
@@ -71,7 +73,7 @@ async def test_oversize_download_is_refused(tmp_path: Path) -> None:
     sink = Sink(tmp_path, max_bytes=1000)
     sink.prepare()
     with pytest.raises(DownloadError, match="larger than"):
-        await sink.write(chunked(b"\x00" * 5000), part_name="p", path_for=str, index=0)
+        await write(sink, b"\x00" * 5000, "images/x")
     assert leftovers(tmp_path) == []
 
 
@@ -80,9 +82,7 @@ async def test_unwritable_folder_is_a_sink_error(tmp_path: Path) -> None:
     sink.prepare()
     (tmp_path / "images").write_text("a file where a folder should be")
     with pytest.raises(SinkError, match="cannot write"):
-        await sink.write(
-            chunked(picture("PNG")), part_name="p", path_for=lambda e: f"images/x.{e}", index=0
-        )
+        await write(sink, picture("PNG"), "images/x")
     assert leftovers(tmp_path) == []
 
 
