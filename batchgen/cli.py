@@ -193,6 +193,7 @@ def report_command(run_dir: Path) -> None:
 @click.option(
     "--api-key-env", default=None, help="Demand the key held in this environment variable."
 )
+@click.option("--count-prompts", is_flag=True, help="Count answers per prompt in stats.")
 def emulator_command(
     host: str,
     port: int,
@@ -202,6 +203,7 @@ def emulator_command(
     image_bytes: str,
     faults: str | None,
     api_key_env: str | None,
+    count_prompts: bool,
 ) -> None:
     """Serve the AI/ML API's image routes on HOST:PORT (no key, no network needed)."""
     from .emulator import EmulatorConfig, parse_faults, serve
@@ -214,6 +216,7 @@ def emulator_command(
             image_bytes=int(image_bytes) if image_bytes.isdigit() else image_bytes,
             faults=parse_faults(faults) if faults else None,
             api_key=_env_key(api_key_env),
+            count_prompts=count_prompts,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc

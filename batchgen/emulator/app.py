@@ -66,6 +66,7 @@ class EmulatorStats:
     downloads: int = 0
     bytes_served: int = 0
     faults_injected: Counter[str] = field(default_factory=Counter)
+    prompts_served: Counter[str] = field(default_factory=Counter)  # only with count_prompts
     # Clock readings of admitted generation requests; bounded so a long soak holds little memory.
     start_times: deque[float] = field(default_factory=lambda: deque(maxlen=START_TIMES_KEPT))
 
@@ -90,6 +91,7 @@ class EmulatorStats:
         return counts | {
             "responses": {str(status): n for status, n in sorted(self.responses.items())},
             "faults_injected": dict(sorted(self.faults_injected.items())),
+            "prompts_served": dict(self.prompts_served),
             "usd_billed": usd_for_credits(self.credits_billed),
             "starts_recorded": len(self.start_times),
             "max_starts_per_minute": self.max_starts_in_window(60.0),
@@ -245,6 +247,8 @@ async def _result_body(request: web.Request, state: _State, job: GenerationReque
     urls = [f"{base}/files/{token.encode()}.png" for token in tokens]
     state.stats.images_generated += job.num_images
     state.stats.credits_billed += job.credits
+    if state.config.count_prompts:
+        state.stats.prompts_served[job.prompt] += 1
     if job.profile.fal_shape:
         sizes = [(await images.load_png(token)).size for token in tokens]
         seed = job.seed if job.seed is not None else state.latency_rng.randrange(MAX_SEED + 1)

@@ -102,6 +102,7 @@ class EmulatorConfig:
     image_bytes: str | int = "realistic"  # "small", "realistic" or a target byte count
     seed: int = 0  # seeds latency samples and fault draws
     faults: FaultSpec | None = None
+    count_prompts: bool = False  # count successful generations per prompt (tests of "pay once")
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.time_scale) and self.time_scale >= 0):
