@@ -91,9 +91,16 @@ class QuotaExhausted(ProviderError):
 
 
 class DownloadError(BatchgenError):
-    """An image the provider made (and billed) did not reach the disk whole."""
+    """An image the provider made (and billed) did not reach the disk whole.
+
+    `retryable` is False where fetching again cannot help: an expired or forbidden link,
+    a URL that is not http(s), an oversize file, inline data that is not base64."""
 
     kind = "download"
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class SinkError(BatchgenError):

@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover - Windows has no flock; runs there are n
 JOURNAL_FILE = "journal.sqlite"
 LOCK_FILE = "journal.lock"
 SCHEMA_VERSION = 1
+SQLITE_IOERR, SQLITE_FULL = 10, 13  # primary result codes (sqlite.org/rescode.html)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -113,7 +114,7 @@ class Journal:
                 raise
             self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise JournalError(f"journal write failed ({self.path}): {exc}") from exc
+            raise JournalError(f"journal write failed ({self.path}): {_explain(exc)}") from exc
 
     def begin_run(self, *, name: str, planned: int, started_at: float) -> int:
         with self._transaction() as db:
@@ -251,6 +252,14 @@ class PendingGeneration:
     model: str
     refs: tuple[ImageRef, ...]
     cost_usd: float
+
+
+def _explain(exc: sqlite3.Error) -> str:
+    """SQLite says "disk I/O error" when a write hits a full disk; say what to check."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF in (SQLITE_IOERR, SQLITE_FULL):
+        return f"{exc} (is the disk full, or the folder not writable?)"
+    return str(exc)
 
 
 def _image_row(task_id: str, image: SavedImage) -> tuple[Any, ...]:

@@ -27,6 +27,7 @@ from .providers.base import Provider
 from .saving import AttemptFailed, ImageSaver
 
 BREAKER_S = 60.0  # a model that just failed a task outright is skipped for this long
+RESUME_ATTEMPTS = 2  # links from a dead run may be gone for good: do not wait long on them
 
 
 class Abandoned(Exception):
@@ -120,7 +121,9 @@ class Renderer:
             return None  # inline images died with the process; the request is made again
         started = time.monotonic()
         try:
-            await self._saver.save_all(task, pending.model, pending.refs, tally.images)
+            await self._saver.save_all(
+                task, pending.model, pending.refs, tally.images, max_attempts=RESUME_ATTEMPTS
+            )
         except DownloadError:
             tally.images.clear()
             return None  # the links have expired: render again

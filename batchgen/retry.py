@@ -17,9 +17,9 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*s\s*$")
 
 
 def is_retryable(error: BatchgenError) -> bool:
-    if isinstance(error, ProviderError):
+    if isinstance(error, (ProviderError, DownloadError)):
         return error.retryable
-    return isinstance(error, DownloadError)
+    return False
 
 
 def backoff_s(

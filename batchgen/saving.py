@@ -48,24 +48,31 @@ class ImageSaver:
         self._rand = rand
 
     async def save_all(
-        self, task: Task, model: str, refs: Sequence[ImageRef], saved: list[SavedImage]
+        self,
+        task: Task,
+        model: str,
+        refs: Sequence[ImageRef],
+        saved: list[SavedImage],
+        *,
+        max_attempts: int | None = None,
     ) -> None:
         """Bring every image to disk, appending to `saved` as each lands (so a failure part
         way still reports the files that are there). Images already on disk are kept."""
+        attempts = max_attempts or self._settings.max_attempts
         on_disk = self._journal.saved_images(task.id)
         for ref in refs:
             if ref.index in on_disk and (self._sink.root / on_disk[ref.index].path).exists():
                 saved.append(on_disk[ref.index])
             else:
-                saved.append(await self._save(task, model, ref))
+                saved.append(await self._save(task, model, ref, attempts))
 
-    async def _save(self, task: Task, model: str, ref: ImageRef) -> SavedImage:
-        for attempt in range(1, self._settings.max_attempts + 1):
+    async def _save(self, task: Task, model: str, ref: ImageRef, attempts: int) -> SavedImage:
+        for attempt in range(1, attempts + 1):
             try:
                 return await self._save_once(task, ref)
             except DownloadError as exc:  # noqa: PERF203 - a retry loop, not a hot loop
                 self._attempt_failed(task, model, attempt, exc)
-                if attempt >= self._settings.max_attempts:
+                if attempt >= attempts or not exc.retryable:
                     raise
                 delay = retry.backoff_s(attempt, rand=self._rand, cap=DOWNLOAD_BACKOFF_CAP_S)
                 await anyio.sleep(delay * self._settings.wait_scale)

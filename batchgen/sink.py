@@ -107,7 +107,8 @@ class Sink:
             async for chunk in chunks:
                 size += len(chunk)
                 if size > self.max_bytes:
-                    raise DownloadError(f"image is larger than {self.max_bytes} bytes")
+                    message = f"image is larger than {self.max_bytes} bytes"
+                    raise DownloadError(message, retryable=False)
                 if len(head) < imageinfo.HEAD_BYTES:
                     head += chunk[: imageinfo.HEAD_BYTES - len(head)]
                 tail = (tail + chunk[-TAIL_BYTES:])[-TAIL_BYTES:]

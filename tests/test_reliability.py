@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import aiohttp
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from batchgen.emulator import EmulatorConfig, parse_faults, running_emulator
 from batchgen.errors import (
     AuthError,
+    DownloadError,
     ModelRetired,
     ProviderError,
     ProviderTimeout,
@@ -27,6 +29,7 @@ from batchgen.job import RunOptions, run_job
 from batchgen.journal import Journal
 from batchgen.models import Generation, ImageRef, ProviderConfig, Task
 from batchgen.providers.aimlapi import error_for, parse_generation
+from batchgen.providers.base import Download
 
 from .fake import FakeProvider, answer, run_engine, tasks
 from .helpers import FAST, check_run_dir, journal_rows, load, many_prompts
@@ -241,3 +244,31 @@ async def test_every_emulator_fault_is_survived_or_reported(tmp_path: Path) -> N
     assert check_run_dir(job.run_dir) == summary["tasks"]["done"]
     kinds = summary["errors"]["attempts_by_kind"]
     assert {"rate_limited", "server_error", "download", "rejected"} <= set(kinds)
+
+
+class _ExpiredLinks(FakeProvider):
+    """Answers with URLs whose host says 404: the images were paid for but are gone."""
+
+    def __init__(self) -> None:
+        super().__init__(self._answer)
+        self.fetches = 0
+
+    async def _answer(self, task: Task, model: str) -> Generation:
+        return Generation(
+            images=(ImageRef(0, url="http://cdn.invalid/x.png"),),
+            model=model,
+            usage=answer(task, model).usage,
+        )
+
+    def fetch(self, ref: ImageRef) -> AbstractAsyncContextManager[Download]:
+        self.fetches += 1
+        raise DownloadError("image download answered HTTP 404", retryable=False)
+
+
+async def test_an_expired_link_is_not_fetched_again_and_its_cost_is_kept(tmp_path: Path) -> None:
+    provider = _ExpiredLinks()
+    result, journal = await run_engine(tmp_path, provider, tasks(3), max_attempts=5)
+    assert (result.done, result.failed) == (0, 3)
+    assert provider.fetches == 3 and sum(provider.calls.values()) == 3
+    rows = journal.query("SELECT error_kind, cost_usd FROM tasks")
+    assert {tuple(row) for row in rows} == {("download", 0.02)}

@@ -61,6 +61,7 @@ async def decoded(data: str) -> AsyncIterator[Download]:
             try:
                 yield base64.b64decode(piece, validate=True)
             except (binascii.Error, ValueError) as exc:
-                raise DownloadError(f"inline image is not valid base64: {exc}") from exc
+                message = f"inline image is not valid base64: {exc}"
+                raise DownloadError(message, retryable=False) from exc
 
     yield Download(chunks(), expected_bytes=expected if len(text) % 4 == 0 else None)

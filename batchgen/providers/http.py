@@ -45,7 +45,9 @@ async def fetch_image(
     """GET an image URL with no credentials; refuse non-http(s), error pages and oversize bodies."""
     target = URL(url)
     if target.scheme not in ("http", "https") or not target.host:
-        raise DownloadError(f"refusing to fetch image from {url[:80]!r}: not an http(s) URL")
+        raise DownloadError(
+            f"refusing to fetch image from {url[:80]!r}: not an http(s) URL", retryable=False
+        )
     try:
         async with session.get(target, allow_redirects=True, max_redirects=5) as response:
             _check_image_response(response, max_bytes)
@@ -56,11 +58,14 @@ async def fetch_image(
 
 def _check_image_response(response: aiohttp.ClientResponse, max_bytes: int) -> None:
     if response.status != 200:
-        raise DownloadError(f"image download answered HTTP {response.status}")
+        transient = response.status in (408, 429) or response.status >= 500
+        raise DownloadError(f"image download answered HTTP {response.status}", retryable=transient)
     if response.content_type.startswith("text/"):
         raise DownloadError(f"image URL returned {response.content_type}, not an image")
     if response.content_length is not None and response.content_length > max_bytes:
-        raise DownloadError(f"image is {response.content_length} bytes, over {max_bytes}")
+        raise DownloadError(
+            f"image is {response.content_length} bytes, over {max_bytes}", retryable=False
+        )
 
 
 async def _body(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
