@@ -26,6 +26,11 @@ pytestmark = pytest.mark.anyio
 KEY = "sk-secret-5f2b9c1e7d"
 
 
+def aimlapi_at(server: TestServer) -> str:
+    """A manifest's provider block pointing at a test server, keyed from SECRET_KEY_ENV."""
+    return f'{{kind: aimlapi, base_url: "{server.make_url("")}", api_key_env: SECRET_KEY_ENV}}'
+
+
 def png_bytes() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (1024, 1024), (10, 120, 200)).save(out, format="PNG")
@@ -83,7 +88,7 @@ async def test_the_key_goes_only_to_the_api_and_into_no_file(
     _, image_seen = image_host
     manifest = load(tmp_path, f"""
         version: 1
-        provider: {{kind: aimlapi, base_url: "{server.make_url("")}", api_key_env: SECRET_KEY_ENV}}
+        provider: {aimlapi_at(server)}
         models: [{FAST}]
         {many_prompts(6)}
     """)  # fmt: skip
@@ -98,8 +103,9 @@ async def test_the_key_goes_only_to_the_api_and_into_no_file(
             assert KEY.encode() not in file.read_bytes(), file
 
 
-async def test_a_million_task_job_starts_without_materialising_it(tmp_path: Path) -> None:
-    values = ", ".join(str(i) for i in range(1000))
+async def _peak_memory_of_a_start(tmp_path: Path, side: int) -> int:
+    """Peak traced memory of starting a side x side job and stopping after 50 tasks."""
+    values = ", ".join(str(i) for i in range(side))
     manifest = load(tmp_path, f"""
         version: 1
         models: [{FAST}]
@@ -109,15 +115,59 @@ async def test_a_million_task_job_starts_without_materialising_it(tmp_path: Path
     async with running_emulator(EmulatorConfig(time_scale=0, image_bytes="small")) as emulator:
         provider = ProviderConfig(kind="emulator", base_url=emulator.base_url)
         manifest = dataclasses.replace(manifest, provider=provider)
+        out = tmp_path / f"run{side}"
         tracemalloc.start()
         try:
             with anyio.CancelScope() as scope:
-                observer = _CancelAfter(50, scope)
-                await run_job(manifest, RunOptions(out=tmp_path / "run"), observer)
+                await run_job(manifest, RunOptions(out=out), _CancelAfter(50, scope))
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
-    assert scope.cancelled_caught
-    assert emulator.stats.generation_requests < 200
-    assert peak < 30_000_000  # a list of a million Tasks alone would take hundreds of MB
-    assert not (tmp_path / "run" / "report.json").exists()
+    assert scope.cancelled_caught and emulator.stats.generation_requests < 200
+    return peak
+
+
+async def test_a_million_task_job_starts_without_materialising_it(tmp_path: Path) -> None:
+    await _peak_memory_of_a_start(tmp_path, 32)  # warms the emulator's PNG cache
+    million = await _peak_memory_of_a_start(tmp_path, 1000)
+    # ~2.5 MB here; a list of a million Tasks alone would take hundreds of MB
+    assert million < 10_000_000
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "ftp://example.com/x.png", "data:image/png;base64,AA", "//host/x"]
+)
+async def test_only_http_image_urls_are_fetched(url: str) -> None:
+    from batchgen.errors import DownloadError
+    from batchgen.providers.http import fetch_image, new_session
+
+    async with new_session(request_timeout_s=5) as session:
+        with pytest.raises(DownloadError, match="not an http") as caught:
+            async with fetch_image(session, url):
+                pass
+    assert caught.value.retryable is False
+
+
+async def test_an_api_redirect_is_not_followed_with_the_key(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    image_host: tuple[TestServer, list[dict[str, str]]],
+) -> None:
+    other, seen_elsewhere = image_host
+
+    async def moved(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect(str(other.make_url("/img/steal.png")))
+
+    app = web.Application()
+    app.router.add_post("/v1/images/generations", moved)
+    monkeypatch.setenv("SECRET_KEY_ENV", KEY)
+    async with TestServer(app, host="127.0.0.1") as server:
+        manifest = load(tmp_path, f"""
+            version: 1
+            provider: {aimlapi_at(server)}
+            models: [{FAST}]
+            {many_prompts(2)}
+        """)  # fmt: skip
+        job = await run_job(manifest, RunOptions(out=tmp_path / "run"))
+    assert job.result.failed == 2 and seen_elsewhere == []
+    assert job.summary["errors"]["failed_tasks_by_kind"] == {"rejected": 2}

@@ -290,7 +290,10 @@ async def _stream_png(
     for chunk in chunks:
         piece = chunk[: max(int(remaining), 0)]
         if piece:
-            await response.write(piece)
+            try:
+                await response.write(piece)
+            except ConnectionResetError:
+                return  # the client hung up (a cancelled run): nothing to send it any more
             state.stats.bytes_served += len(piece)
             remaining -= len(piece)
         if len(piece) < len(chunk):
