@@ -104,10 +104,11 @@ def _exit_code(job: JobResult) -> int:
 def _print_summary(job: JobResult) -> None:
     s, result = job.summary, job.result
     tasks, latency = s["tasks"], s["latency_s"]["end_to_end"]
+    this_run = s["runs"][-1]["tasks_done"]  # from the journal: what is durably done
     click.echo(
         f"{s['name']}: {tasks['done']} of {tasks['planned']} tasks rendered "
         f"({s['images']['count']} images), {tasks['failed']} failed, {tasks['pending']} pending; "
-        f"this run {result.done} done in {result.wall_s:.1f}s"
+        f"this run {this_run} done in {result.wall_s:.1f}s"
     )
     if latency["count"]:
         click.echo(

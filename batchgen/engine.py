@@ -22,7 +22,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .budget import Budget
 from .errors import BatchgenError, BudgetExceeded, JournalError, ProviderError, SinkError
-from .journal import Journal
+from .journal import Journal, PendingGeneration
 from .limits import Limiter
 from .models import Outcome, Task
 from .providers.base import Provider
@@ -31,6 +31,7 @@ from .saving import ImageSaver, SaveSettings
 from .sink import Sink
 
 DEFAULT_GRACE_S = 30.0
+COMMIT_EVERY_S = 0.25  # outcomes not yet committed are at most this old (a kill redoes them)
 FEED_BATCH = 256
 RunStatus = Literal["complete", "interrupted", "budget", "aborted"]
 
@@ -121,13 +122,15 @@ class Engine:
             self._outer = outer
             if handle_signals:
                 outer.start_soon(self._watch_signals)
+            outer.start_soon(self._commit_periodically)
             async with anyio.create_task_group() as work:
                 self._work_scope = work.cancel_scope
                 work.start_soon(self._feed, tasks, send)
                 async with receive:
                     for _ in range(self._workers):
                         work.start_soon(self._work, receive.clone())
-            outer.cancel_scope.cancel()  # the signal watcher and grace timer are done too
+            outer.cancel_scope.cancel()  # the signal watcher, committer, grace timer too
+        self._journal.commit()
         return RunResult(
             status=self._status,
             reason=self._reason,
@@ -154,6 +157,15 @@ class Engine:
     async def _cancel_after_grace(self) -> None:
         await anyio.sleep(self._grace_s)
         self.cancel()
+
+    async def _commit_periodically(self) -> None:
+        while True:
+            await anyio.sleep(COMMIT_EVERY_S)
+            try:
+                self._journal.commit()
+            except JournalError as exc:
+                self.stop("aborted", str(exc))
+                return
 
     async def _watch_signals(self) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -183,18 +195,19 @@ class Engine:
             async for task in receive:
                 if self._stopping.is_set():
                     return
-                if task.id in self._in_flight or self._journal.done_among([task.id]):
+                done, pending = self._journal.task_state(task.id)
+                if done or task.id in self._in_flight:
                     self._skip(1)  # the same task twice in one manifest is rendered once
                     continue
                 self._in_flight.add(task.id)
                 try:
-                    await self._render(task)
+                    await self._render(task, pending)
                 finally:
                     self._in_flight.discard(task.id)
 
-    async def _render(self, task: Task) -> None:
+    async def _render(self, task: Task, pending: PendingGeneration | None) -> None:
         try:
-            outcome = await self._renderer.render(task)
+            outcome = await self._renderer.render(task, pending)
             self._journal.record(outcome, run_id=self._run_id)
         except Abandoned:
             return

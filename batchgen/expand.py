@@ -8,7 +8,6 @@ import json
 import math
 import posixpath
 import re
-import string
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -124,7 +123,7 @@ def image_path(template: str, task: Task, *, index: int, ext: str, name: str) ->
         seed="none" if task.seed is None else str(task.seed),
         name=safe_segment(name),
     )
-    path = posixpath.normpath(string.Formatter().vformat(template, (), fields))
+    path = posixpath.normpath(template.format_map(fields))
     if path.startswith(("/", "..")) or "\x00" in path:
         raise ValueError(f"output.filename {template!r} leaves the images folder: {path!r}")
     return path

@@ -1,12 +1,14 @@
 """Run state in one SQLite file: what is done, what it cost, how long it took (crash-safe).
 
-Every outcome is one transaction in WAL mode, so a killed process leaves either the whole
-record or none of it. One connection, used only from the event loop thread: a single writer.
+One connection, used only from the event loop thread: a single writer. Writes join one open
+transaction (WAL mode) that is committed in groups: whenever a writer needs its rows durable
+(`durable()`: an image row before its file is renamed into place), every few hundred ms, and
+at the end. A killed process loses at most the last uncommitted group, and each record is
+written whole, so the journal is always consistent; committing per record cost 8x the CPU.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sqlite3
@@ -15,6 +17,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import anyio
+import anyio.lowlevel
 
 from .errors import JournalError
 from .models import ImageRef, Outcome, SavedImage
@@ -51,6 +56,10 @@ CREATE TABLE IF NOT EXISTS generations (
     cost_usd REAL NOT NULL, at REAL);
 CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status);
 """
+_TASK_STATE = """
+SELECT (SELECT status FROM tasks WHERE id = ?), g.model, g.refs, g.cost_usd
+FROM (SELECT 1) LEFT JOIN generations g ON g.task_id = ?
+"""
 # A task rendered again (it failed before) keeps what every earlier attempt cost.
 _UPSERT_TASK = """
 INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -72,6 +81,7 @@ class Journal:
         self._conn = conn
         self.path = path
         self._lock = lock
+        self._broken: JournalError | None = None
 
     def __repr__(self) -> str:
         return f"Journal({str(self.path)!r})"
@@ -99,39 +109,61 @@ class Journal:
         return cls(conn, run_dir / JOURNAL_FILE, handle)
 
     def close(self) -> None:
-        self._conn.close()
+        """Commit what is written (unless a commit already failed) and let go of the folder."""
+        try:
+            if self._broken is None:
+                self.commit()
+        finally:
+            self._conn.close()
         if self._lock is not None:
             self._lock.close()
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, sql: str, row: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """Add one statement to the open group (opening one if needed)."""
+        if self._broken is not None:
+            raise self._broken
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+            if not self._conn.in_transaction:
+                self._conn.execute("BEGIN IMMEDIATE")
+            return self._conn.execute(sql, tuple(row))
         except sqlite3.Error as exc:
             raise JournalError(f"journal write failed ({self.path}): {_explain(exc)}") from exc
 
+    def commit(self) -> None:
+        """Make every write so far durable: it survives a killed process.
+
+        A failed commit is final for this connection: SQLite may have rolled the whole group
+        back, and a writer of that group must not go on to place a file whose row is lost."""
+        if self._broken is not None:
+            raise self._broken
+        try:
+            if self._conn.in_transaction:
+                self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._broken = JournalError(f"journal write failed ({self.path}): {_explain(exc)}")
+            raise self._broken from exc
+
+    async def durable(self) -> None:
+        """Let every writer of this event-loop turn add its rows, then commit once for all."""
+        await anyio.lowlevel.checkpoint()
+        self.commit()
+
     def begin_run(self, *, name: str, planned: int, started_at: float) -> int:
-        with self._transaction() as db:
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('name', ?)", (name,))
-            cursor = db.execute(
-                "INSERT INTO runs (started_at, planned, status) VALUES (?, ?, 'running')",
-                (started_at, planned),
-            )
+        self._write("INSERT OR REPLACE INTO meta VALUES ('name', ?)", (name,))
+        cursor = self._write(
+            "INSERT INTO runs (started_at, planned, status) VALUES (?, ?, 'running')",
+            (started_at, planned),
+        )
+        self.commit()
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
     def end_run(self, run_id: int, *, finished_at: float, wall_s: float, status: str) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE runs SET finished_at = ?, wall_s = ?, status = ? WHERE id = ?",
-                (finished_at, wall_s, status, run_id),
-            )
+        self._write(
+            "UPDATE runs SET finished_at = ?, wall_s = ?, status = ? WHERE id = ?",
+            (finished_at, wall_s, status, run_id),
+        )
+        self.commit()
 
     def meta(self, key: str) -> str | None:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -151,30 +183,24 @@ class Journal:
         """A generation was paid for: keep where its images are until they are on disk, so a
         run killed meanwhile downloads them again instead of paying again."""
         urls = [{"index": r.index, "url": r.url, "mime_type": r.mime_type} for r in refs if r.url]
-        with self._transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?, ?, ?)",
-                (task_id, run_id, model, json.dumps(urls), cost_usd, time.time()),
-            )
+        row = (task_id, run_id, model, json.dumps(urls), cost_usd, time.time())
+        self._write("INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?, ?, ?)", row)
 
-    def pending_generation(self, task_id: str) -> PendingGeneration | None:
-        row = self._conn.execute(
-            "SELECT model, refs, cost_usd FROM generations WHERE task_id = ?", (task_id,)
-        ).fetchone()
-        if row is None:
-            return None
+    def task_state(self, task_id: str) -> tuple[bool, PendingGeneration | None]:
+        """Is the task done, and did a killed run pay for it already? (one query, hot path)"""
+        row = self._conn.execute(_TASK_STATE, (task_id, task_id)).fetchone()
+        if row[1] is None:
+            return row[0] == "done", None
         refs = tuple(
-            ImageRef(r["index"], url=r["url"], mime_type=r["mime_type"]) for r in json.loads(row[1])
+            ImageRef(r["index"], url=r["url"], mime_type=r["mime_type"]) for r in json.loads(row[2])
         )
-        return PendingGeneration(model=row[0], refs=refs, cost_usd=row[2])
+        return row[0] == "done", PendingGeneration(model=row[1], refs=refs, cost_usd=row[3])
 
     def record_image(self, task_id: str, image: SavedImage) -> None:
         """Written just before the file is renamed into place: every file on disk is known."""
-        with self._transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO images VALUES (?, ?, ?, ?, ?, ?, ?)",
-                _image_row(task_id, image),
-            )
+        self._write(
+            "INSERT OR REPLACE INTO images VALUES (?, ?, ?, ?, ?, ?, ?)", _image_row(task_id, image)
+        )
 
     def saved_images(self, task_id: str) -> dict[int, SavedImage]:
         rows = self._conn.execute(
@@ -190,27 +216,26 @@ class Journal:
             " WHERE t.status IS NULL OR t.status != 'done'"
         ).fetchall()
         missing = [(task_id, idx) for task_id, idx, path in rows if not (run_dir / path).exists()]
-        with self._transaction() as db:
-            db.executemany("DELETE FROM images WHERE task_id = ? AND idx = ?", missing)
+        for task_id, idx in missing:
+            self._write("DELETE FROM images WHERE task_id = ? AND idx = ?", (task_id, idx))
+        self.commit()
         return len(missing)
 
     def record(self, outcome: Outcome, *, run_id: int) -> None:
-        """Store how a task ended, with its images, in one transaction."""
+        """Store how a task ended (in the open group); its image rows are already written."""
         task, timing = outcome.task, outcome.timing
-        with self._transaction() as db:
-            db.execute("DELETE FROM images WHERE task_id = ?", (task.id,))
-            db.execute("DELETE FROM generations WHERE task_id = ?", (task.id,))
-            db.execute(_UPSERT_TASK, (
+        self._write(_UPSERT_TASK, (
                 task.id, task.ordinal, run_id, outcome.status, task.model, outcome.model_used,
                 task.aspect_ratio, task.prompt, task.seed, task.num_images, len(outcome.images),
                 outcome.attempts, timing.wait_s, timing.request_s, timing.download_s,
                 timing.total_s, outcome.cost_usd, outcome.error_kind, outcome.error_message,
                 outcome.started_at, outcome.finished_at,
             ))  # fmt: skip
-            db.executemany(
-                "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [_image_row(task.id, image) for image in outcome.images],
-            )
+        self._write("DELETE FROM generations WHERE task_id = ?", (task.id,))
+        # rows left by an earlier, larger attempt at this task (its files were replaced)
+        self._write(
+            "DELETE FROM images WHERE task_id = ? AND idx >= ?", (task.id, len(outcome.images))
+        )
 
     def record_error(
         self,
@@ -226,11 +251,10 @@ class Journal:
         at: float,
     ) -> None:
         """Store one failed attempt (retried or not), for errors-by-kind and billed failures."""
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO errors VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (task_id, run_id, attempt, model, kind, status, message, billed_usd, at),
-            )
+        self._write(
+            "INSERT INTO errors VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (task_id, run_id, attempt, model, kind, status, message, billed_usd, at),
+        )
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Read-only access for the report."""

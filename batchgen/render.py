@@ -20,14 +20,13 @@ from .errors import (
     ProviderTimeout,
     RateLimited,
 )
-from .journal import Journal
+from .journal import Journal, PendingGeneration
 from .limits import Limiter
 from .models import Generation, Outcome, SavedImage, Task, Timing
 from .providers.base import Provider
 from .saving import AttemptFailed, ImageSaver
 
 BREAKER_S = 60.0  # a model that just failed a task outright is skipped for this long
-RESUME_ATTEMPTS = 2  # links from a dead run may be gone for good: do not wait long on them
 
 
 class Abandoned(Exception):
@@ -87,11 +86,11 @@ class Renderer:
         self._broken_until: dict[str, float] = {}
         self._waiting: set[anyio.CancelScope] = set()
 
-    async def render(self, task: Task) -> Outcome:
+    async def render(self, task: Task, pending: PendingGeneration | None = None) -> Outcome:
         """Render `task`. Abandoned, BudgetExceeded, SinkError, JournalError or a
         ProviderError that `stops_run` (bad key, quota) end the run instead."""
         tally = _Tally()
-        resumed = await self._resume(task, tally)
+        resumed = await self._resume(task, pending, tally) if pending else None
         if resumed is not None:
             return resumed
         error: BatchgenError = ModelRetired("every model in the fallback chain is retired")
@@ -111,18 +110,17 @@ class Renderer:
             self._broken_until[model] = time.monotonic() + BREAKER_S
         return _outcome(task, tally, None, error)
 
-    async def _resume(self, task: Task, tally: _Tally) -> Outcome | None:
+    async def _resume(
+        self, task: Task, pending: PendingGeneration, tally: _Tally
+    ) -> Outcome | None:
         """A killed run paid for this task's images: fetch them again, do not pay again."""
-        pending = self._journal.pending_generation(task.id)
-        if pending is None:
-            return None
         tally.cost_usd += pending.cost_usd
         if not pending.refs:
             return None  # inline images died with the process; the request is made again
         started = time.monotonic()
         try:
             await self._saver.save_all(
-                task, pending.model, pending.refs, tally.images, max_attempts=RESUME_ATTEMPTS
+                task, pending.model, pending.refs, tally.images, resuming=True
             )
         except DownloadError:
             tally.images.clear()

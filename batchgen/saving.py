@@ -19,6 +19,7 @@ from .sink import IMAGES_DIR, Sink
 
 AttemptFailed = Callable[[Task, str, int, BatchgenError], None]
 DOWNLOAD_BACKOFF_CAP_S = 10.0
+RESUME_ATTEMPTS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +55,13 @@ class ImageSaver:
         refs: Sequence[ImageRef],
         saved: list[SavedImage],
         *,
-        max_attempts: int | None = None,
+        resuming: bool = False,
     ) -> None:
         """Bring every image to disk, appending to `saved` as each lands (so a failure part
-        way still reports the files that are there). Images already on disk are kept."""
-        attempts = max_attempts or self._settings.max_attempts
-        on_disk = self._journal.saved_images(task.id)
+        way still reports the files that are there). Resuming, images already on disk are
+        kept, and links from a dead run get few tries: they may be gone for good."""
+        attempts = RESUME_ATTEMPTS if resuming else self._settings.max_attempts
+        on_disk = self._journal.saved_images(task.id) if resuming else {}
         for ref in refs:
             if ref.index in on_disk and (self._sink.root / on_disk[ref.index].path).exists():
                 saved.append(on_disk[ref.index])
@@ -88,9 +90,10 @@ class ImageSaver:
                 expected_bytes=download.expected_bytes,
             )
         try:
-            # The row goes in before the file appears, so a kill between the two leaves a
+            # The row is durable before the file appears, so a kill between the two leaves a
             # row to drop on resume, never a file nobody knows about.
             self._journal.record_image(task.id, staged.image)
+            await self._journal.durable()
         except BaseException:
             self._sink.discard(staged)
             raise

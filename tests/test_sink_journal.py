@@ -140,3 +140,15 @@ def test_fresh_waits_for_the_lock_before_forgetting(tmp_path: Path) -> None:
     again = Journal.open(tmp_path, fresh=True)
     assert again.done_among(["a"]) == set()
     again.close()
+
+
+def test_after_a_failed_commit_no_writer_is_told_its_rows_are_safe(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path)
+    journal.record_image("a", SavedImage(0, "images/a.png", 10, 1, 1, "image/png"))
+    journal._conn.execute("ROLLBACK")  # what SQLite does to a group whose COMMIT hit a full disk
+    journal._broken = JournalError("journal write failed: disk I/O error")
+    with pytest.raises(JournalError):
+        journal.commit()
+    with pytest.raises(JournalError):
+        journal.record_image("b", SavedImage(0, "images/b.png", 10, 1, 1, "image/png"))
+    journal.close()  # closes without trying to commit again

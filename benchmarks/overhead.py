@@ -1,0 +1,114 @@
+"""Engine overhead: batchgen against a minimal aiohttp baseline; same tasks, same process, in turn.
+
+    python benchmarks/overhead.py [--tasks 2000] [--concurrency 16] [--rounds 3]
+
+The emulator answers at once (time_scale 0) from its own process, so only the client's CPU is
+counted. Goal: batchgen >= 0.9x the baseline's images/s and <= 1.2x its CPU seconds per image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from pathlib import Path
+
+import aiohttp
+from common import (
+    FAST,
+    check_files,
+    emulator_process,
+    fresh,
+    machine,
+    manifest_text,
+    write_manifest,
+)
+
+from batchgen.job import RunOptions, run_job
+from batchgen.manifest import load_manifest
+
+WORK = Path("/tmp/batchgen-bench/overhead")
+
+
+async def baseline(url: str, count: int, concurrency: int, out: Path) -> None:
+    """What a careful hand-written script does: POST, parse, GET the URL, write the file."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for n in range(count):
+        queue.put_nowait(n)
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while not queue.empty():
+            n = queue.get_nowait()
+            body = {
+                "model": FAST,
+                "prompt": f"Benchmark frame {n}",
+                "num_images": 1,
+                "aspect_ratio": "1:1",
+            }
+            async with session.post(f"{url}/v1/images/generations", json=body) as response:
+                answer = await response.json()
+            async with session.get(answer["data"][0]["url"]) as response:
+                data = await response.read()
+            (out / f"{n}.png").write_bytes(data)
+
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+
+
+async def batchgen_run(url: str, count: int, concurrency: int, out: Path) -> None:
+    manifest = load_manifest(
+        write_manifest(
+            out.parent / "manifest",
+            manifest_text(base_url=url, count=count, limits=f"concurrency: {concurrency}"),
+        )  # fmt: skip
+    )
+    job = await run_job(manifest, RunOptions(out=out))
+    if job.result.done != count:
+        raise SystemExit(f"BROKEN RUN: batchgen rendered {job.result.done} of {count}")
+
+
+def measure(kind: str, url: str, count: int, concurrency: int) -> tuple[float, float]:
+    out = fresh(WORK / kind)
+    run = baseline if kind == "baseline" else batchgen_run
+    target = out / "files" if kind == "baseline" else out
+    target.mkdir(exist_ok=True)
+    wall, cpu = time.perf_counter(), time.process_time()
+    asyncio.run(run(url, count, concurrency, target))
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    check_files(out, count)
+    return count / wall, cpu / count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--image-bytes", nargs="+", default=["small", "realistic"])
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    print(f"{args.tasks} tasks, concurrency {args.concurrency}, {args.rounds} rounds")
+    for size in args.image_bytes:
+        with emulator_process("--time-scale", "0", "--image-bytes", size) as url:
+            results: dict[str, list[tuple[float, float]]] = {"baseline": [], "batchgen": []}
+            for _ in range(args.rounds):
+                for kind in ("baseline", "batchgen"):
+                    results[kind].append(measure(kind, url, args.tasks, args.concurrency))
+        report(size, results)
+
+
+def report(size: str, results: dict[str, list[tuple[float, float]]]) -> None:
+    rate = {k: statistics.median(r for r, _ in v) for k, v in results.items()}
+    cpu = {k: statistics.median(c for _, c in v) for k, v in results.items()}
+    print(f"\n{size} images (median of rounds)")
+    print(f"  {'':9} {'images/s':>9} {'CPU ms/image':>13}")
+    for kind in ("baseline", "batchgen"):
+        print(f"  {kind:9} {rate[kind]:9.1f} {cpu[kind] * 1000:13.2f}")
+    speed, cost = rate["batchgen"] / rate["baseline"], cpu["batchgen"] / cpu["baseline"]
+    print(f"  ratio     {speed:9.2f}x {cost:12.2f}x   (goal >= 0.90x images/s, <= 1.20x CPU)")
+
+
+if __name__ == "__main__":
+    main()
