@@ -12,7 +12,7 @@ import string
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .models import Manifest, PromptSpec, Task
+from .models import DEFAULT_RESOLUTION, Manifest, PromptSpec, Task
 
 SLUG_LENGTH = 40
 SEGMENT_LENGTH = 100
@@ -28,9 +28,10 @@ def task_id(
     seed: int | None,
     num_images: int,
     params: Mapping[str, Any],
+    resolution: str = DEFAULT_RESOLUTION,
 ) -> str:
     """A stable hash of everything that changes the image, so reruns skip what is done."""
-    key = {
+    key: dict[str, Any] = {
         "model": model,
         "prompt": prompt,
         "aspect_ratio": aspect_ratio,
@@ -38,6 +39,8 @@ def task_id(
         "num_images": num_images,
         "params": params,
     }
+    if resolution != DEFAULT_RESOLUTION:  # added later: ids of 1K tasks stay as they were
+        key["resolution"] = resolution
     blob = json.dumps(key, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -81,6 +84,7 @@ def expand(manifest: Manifest) -> Iterator[Task]:
                         seed=seed,
                         num_images=manifest.num_images,
                         params=manifest.params,
+                        resolution=manifest.resolution,
                     ),
                     ordinal=ordinal,
                     prompt=prompt,
@@ -90,6 +94,7 @@ def expand(manifest: Manifest) -> Iterator[Task]:
                     seed=seed,
                     params=manifest.params,
                     vars=chosen,
+                    resolution=manifest.resolution,
                 )
                 ordinal += 1
 
@@ -123,6 +128,7 @@ def image_path(template: str, task: Task, *, index: int, ext: str, name: str) ->
         ext=safe_segment(ext),
         seed="none" if task.seed is None else str(task.seed),
         name=safe_segment(name),
+        resolution=safe_segment(task.resolution),
     )
     path = posixpath.normpath(string.Formatter().vformat(template, (), fields))
     if path.startswith(("/", "..")) or "\x00" in path:

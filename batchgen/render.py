@@ -113,7 +113,9 @@ class Renderer:
             current = self._settings.fallback.get(current)
 
     async def _request(self, task: Task, model: str, tally: _Tally) -> Generation:
-        worst = pricing.worst_case_usd(model, task.num_images)
+        worst = pricing.worst_case_usd(
+            model, task.num_images, kind=self._provider.kind, resolution=task.resolution
+        )
         if not self._budget.reserve(worst):
             raise BudgetExceeded(f"the next request could take spend past ${self._budget.max_usd}")
         cost = 0.0
@@ -137,11 +139,20 @@ class Renderer:
                     if self._stopping.is_set():
                         raise Abandoned
                     generation = await self._timed_generate(task, model, tally)
+                    if generation.hold_s:  # before the slot frees: no start slips in between
+                        self._limiter.cool_down(generation.hold_s)
             finally:
                 self._waiting.discard(waiting)
         if waiting.cancelled_caught:
             raise Abandoned
-        return generation, pricing.cost_usd(model, len(generation.images), generation.usage)
+        cost = pricing.cost_usd(
+            model,
+            len(generation.images),
+            generation.usage,
+            kind=self._provider.kind,
+            resolution=task.resolution,
+        )
+        return generation, cost
 
     async def _timed_generate(self, task: Task, model: str, tally: _Tally) -> Generation:
         started = time.monotonic()
