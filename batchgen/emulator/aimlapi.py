@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -35,8 +36,10 @@ class _Aimlapi:
     def error(self, request: web.Request, status: int, message: str) -> web.Response:
         return error_response(request, status, UNAUTHORIZED_MESSAGE if status == 401 else message)
 
-    def rate_limited(self, request: web.Request, wait_s: int) -> web.Response:
-        return error_response(request, 429, "Too Many Requests", {"Retry-After": str(wait_s)})
+    def rate_limited(self, request: web.Request, wait_s: float) -> web.Response:
+        return error_response(
+            request, 429, "Too Many Requests", {"Retry-After": str(math.ceil(wait_s))}
+        )
 
 
 DIALECT = _Aimlapi()

@@ -6,6 +6,7 @@ it holds its concurrency slot until then (or until it is cancelled).
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -53,8 +54,8 @@ class _Fal:
             status, "Invalid API key (Authorization: Key <key>)" if status == 401 else message
         )
 
-    def rate_limited(self, request: web.Request, wait_s: int) -> web.Response:
-        return detail(429, "Rate limit exceeded", {"Retry-After": str(wait_s)})
+    def rate_limited(self, request: web.Request, wait_s: float) -> web.Response:
+        return detail(429, "Rate limit exceeded", {"Retry-After": str(math.ceil(wait_s))})
 
 
 DIALECT = _Fal()

@@ -14,7 +14,7 @@ from aiohttp import web
 from batchgen.emulator import checks
 from batchgen.emulator.faults import common_fault
 from batchgen.emulator.lineup import GOOGLE, Listing
-from batchgen.emulator.state import State, guarded, inline_images
+from batchgen.emulator.state import State, guarded, inline_images, state_of
 
 GEMINI_API = "/v1beta/models/{call}"
 VERTEX = "/{version:v1|v1beta1}/publishers/google/models/{call}"
@@ -49,10 +49,10 @@ def status_response(
     return web.json_response({"error": error | {"details": details or []}}, status=status)
 
 
-def _quota(quota_id: str, delay_s: int) -> list[dict[str, Any]]:
+def _quota(quota_id: str, delay_s: float) -> list[dict[str, Any]]:
     return [
         {"@type": _TYPE + "QuotaFailure", "violations": [{"quotaId": quota_id}]},
-        {"@type": _TYPE + "RetryInfo", "retryDelay": f"{delay_s}s"},
+        {"@type": _TYPE + "RetryInfo", "retryDelay": f"{delay_s:g}s"},
     ]
 
 
@@ -67,7 +67,7 @@ class _Google:
             return status_response(400, "API key not valid. Please pass a valid API key.", [reason])
         return status_response(status, message)
 
-    def rate_limited(self, request: web.Request, wait_s: int) -> web.Response:
+    def rate_limited(self, request: web.Request, wait_s: float) -> web.Response:
         quota = "GenerateRequestsPerMinutePerProjectPerModel"
         return status_response(
             429, "Resource has been exhausted (e.g. check quota).", _quota(quota, wait_s)
@@ -88,8 +88,8 @@ async def _serve(request: web.Request) -> web.StreamResponse:
 
 def fault_response(request: web.Request, fault: str) -> web.Response | None:
     """Faults in Google's words; None for those that shape a 200 answer (policy, filter)."""
-    if fault == "429":
-        return DIALECT.rate_limited(request, 1)
+    if fault == "429":  # an injected one: its hint is scaled like every emulated wait
+        return DIALECT.rate_limited(request, state_of(request).scaled(1.0))
     if fault == "quota":  # the daily quota: retrying before midnight Pacific is pointless
         quota = "GenerateRequestsPerDayPerProjectPerModel"
         return status_response(429, "Quota exceeded for requests per day.", _quota(quota, 3600))

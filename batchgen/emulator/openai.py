@@ -72,11 +72,11 @@ class _OpenAI:
             message = "Incorrect API key provided. You can find your API key in your settings."
         return _answer(request, status, error_body(status, message))
 
-    def rate_limited(self, request: web.Request, wait_s: int) -> web.Response:
+    def rate_limited(self, request: web.Request, wait_s: float) -> web.Response:
         body = error_body(
             429, "Rate limit reached for requests. Please try again later.", "rate_limit_exceeded"
         )
-        after = {"retry-after-ms": str(wait_s * 1000), "retry-after": str(wait_s)}
+        after = {"retry-after-ms": str(round(wait_s * 1000)), "retry-after": str(math.ceil(wait_s))}
         return _answer(request, 429, body, after)
 
 
@@ -92,8 +92,8 @@ async def _serve(request: web.Request) -> web.StreamResponse:
 
 
 def fault_response(request: web.Request, fault: str) -> web.Response | None:
-    if fault == "429":
-        return DIALECT.rate_limited(request, 1)
+    if fault == "429":  # an injected one: its hint is scaled like every emulated wait
+        return DIALECT.rate_limited(request, state_of(request).scaled(1.0))
     if fault == "quota":  # the account is out of money: no wait will help
         body = error_body(
             429,
