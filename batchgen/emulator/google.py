@@ -16,7 +16,7 @@ from batchgen.emulator.faults import common_fault
 from batchgen.emulator.lineup import GOOGLE, Listing
 from batchgen.emulator.state import State, guarded, inline_images, state_of
 
-GEMINI_API = "/v1beta/models/{call}"
+GEMINI_API = "/{version:v1|v1beta}/models/{call}"  # the SDK now defaults to v1
 VERTEX = "/{version:v1|v1beta1}/publishers/google/models/{call}"
 VERTEX_PROJECT = (
     "/{version:v1|v1beta1}/projects/{project}/locations/{location}/publishers/google/models/{call}"
