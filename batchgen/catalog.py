@@ -202,6 +202,8 @@ MODELS: tuple[Model, ...] = (
         {"openai": Offering("dall-e-2", 0.02, 5.0, 10, 1000, seed=False, sizes={"1K": SQUARE})},
     ),
 )
+# Imagen parameters the Gemini API refuses (Vertex AI only; providers.md 2.2), in wire names.
+GEMINI_API_REFUSES = ("seed", "addWatermark", "enhancePrompt", "negativePrompt", "storageUri")
 # Kinds whose whole lineup is in this table: a known model they do not sell is a mistake.
 # Gateways (aimlapi, openai-compatible) sell far more than we list, so names pass through there.
 CLOSED_KINDS = ("gemini", "fal")

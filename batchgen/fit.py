@@ -106,12 +106,25 @@ class _Fit:
 
     def params(self, offering: catalog.Offering, where: str) -> None:
         params = self.value("params", {})
+        if self.kind == "gemini" and offering.method == "predict" and isinstance(params, dict):
+            for key in params:
+                if _camel(key) in catalog.GEMINI_API_REFUSES:
+                    self.add(
+                        ("params", key),
+                        f"{where} takes no {key} on the Gemini API (Vertex AI only); remove it",
+                    )
         asks_format = isinstance(params, dict) and "response_format" in params
         if self.kind == "openai" and asks_format and not offering.url_output:
             self.add(
                 ("params", "response_format"),
                 f"{where} always answers base64; remove response_format",
             )
+
+
+def _camel(name: str) -> str:
+    """params are sent in Google's camelCase (providers/gemini.py): compare in that form."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 def check_models(values: dict[str, Any], clean: Callable[[KeyPath], bool]) -> list[Problem]:
