@@ -3,17 +3,22 @@ retry hints, pacing from x-ratelimit headers, and fal requests cancelled on shut
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import anyio
 import pytest
+from aiohttp import web
 
 from batchgen.emulator import Emulator, EmulatorConfig, parse_faults, running_emulator
 from batchgen.job import RunOptions, run_job
-from batchgen.models import Manifest, ProviderConfig
+from batchgen.models import Manifest, ProviderConfig, Task
+from batchgen.providers import fal
+from batchgen.providers.http import new_session
 
 from .helpers import FAST, check_run_dir, journal_rows, load, many_prompts
 
@@ -138,3 +143,52 @@ async def test_fal_requests_in_flight_are_cancelled_when_the_run_is(tmp_path: Pa
         assert emulator.stats.generation_requests == 4
         assert emulator.stats.cancelled == 4  # each PUT its cancel URL, shielded from the cancel
         assert emulator.stats.in_flight == 0
+
+
+async def test_a_fal_cancel_that_hangs_is_given_up_within_its_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The cancel PUT is best effort: a queue that never answers it cannot hold up a stop."""
+    monkeypatch.setattr(fal, "CANCEL_TIMEOUT_S", 0.05)
+    polled, cancel_headers = anyio.Event(), []
+
+    async def submit(request: web.Request) -> web.Response:
+        base = f"{request.url.origin()}/fal-ai/x/requests/1"
+        urls = {
+            "status_url": base + "/status",
+            "response_url": base,
+            "cancel_url": base + "/cancel",
+        }
+        return web.json_response({"request_id": "1", **urls})
+
+    async def status(request: web.Request) -> web.Response:
+        polled.set()
+        return web.json_response({"status": "IN_QUEUE"})
+
+    async def cancel(request: web.Request) -> web.Response:
+        cancel_headers.append(request.headers.get("Authorization"))
+        await asyncio.Event().wait()  # never answers
+        raise AssertionError("unreachable")
+
+    app = web.Application()
+    app.router.add_post("/fal-ai/x", submit)
+    app.router.add_get("/fal-ai/x/requests/1/status", status)
+    app.router.add_put("/fal-ai/x/requests/1/cancel", cancel)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    provider = fal.FalProvider(new_session(request_timeout_s=30), base_url=url, api_key="k",
+                               poll_first_s=0.01, poll_max_s=0.01)  # fmt: skip
+    task = Task("t", 0, "p", "fal-ai/x", "1:1", 1)
+    try:
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as group:
+                group.start_soon(partial(provider.generate, task, model="fal-ai/x"))
+                await polled.wait()
+                scope.cancel()
+        assert cancel_headers == ["Key k"]  # the queue host is the API's origin: it gets the key
+    finally:
+        await provider.aclose()
+        await runner.cleanup()
