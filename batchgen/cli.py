@@ -206,7 +206,7 @@ def emulator_command(
     api_key_env: str | None,
     count_prompts: bool,
 ) -> None:
-    """Serve the AI/ML API's image routes on HOST:PORT (no key, no network needed)."""
+    """Serve the AI/ML API, Google, OpenAI and fal image routes on HOST:PORT (all on loopback)."""
     from .emulator import EmulatorConfig, parse_faults, serve
 
     try:

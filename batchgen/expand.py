@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .models import Manifest, PromptSpec, Task
+from .models import DEFAULT_RESOLUTION, Manifest, PromptSpec, Task
 
 SLUG_LENGTH = 40
 SEGMENT_LENGTH = 100
@@ -27,9 +27,10 @@ def task_id(
     seed: int | None,
     num_images: int,
     params: Mapping[str, Any],
+    resolution: str = DEFAULT_RESOLUTION,
 ) -> str:
     """A stable hash of everything that changes the image, so reruns skip what is done."""
-    key = {
+    key: dict[str, Any] = {
         "model": model,
         "prompt": prompt,
         "aspect_ratio": aspect_ratio,
@@ -37,6 +38,8 @@ def task_id(
         "num_images": num_images,
         "params": params,
     }
+    if resolution != DEFAULT_RESOLUTION:  # added later: ids of 1K tasks stay as they were
+        key["resolution"] = resolution
     blob = json.dumps(key, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -80,6 +83,7 @@ def expand(manifest: Manifest) -> Iterator[Task]:
                         seed=seed,
                         num_images=manifest.num_images,
                         params=manifest.params,
+                        resolution=manifest.resolution,
                     ),
                     ordinal=ordinal,
                     prompt=prompt,
@@ -89,6 +93,7 @@ def expand(manifest: Manifest) -> Iterator[Task]:
                     seed=seed,
                     params=manifest.params,
                     vars=chosen,
+                    resolution=manifest.resolution,
                 )
                 ordinal += 1
 
@@ -122,6 +127,7 @@ def image_path(template: str, task: Task, *, index: int, ext: str, name: str) ->
         ext=safe_segment(ext),
         seed="none" if task.seed is None else str(task.seed),
         name=safe_segment(name),
+        resolution=safe_segment(task.resolution),
     )
     path = posixpath.normpath(template.format_map(fields))
     if path.startswith(("/", "..")) or "\x00" in path:

@@ -13,15 +13,22 @@ from pathlib import Path
 from string import Formatter
 from typing import Any
 
-from batchgen import sources
+from batchgen import fit, sources
 from batchgen.errors import ManifestError
-from batchgen.models import Limits, Manifest, OutputConfig, PromptSpec, ProviderConfig
+from batchgen.models import (
+    DEFAULT_RESOLUTION,
+    Limits,
+    Manifest,
+    OutputConfig,
+    PromptSpec,
+    ProviderConfig,
+)
 from batchgen.schema import EMULATOR_OPTIONS, MANIFEST_SCHEMA, VAR_NAME, validate
 from batchgen.sources import Anchor, KeyPath, Problem, show
 
-PROMPT_LIMIT = 400  # characters; the AI/ML API's maxLength for the Imagen 4 models
-_PROMPT_LIMITS = {"google/imagen4/preview": 4000}
-FILENAME_FIELDS = ("model", "aspect", "prompt_slug", "task_id", "index", "ext", "seed", "name")
+FILENAME_FIELDS = (
+    "model", "aspect", "prompt_slug", "task_id", "index", "ext", "seed", "name", "resolution",
+)  # fmt: skip
 PROVIDER_DEFAULTS = {
     "aimlapi": {"base_url": "https://api.aimlapi.com", "api_key_env": "AIMLAPI_API_KEY"},
 }
@@ -75,6 +82,7 @@ class _Check:
     base: Path  # CSV paths are relative to the manifest's directory
     problems: list[Problem]
     tables: dict[Path, list[list[str]]] = field(default_factory=dict)
+    limit_by: str = "the AI/ML API"  # who sets the prompt limit, for messages
 
     def clean(self, path: KeyPath) -> bool:
         return not any(_within(p.path, path) or _within(path, p.path) for p in self.problems)
@@ -88,9 +96,8 @@ class _Check:
             self.fallback(values.get("fallback", {}), models)
         if self.clean(("output",)):
             self.output(values)
-        limit = min(
-            (_PROMPT_LIMITS.get(m, PROMPT_LIMIT) for m in models or ()), default=PROMPT_LIMIT
-        )
+        self.problems += fit.check_models(values, self.clean)
+        limit, self.limit_by = fit.prompt_limit(fit.api_of(values), models)
         items = values.get("prompts")
         if not isinstance(items, list):
             return ()
@@ -171,7 +178,7 @@ class _Check:
     def prompt(self, item: Any, path: KeyPath, limit: int) -> PromptSpec | None:
         if isinstance(item, str) and self.clean(path):
             if len(item) > limit:
-                self.add(path, f"prompt is {len(item)} characters; {_accepts(limit)}")
+                self.add(path, f"prompt is {len(item)} characters; {self.accepts(limit)}")
             return PromptSpec(item)
         usable = isinstance(item, dict) and isinstance(item.get("vars", {}), dict)
         if usable and self.clean((*path, "template")):
@@ -220,8 +227,12 @@ class _Check:
             example = ", ".join(f"{name}={show(value)}" for name, value in longest.items())
             self.add(
                 path,
-                f"the longest expansion is {size} characters (with {example}); " + _accepts(limit),
+                f"the longest expansion is {size} characters (with {example}); "
+                + self.accepts(limit),
             )
+
+    def accepts(self, limit: int) -> str:
+        return f"{self.limit_by} accepts at most {limit}"
 
     def var_values(self, raw: Any, path: KeyPath) -> tuple[str, ...] | None:
         if not self.clean(path):
@@ -239,10 +250,6 @@ class _Check:
         except sources.CsvProblem as exc:
             self.add((*path, exc.key), exc.message)
             return None
-
-
-def _accepts(limit: int) -> str:
-    return f"the AI/ML API accepts at most {limit}"
 
 
 def _is_name(text: str) -> bool:
@@ -290,6 +297,7 @@ def _build(values: dict[str, Any], prompts: tuple[PromptSpec, ...], source: Path
         provider=_provider(values.get("provider", {})),
         fallback=dict(values.get("fallback", {})),
         aspect_ratios=tuple(_as_list(values.get("aspect_ratios", "1:1"))),
+        resolution=values.get("resolution", DEFAULT_RESOLUTION),
         num_images=int(values.get("num_images", 1)),
         seeds=tuple(int(seed) for seed in _as_list(values.get("seeds", []))),
         params=dict(values.get("params", {})),
@@ -313,6 +321,7 @@ def _provider(raw: dict[str, Any]) -> ProviderConfig:
         base_url=settings.get("base_url"),
         api_key_env=settings.get("api_key_env"),
         options=options,
+        dialect=raw.get("dialect"),
     )
 
 

@@ -8,7 +8,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 ASPECT_RATIOS = ("1:1", "3:4", "4:3", "9:16", "16:9")
-PROVIDER_KINDS = ("emulator", "aimlapi")
+PROVIDER_KINDS = ("emulator", "aimlapi", "gemini", "openai", "fal")
+# The wire formats the built-in emulator can speak (provider.dialect); aimlapi when not given.
+EMULATOR_DIALECTS = ("aimlapi", "gemini", "openai", "fal")
+RESOLUTIONS = ("1K", "2K")
+DEFAULT_RESOLUTION = "1K"
 
 DEFAULT_CONCURRENCY = 16
 DEFAULT_REQUEST_TIMEOUT_S = 120.0
@@ -25,6 +29,14 @@ class ProviderConfig:
     # kind-specific settings; for the emulator: time_scale, rpm, max_concurrency, image_bytes,
     # faults, seed (with api_key_env set, the emulator demands that key)
     options: Mapping[str, Any] = field(default_factory=dict)
+    dialect: str | None = None  # emulator only: the wire format it speaks (aimlapi by default)
+
+    @property
+    def api(self) -> str:
+        """The wire format spoken: the kind, or for the emulator its dialect."""
+        if self.kind == "emulator":
+            return self.dialect or "aimlapi"
+        return self.kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +70,7 @@ class Manifest:
     provider: ProviderConfig = ProviderConfig()
     fallback: Mapping[str, str] = field(default_factory=dict)
     aspect_ratios: tuple[str, ...] = ("1:1",)
+    resolution: str = DEFAULT_RESOLUTION
     num_images: int = 1
     seeds: tuple[int, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -81,6 +94,7 @@ class Task:
     seed: int | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     vars: Mapping[str, str] = field(default_factory=dict)
+    resolution: str = DEFAULT_RESOLUTION
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +123,9 @@ class Generation:
     model: str
     usage: Usage = Usage()
     seed: int | None = None
+    # The provider asks that no new request start for this long (e.g. its rate-limit window is
+    # spent); the renderer hands it to the limiter, so providers never touch the limiter.
+    hold_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

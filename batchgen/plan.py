@@ -32,10 +32,11 @@ def make_plan(manifest: Manifest, *, latency_scale: float = 1.0) -> Plan:
     """Estimate at the configured limits with typical latencies; fallbacks are not counted."""
     tasks = count_tasks(manifest)
     per_model = tasks // len(manifest.models)
-    by_model = tuple(
-        _model_plan(model, per_model, manifest.num_images) for model in manifest.models
+    kind = manifest.provider.api
+    by_model = tuple(_model_plan(manifest, model, per_model) for model in manifest.models)
+    busy_s = sum(
+        per_model * pricing.typical_latency_s(m, kind=kind) * latency_scale for m in manifest.models
     )
-    busy_s = sum(per_model * pricing.typical_latency_s(m) * latency_scale for m in manifest.models)
     duration_s = busy_s / manifest.limits.concurrency
     rpm = manifest.limits.requests_per_minute
     if rpm:
@@ -51,7 +52,9 @@ def make_plan(manifest: Manifest, *, latency_scale: float = 1.0) -> Plan:
     )
 
 
-def _model_plan(model: str, tasks: int, num_images: int) -> ModelPlan:
-    price = pricing.price_per_image(model)
-    images = tasks * num_images
+def _model_plan(manifest: Manifest, model: str, tasks: int) -> ModelPlan:
+    price = pricing.price_per_image(
+        model, kind=manifest.provider.api, resolution=manifest.resolution
+    )
+    images = tasks * manifest.num_images
     return ModelPlan(model, tasks, images, None if price is None else price * images)

@@ -1,38 +1,34 @@
-"""Price per image per model, planning latencies, and the cost of an answer (pure)."""
+"""Price per image per model and provider, planning latencies, and the cost of an answer (pure).
+
+The figures live in catalog.py; this module does the arithmetic.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from .models import Usage
+from . import catalog
+from .models import DEFAULT_RESOLUTION, Usage
 
 USD_PER_CREDIT = 1 / 2_000_000  # AI/ML API: $1 = 2,000,000 credits
-
-
-@dataclass(frozen=True, slots=True)
-class ModelFacts:
-    price_usd: float  # per image, as the AI/ML API bills it
-    typical_latency_s: float  # for planning only; the report measures the real thing
-
-
-MODELS: dict[str, ModelFacts] = {
-    "google/imagen-4.0-fast-generate-001": ModelFacts(price_usd=0.021, typical_latency_s=5.0),
-    "google/imagen-4.0-generate-001": ModelFacts(price_usd=0.042, typical_latency_s=10.0),
-    "google/imagen-4.0-ultra-generate-001": ModelFacts(price_usd=0.063, typical_latency_s=25.0),
-    "google/imagen4/preview": ModelFacts(price_usd=0.06, typical_latency_s=10.0),
-    "imagen4/preview": ModelFacts(price_usd=0.06, typical_latency_s=10.0),
-}
+DEFAULT_KIND = "aimlapi"  # the built-in emulator bills like the AI/ML API
 UNKNOWN_MODEL_LATENCY_S = 10.0
 
 
-def price_per_image(model: str) -> float | None:
-    facts = MODELS.get(model)
-    return facts.price_usd if facts else None
+def price_per_image(
+    model: str, *, kind: str = DEFAULT_KIND, resolution: str = DEFAULT_RESOLUTION
+) -> float | None:
+    offering = catalog.lookup(kind, model)
+    return offering.price(resolution) if offering else None
 
 
-def worst_case_usd(model: str, num_images: int) -> float:
+def worst_case_usd(
+    model: str,
+    num_images: int,
+    *,
+    kind: str = DEFAULT_KIND,
+    resolution: str = DEFAULT_RESOLUTION,
+) -> float:
     """What one request could cost at most; 0 when the model's price is unknown."""
-    price = price_per_image(model)
+    price = price_per_image(model, kind=kind, resolution=resolution)
     return price * num_images if price is not None else 0.0
 
 
@@ -45,15 +41,22 @@ def reported_usd(usage: Usage) -> float | None:
     return None
 
 
-def cost_usd(model: str, images: int, usage: Usage) -> float:
+def cost_usd(
+    model: str,
+    images: int,
+    usage: Usage,
+    *,
+    kind: str = DEFAULT_KIND,
+    resolution: str = DEFAULT_RESOLUTION,
+) -> float:
     """Cost of a successful request: provider-reported usage where given, else the price table."""
     reported = reported_usd(usage)
     if reported is not None:
         return reported
-    price = price_per_image(model)
+    price = price_per_image(model, kind=kind, resolution=resolution)
     return price * images if price is not None else 0.0
 
 
-def typical_latency_s(model: str) -> float:
-    facts = MODELS.get(model)
-    return facts.typical_latency_s if facts else UNKNOWN_MODEL_LATENCY_S
+def typical_latency_s(model: str, *, kind: str = DEFAULT_KIND) -> float:
+    offering = catalog.lookup(kind, model)
+    return offering.typical_latency_s if offering else UNKNOWN_MODEL_LATENCY_S

@@ -164,7 +164,9 @@ class Renderer:
                 yield candidate
 
     async def _request(self, task: Task, model: str, tally: _Tally) -> Generation:
-        worst = pricing.worst_case_usd(model, task.num_images)
+        worst = pricing.worst_case_usd(
+            model, task.num_images, kind=self._provider.kind, resolution=task.resolution
+        )
         if not self._budget.reserve(worst):
             raise BudgetExceeded(
                 f"budget reached: the next request could pass ${self._budget.max_usd}"
@@ -190,11 +192,20 @@ class Renderer:
                     if self._stopping.is_set():
                         raise Abandoned
                     generation = await self._timed_generate(task, model, tally)
+                    if generation.hold_s:  # before the slot frees: no start slips in between
+                        self._limiter.cool_down(generation.hold_s)
             finally:
                 self._waiting.discard(waiting)
         if waiting.cancelled_caught:
             raise Abandoned
-        return generation, pricing.cost_usd(model, len(generation.images), generation.usage)
+        cost = pricing.cost_usd(
+            model,
+            len(generation.images),
+            generation.usage,
+            kind=self._provider.kind,
+            resolution=task.resolution,
+        )
+        return generation, cost
 
     async def _timed_generate(self, task: Task, model: str, tally: _Tally) -> Generation:
         started = time.monotonic()

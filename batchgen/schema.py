@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from batchgen.models import ASPECT_RATIOS, PROVIDER_KINDS
+from batchgen.models import ASPECT_RATIOS, EMULATOR_DIALECTS, PROVIDER_KINDS, RESOLUTIONS
 from batchgen.sources import KeyPath, Problem, dotted, show
 
 Schema = dict[str, Any]
@@ -74,6 +74,11 @@ EMULATOR_OPTIONS: dict[str, Schema] = {
     "faults": {"type": "string"},
     "seed": {"type": "integer"},
 }
+EMULATOR_ONLY: dict[str, Schema] = {
+    **EMULATOR_OPTIONS,
+    # the wire format the emulator speaks, so each provider's client can be tried locally
+    "dialect": {"type": "string", "enum": list(EMULATOR_DIALECTS)},
+}
 _NOT_EMULATOR = {
     "required": ["kind"],
     "properties": {"kind": {"enum": [k for k in PROVIDER_KINDS if k != "emulator"]}},
@@ -84,7 +89,7 @@ _PROVIDER = _mapping(
         "base_url": _URL,
         "api_key_env": _ENV_NAME,
         "api_key": _forbidden(KEY_IN_FILE),
-        **EMULATOR_OPTIONS,
+        **EMULATOR_ONLY,
     },
     allOf=[
         {
@@ -94,7 +99,7 @@ _PROVIDER = _mapping(
                     key: _forbidden(
                         f"only the built-in emulator takes {key}; remove it or use kind: emulator"
                     )
-                    for key in EMULATOR_OPTIONS
+                    for key in EMULATOR_ONLY
                 }
             },
         }
@@ -171,6 +176,7 @@ MANIFEST_SCHEMA: Schema = {
                 "an aspect ratio",
                 "a non-empty list of unique aspect ratios",
             ),
+            "resolution": {"type": "string", "enum": list(RESOLUTIONS)},
             "num_images": _number("integer", minimum=1, maximum=4),
             "seeds": _one_or_many(
                 _number("integer", minimum=0, maximum=4_294_967_295),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import textwrap
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,9 @@ def part_files(run_dir: Path) -> list[Path]:
     return list(run_dir.rglob("*.part"))
 
 
-def check_run_dir(run_dir: Path) -> int:
-    """Every file is a whole PNG of its task's pixel size and recorded in the journal; no leftovers.
+def check_run_dir(run_dir: Path, pixels: Mapping[str, tuple[int, int]] = PIXELS) -> int:
+    """Every file is a whole PNG of its task's pixel size (by aspect ratio in `pixels`; Imagen's
+    1K sizes unless told) and recorded in the journal; no leftovers.
 
     Returns the number of images checked."""
     rows = journal_rows(
@@ -74,7 +76,7 @@ def check_run_dir(run_dir: Path) -> int:
         with Image.open(file) as im:
             im.load()  # decodes every pixel: a cut file fails here
             assert im.format == "PNG"
-            assert im.size == PIXELS[aspect] == (width, height)
+            assert im.size == pixels[aspect] == (width, height)
     return len(rows)
 
 

@@ -512,7 +512,7 @@ def test_parse_faults_reads_the_documented_example() -> None:
         ("500", "'500'"),
         ("500=0.1,500=0.2", "'500'"),
         ("500=0.6,503=0.6", "500+503"),
-        ("retired=dall-e-3", "'dall-e-3'"),
+        ("retired=flux-dev", "'flux-dev'"),
         ("retired=", "'retired='"),
     ],
 )

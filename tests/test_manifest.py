@@ -236,8 +236,9 @@ SCHEMA_CASES = [  # structure: the JSON Schema says so too
         "remove it or use kind: emulator",
     ),
     (
-        HEAD + "provider: {kind: gemini}\nprompts: [a]\n",
-        "3:18: provider.kind: 'gemini' is not allowed; expected one of emulator, aimlapi",
+        HEAD + "provider: {kind: replicate}\nprompts: [a]\n",
+        "3:18: provider.kind: 'replicate' is not allowed; "
+        "expected one of emulator, aimlapi, gemini, openai, fal",
     ),
     (
         HEAD + "provider: {base_url: 'ftp://x'}\nprompts: [a]\n",

@@ -1,4 +1,6 @@
-"""A loopback server that speaks the AI/ML API image wire format and serves real PNG files.
+"""A loopback server that speaks the image wire formats of the AI/ML API (/v1/images/generations),
+Google (/v1beta/models/{model}:predict and :generateContent), OpenAI (/openai/v1/images/generations)
+and fal's queue (/fal/{app}), and serves real PNG files.
 
 It shares no code with the client side of batchgen, so one shared bug cannot pass both sides.
 """
@@ -73,4 +75,9 @@ def serve(config: EmulatorConfig, host: str = "127.0.0.1", port: int = 8000) -> 
 async def _serve_forever(config: EmulatorConfig, host: str, port: int) -> None:
     async with running_emulator(config, host, port) as emulator:
         print(f"batchgen emulator listening on {emulator.base_url} (Ctrl+C to stop)", flush=True)
+        print(
+            "  base_url per provider kind: aimlapi and gemini the address above, openai "
+            f"{emulator.base_url}/openai/v1, fal {emulator.base_url}/fal",
+            flush=True,
+        )
         await asyncio.Event().wait()

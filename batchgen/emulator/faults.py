@@ -2,7 +2,9 @@
 the server's own start-rate window, and the aimlapi error body.
 
 Fault spec text: comma-separated KEY=PROBABILITY pairs plus retired=MODEL[|MODEL...], for example
-"429=0.05,500=0.02,reset=0.01,truncate=0.02,retired=google/imagen4/preview".
+"429=0.05,500=0.02,reset=0.01,truncate=0.02,retired=google/imagen4/preview". Each dialect answers
+a fault in its own wire form; "quota" is a terminal one (a daily quota, no credits left) and
+"filter" withholds one image of a Google :predict answer (other dialects ignore it).
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from types import MappingProxyType
 
 from aiohttp import web
 
+from batchgen.emulator.lineup import LISTED_NAMES
 from batchgen.emulator.profiles import ACCEPTED_MODEL_NAMES, canonical_model
 
 # Drawn once per generation request: at most one of these happens to it.
 GENERATION_FAULTS: tuple[str, ...] = (
-    "429", "500", "502", "503", "504", "reset", "badjson", "html", "policy",
+    "429", "500", "502", "503", "504", "reset", "badjson", "html", "policy", "quota", "filter",
 )  # fmt: skip
 # Drawn once per image download.
 DOWNLOAD_FAULTS: tuple[str, ...] = ("slow", "truncate")
@@ -105,10 +108,10 @@ def _parse_models(value: str) -> list[str]:
 
 
 def _check_model(model: str) -> None:
-    if model not in ACCEPTED_MODEL_NAMES:
+    known = (*ACCEPTED_MODEL_NAMES, *LISTED_NAMES)
+    if model not in known:
         raise ValueError(
-            f"fault 'retired': unknown model {model!r}; expected one of "
-            f"{', '.join(ACCEPTED_MODEL_NAMES)}"
+            f"fault 'retired': unknown model {model!r}; expected one of {', '.join(known)}"
         )
 
 
@@ -152,6 +155,7 @@ _ERROR_FAULTS: dict[str, tuple[int, str]] = {
     "503": (503, "Service unavailable"),
     "504": (504, "Generation timeout"),
     "policy": (400, "The prompt was blocked by the safety filter. Please modify it and retry."),
+    "quota": (403, "You've run out of credits. Please top up your balance to continue."),
 }
 # What a proxy in front of the API answers when the upstream falls over.
 _PROXY_PAGE = (
@@ -189,6 +193,23 @@ def fault_response(request: web.Request, fault: str) -> web.Response:
     return error_response(request, status, message, headers)
 
 
+class NoResponse(web.Response):
+    """Returned after a "reset" fault closed the socket: aiohttp fails to send it and moves on."""
+
+
+def common_fault(request: web.Request, fault: str) -> web.Response | None:
+    """The faults every dialect answers alike: a proxy's HTML page, JSON cut short, a dropped
+    connection; None for the faults each dialect words itself."""
+    if fault == "html":
+        return web.Response(status=502, text=_PROXY_PAGE, content_type="text/html")
+    if fault == "badjson":
+        return web.Response(status=200, body=_BROKEN_JSON, content_type="application/json")
+    if fault == "reset":
+        drop_connection(request)
+        return NoResponse()
+    return None
+
+
 def drop_connection(request: web.Request) -> None:
     """Close the socket with no (further) response; buffered bytes are flushed first."""
     if request.transport is not None:
@@ -196,20 +217,34 @@ def drop_connection(request: web.Request) -> None:
 
 
 class StartWindow:
-    """Sliding-window limit on request starts: `rpm` per 60 s (a fraction widens the window)."""
+    """Sliding-window limit on request starts: `rpm` per 60 s (a fraction widens the window), or
+    `burst` starts per 60 * burst / rpm seconds (the same rate in a shorter window)."""
 
-    def __init__(self, rpm: float) -> None:
-        self._capacity = max(1, math.floor(rpm))
-        self._window = 60.0 * self._capacity / rpm
+    def __init__(self, rpm: float, *, burst: int | None = None) -> None:
+        self.capacity = burst if burst is not None else max(1, math.floor(rpm))
+        self._window = 60.0 * self.capacity / rpm
         self._starts: deque[float] = deque()
 
     def retry_after(self, now: float) -> int | None:
         """None when a start is allowed now, else whole seconds until the oldest start expires."""
-        while self._starts and self._starts[0] <= now - self._window:
-            self._starts.popleft()
-        if len(self._starts) < self._capacity:
+        self._expire(now)
+        if len(self._starts) < self.capacity:
             return None
         return max(1, math.ceil(self._starts[0] + self._window - now))
 
     def record(self, now: float) -> None:
         self._starts.append(now)
+
+    def remaining(self, now: float) -> int:
+        """Starts still allowed in the current window."""
+        self._expire(now)
+        return self.capacity - len(self._starts)
+
+    def reset_s(self, now: float) -> float:
+        """Seconds until the window is empty again: every start in it has expired."""
+        self._expire(now)
+        return max(self._starts[-1] + self._window - now, 0.0) if self._starts else 0.0
+
+    def _expire(self, now: float) -> None:
+        while self._starts and self._starts[0] <= now - self._window:
+            self._starts.popleft()

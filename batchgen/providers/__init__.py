@@ -6,14 +6,41 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import aiohttp
 
 from ..errors import ManifestError
 from ..models import Manifest
-from .aimlapi import DEFAULT_BASE_URL, DEFAULT_KEY_ENV, AimlapiProvider
+from . import aimlapi, fal, gemini, openai
 from .base import Provider
 from .http import new_session
 
-__all__ = ["Provider", "open_provider"]
+__all__ = ["KINDS", "Provider", "ProviderKind", "open_provider"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderKind:
+    """How to open one kind: its client class, default origin and key variables (first wins)."""
+
+    make: type[
+        aimlapi.AimlapiProvider | gemini.GeminiProvider | openai.OpenAIProvider | fal.FalProvider
+    ]
+    base_url: str
+    key_envs: tuple[str, ...]
+    emulator_path: str  # where the built-in emulator speaks this wire format
+
+
+KINDS: dict[str, ProviderKind] = {
+    "aimlapi": ProviderKind(
+        aimlapi.AimlapiProvider, aimlapi.DEFAULT_BASE_URL, (aimlapi.DEFAULT_KEY_ENV,), ""
+    ),
+    "gemini": ProviderKind(gemini.GeminiProvider, gemini.DEFAULT_BASE_URL, gemini.KEY_ENVS, ""),
+    "openai": ProviderKind(
+        openai.OpenAIProvider, openai.DEFAULT_BASE_URL, openai.KEY_ENVS, "/openai/v1"
+    ),
+    "fal": ProviderKind(fal.FalProvider, fal.DEFAULT_BASE_URL, fal.KEY_ENVS, "/fal"),
+}
 
 
 @asynccontextmanager
@@ -21,33 +48,47 @@ async def open_provider(manifest: Manifest) -> AsyncIterator[Provider]:
     """The manifest's provider with one HTTP session; the emulator is started in-process
     on 127.0.0.1 when the manifest names it without a base_url (or names no provider)."""
     config = manifest.provider
+    kind = KINDS[config.api]
     key: str | None
     async with AsyncExitStack() as stack:
-        if config.kind == "emulator" and config.base_url is None:
-            base_url, key = await stack.enter_async_context(_in_process_emulator(manifest))
+        if config.kind == "emulator":
+            if config.base_url is None:
+                root, key = await stack.enter_async_context(_in_process_emulator(manifest))
+            else:
+                root, key = config.base_url, _api_key(manifest)
+            base_url = root.rstrip("/") + kind.emulator_path
         else:
-            base_url = config.base_url or DEFAULT_BASE_URL
-            key = _api_key(manifest)
+            base_url, key = config.base_url or kind.base_url, _api_key(manifest)
         session = new_session(request_timeout_s=manifest.limits.request_timeout_s)
-        provider = AimlapiProvider(session, base_url=base_url, api_key=key)
+        provider = _make(kind, session, base_url, key)
         stack.push_async_callback(provider.aclose)
         yield provider
 
 
+def _make(
+    kind: ProviderKind, session: aiohttp.ClientSession, base_url: str, key: str | None
+) -> Provider:
+    return kind.make(session, base_url=base_url, api_key=key)
+
+
 def _api_key(manifest: Manifest) -> str | None:
     config = manifest.provider
-    env = config.api_key_env or (DEFAULT_KEY_ENV if config.kind == "aimlapi" else None)
-    if env is None:
+    if config.api_key_env:
+        names: tuple[str, ...] = (config.api_key_env,)
+    elif config.kind == "emulator":
         return None
-    key = os.environ.get(env, "").strip()
-    if not key:
-        raise ManifestError(
-            [
-                f"{manifest.source or 'manifest'}: provider.api_key_env: the environment variable "
-                f"{env} is not set; export it with your {config.kind} API key"
-            ]
-        )
-    return key
+    else:
+        names = KINDS[config.kind].key_envs
+    for name in names:
+        if key := os.environ.get(name, "").strip():
+            return key
+    either = " or ".join(names)
+    raise ManifestError(
+        [
+            f"{manifest.source or 'manifest'}: provider.api_key_env: the environment variable "
+            f"{either} is not set; export it with your {config.kind} API key"
+        ]
+    )
 
 
 @asynccontextmanager

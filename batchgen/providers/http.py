@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from ..errors import DownloadError, ProviderTimeout, ServerError
+from ..errors import DownloadError, ProviderError, ProviderTimeout, ServerError
 from .base import Download
 
 DOWNLOAD_CHUNK = 64 * 1024
@@ -36,6 +39,47 @@ def mapped_errors(what: str) -> Iterator[None]:
         raise ProviderTimeout(f"{what}: no answer in time") from exc
     except (aiohttp.ClientError, ConnectionError) as exc:
         raise ServerError(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An API response read whole: JSON answers are small next to the images they point at."""
+
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+
+async def call(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    json: Any = None,
+) -> Answer:
+    """One API request with credentials: redirects are never followed (they could carry the key
+    to another host); network failures become retryable ProviderErrors."""
+    with mapped_errors(f"{method} {url}"):
+        async with session.request(
+            method, url, json=json, headers=dict(headers), allow_redirects=False
+        ) as response:
+            body = await response.read()
+            return Answer(response.status, CIMultiDictProxy(CIMultiDict(response.headers)), body)
+
+
+def same_origin(url: str, base_url: str) -> bool:
+    """Whether `url` is on the API's own origin (scheme, host and port), where keys may go."""
+    target, base = URL(url), URL(base_url)
+    return target.is_absolute() and target.origin() == base.origin()
+
+
+def redacted(error: ProviderError, secret: str | None) -> ProviderError:
+    """A server that echoes the key must not put it into our journal or logs."""
+    if secret and secret in error.message:
+        error.message = error.message.replace(secret, "***")
+        error.args = (error.message,)
+    return error
 
 
 @asynccontextmanager

@@ -1,0 +1,199 @@
+"""fal's queue API (providers.md 4): submit, poll the status URL with backoff, read the result,
+and cancel a request whose task is cancelled (best effort, shielded, bounded in time).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import aiohttp
+import anyio
+
+from .. import catalog
+from ..errors import (
+    AuthError,
+    ModelRetired,
+    ProviderError,
+    RateLimited,
+    Rejected,
+    ServerError,
+)
+from ..models import Generation, ImageRef, Task
+from ..retry import parse_retry_after
+from .base import Download, Provider
+from .http import Answer, call, fetch_image, redacted, same_origin
+from .wire import body_text, items, json_object, mapping, maybe_json, shorten, string
+
+DEFAULT_BASE_URL = "https://queue.fal.run"
+KEY_ENVS = ("FAL_KEY",)
+POLL_FIRST_S = 0.1
+POLL_FACTOR = 1.5
+POLL_MAX_S = 2.0
+CANCEL_TIMEOUT_S = 5.0
+_WAITING = ("IN_QUEUE", "IN_PROGRESS")
+
+
+def poll_delay_s(polls: int, *, first: float = POLL_FIRST_S, most: float = POLL_MAX_S) -> float:
+    """Seconds before status poll number `polls` (from 0): quick at first, then every `most`."""
+    return min(first * POLL_FACTOR ** min(polls, 64), most)
+
+
+class FalProvider(Provider):
+    kind = "fal"
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        base_url: str,
+        api_key: str | None,
+        poll_first_s: float = POLL_FIRST_S,
+        poll_max_s: float = POLL_MAX_S,
+    ) -> None:
+        if not 0 < poll_first_s <= poll_max_s:
+            raise ValueError(
+                f"need 0 < poll_first_s <= poll_max_s, got {poll_first_s}, {poll_max_s}"
+            )
+        self._session = session
+        self._base = base_url.rstrip("/")
+        self._api_key = api_key
+        self._poll = (poll_first_s, poll_max_s)
+
+    def __repr__(self) -> str:
+        return f"FalProvider(base={self._base!r})"  # never the key
+
+    async def generate(self, task: Task, *, model: str) -> Generation:
+        app = catalog.wire_model(self.kind, model)
+        ticket = await self._submit(f"{self._base}/{app}", request_body(task))
+        finished = False
+        try:
+            await self._wait(ticket["status_url"])
+            result = await self._get(ticket["response_url"], "result")
+            finished = True
+        finally:
+            if not finished:  # cancelled, timed out or failed: free the queue slot we hold
+                await self._cancel(ticket["cancel_url"])
+        return parse_result(result.body, model=model)
+
+    async def _submit(self, url: str, body: dict[str, Any]) -> dict[str, str]:
+        answer = await call(self._session, "POST", url, headers=self._headers(url), json=body)
+        if answer.status not in (200, 201, 202):
+            raise self._error(answer, "submit")
+        data = json_object(answer.body)
+        ticket = {
+            key: string(data.get(key)) for key in ("status_url", "response_url", "cancel_url")
+        }
+        request_id = string(data.get("request_id"))
+        missing = [key for key, value in ticket.items() if value is None]
+        if missing or request_id is None:
+            raise ServerError(
+                f"fal accepted the request but did not say {', '.join(missing) or 'request_id'}"
+            )
+        return {key: value for key, value in ticket.items() if value is not None}
+
+    async def _wait(self, status_url: str) -> None:
+        polls = 0
+        while True:
+            await anyio.sleep(poll_delay_s(polls, first=self._poll[0], most=self._poll[1]))
+            polls += 1
+            status = string(json_object((await self._get(status_url, "status")).body).get("status"))
+            if status == "COMPLETED":
+                return
+            if status not in _WAITING:
+                raise ServerError(
+                    f"fal status is {status!r}; expected IN_QUEUE, IN_PROGRESS or COMPLETED"
+                )
+
+    async def _get(self, url: str, what: str) -> Answer:
+        answer = await call(self._session, "GET", url, headers=self._headers(url))
+        if answer.status != 200:
+            raise self._error(answer, what)
+        return answer
+
+    async def _cancel(self, url: str) -> None:
+        """PUT the cancel URL, shielded from the cancellation that brought us here, for at most
+        CANCEL_TIMEOUT_S; failing to cancel only costs a result nobody will read."""
+        with (
+            anyio.CancelScope(shield=True),
+            anyio.move_on_after(CANCEL_TIMEOUT_S),
+            contextlib.suppress(ProviderError),
+        ):
+            await call(self._session, "PUT", url, headers=self._headers(url))
+
+    def _headers(self, url: str) -> dict[str, str]:
+        """The key goes to the queue host only; URLs fal hands us elsewhere get none."""
+        if self._api_key and same_origin(url, self._base):
+            return {"Authorization": f"Key {self._api_key}"}
+        return {}
+
+    def _error(self, answer: Answer, what: str) -> ProviderError:
+        return redacted(error_for(answer.status, answer.body, answer.headers, what), self._api_key)
+
+    def fetch(self, ref: ImageRef) -> AbstractAsyncContextManager[Download]:
+        assert ref.url is not None
+        return fetch_image(self._session, ref.url)  # fal's CDN: no credentials
+
+    async def aclose(self) -> None:
+        await self._session.close()
+
+
+def request_body(task: Task) -> dict[str, Any]:
+    body: dict[str, Any] = dict(task.params)
+    body.update(prompt=task.prompt, num_images=task.num_images, aspect_ratio=task.aspect_ratio)
+    if task.resolution != "1K":
+        body["resolution"] = task.resolution
+    if task.seed is not None:
+        body["seed"] = task.seed
+    return body
+
+
+def parse_result(body: bytes, *, model: str) -> Generation:
+    """{"images": [{"url", "content_type", ...}], "seed"}."""
+    data = json_object(body)
+    refs = []
+    for index, item in enumerate(items(data.get("images"))):
+        url = string(mapping(item).get("url"))
+        if url is None:
+            raise ServerError(f"images[{index}] has no url")
+        refs.append(
+            ImageRef(index=index, url=url, mime_type=string(mapping(item).get("content_type")))
+        )
+    if not refs:
+        raise Rejected("the provider returned no images (filtered?)")
+    seed = data.get("seed")
+    return Generation(images=tuple(refs), model=model, seed=seed if isinstance(seed, int) else None)
+
+
+def error_for(
+    status: int, body: bytes, headers: Mapping[str, str], what: str = "submit"
+) -> ProviderError:
+    """Classify by status; fal's body is {"detail": text or [{loc, msg, type}]}."""
+    message = f"HTTP {status} ({what}): {_detail(body)}"
+    if status == 429:
+        return RateLimited(
+            message, status=status, retry_after=parse_retry_after(headers.get("Retry-After"))
+        )
+    if status in (401, 403):
+        return AuthError(message, status=status)  # bad key, or a locked account (no balance)
+    if status == 404 and what == "submit":
+        return ModelRetired(message, status=status)  # no such app
+    if status in (404, 408) or status >= 500:
+        return ServerError(message, status=status)
+    return Rejected(message, status=status)  # 400, 422: input the model will not take
+
+
+def _detail(body: bytes) -> str:
+    detail = mapping(maybe_json(body)).get("detail")
+    if isinstance(detail, str):
+        return shorten(detail)
+    problems = [mapping(item) for item in items(detail)]
+    if problems:
+        return shorten(
+            "; ".join(
+                f"{'.'.join(map(str, items(p.get('loc'))))}: {p.get('msg')}" for p in problems
+            )
+        )
+    return body_text(body)

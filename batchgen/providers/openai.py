@@ -1,0 +1,150 @@
+"""Any OpenAI-compatible POST {base}/images/generations (providers.md 3): n, size from the aspect
+ratio, base64 or URL answers, x-ratelimit-* pacing hints and retry-after-ms / retry-after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import aiohttp
+
+from .. import catalog
+from ..errors import (
+    AuthError,
+    ModelRetired,
+    ProviderError,
+    QuotaExhausted,
+    RateLimited,
+    Rejected,
+    ServerError,
+)
+from ..models import Generation, ImageRef, Task
+from ..retry import parse_reset, parse_retry_after
+from .base import Download, Provider
+from .http import call, fetch_image, redacted
+from .wire import body_text, items, json_object, mapping, maybe_json, shorten, string
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+KEY_ENVS = ("OPENAI_API_KEY",)
+PATH = "/images/generations"
+# 429s that no wait will fix: the account is out of money, not over a rate.
+_QUOTA_CODES = ("insufficient_quota", "billing_hard_limit_reached")
+_LIMITS = ("requests", "tokens")
+
+
+class OpenAIProvider(Provider):
+    kind = "openai"
+
+    def __init__(
+        self, session: aiohttp.ClientSession, *, base_url: str, api_key: str | None
+    ) -> None:
+        self._session = session
+        self._url = base_url.rstrip("/") + PATH
+        self._api_key = api_key
+
+    def __repr__(self) -> str:
+        return f"OpenAIProvider(url={self._url!r})"  # never the key
+
+    async def generate(self, task: Task, *, model: str) -> Generation:
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        answer = await call(
+            self._session, "POST", self._url, headers=headers, json=request_body(task, model)
+        )
+        if answer.status != 200:
+            raise redacted(error_for(answer.status, answer.body, answer.headers), self._api_key)
+        generation = parse_generation(answer.body, model=model)
+        hold = hold_s(answer.headers)
+        return generation if hold is None else _with_hold(generation, hold)
+
+    def fetch(self, ref: ImageRef) -> AbstractAsyncContextManager[Download]:
+        assert ref.url is not None
+        return fetch_image(self._session, ref.url)  # URLs are on a CDN: no credentials
+
+    async def aclose(self) -> None:
+        await self._session.close()
+
+
+def _with_hold(generation: Generation, hold: float) -> Generation:
+    return Generation(
+        images=generation.images, model=generation.model, usage=generation.usage, hold_s=hold
+    )
+
+
+def request_body(task: Task, model: str) -> dict[str, Any]:
+    """params go first so batchgen's own fields win; params.size overrides the derived size."""
+    body: dict[str, Any] = dict(task.params)
+    body.update(model=catalog.wire_model("openai", model), prompt=task.prompt, n=task.num_images)
+    if "size" not in task.params:
+        size = size_for(model, task.aspect_ratio, task.resolution)
+        if size is not None:
+            body["size"] = f"{size[0]}x{size[1]}"
+    return body
+
+
+def size_for(model: str, aspect_ratio: str, resolution: str) -> tuple[int, int] | None:
+    """The model's own size for the aspect ratio; for models batchgen does not know, Imagen's
+    pixels (a gateway in front of Imagen or gpt-image-2 takes them as they are)."""
+    offering = catalog.lookup("openai", model)
+    if offering is not None:
+        return offering.size(aspect_ratio, resolution)
+    table = catalog.IMAGEN_2K if resolution == "2K" else catalog.IMAGEN_1K
+    return table.get(aspect_ratio)
+
+
+def parse_generation(body: bytes, *, model: str) -> Generation:
+    data = json_object(body)
+    refs = []
+    for index, item in enumerate(items(data.get("data"))):
+        entry = mapping(item)
+        url, b64 = string(entry.get("url")), string(entry.get("b64_json"))
+        if url is None and b64 is None:
+            raise ServerError(f"data[{index}] has neither url nor b64_json")
+        mime = f"image/{data['output_format']}" if string(data.get("output_format")) else None
+        refs.append(ImageRef(index=index, url=None if b64 else url, b64=b64, mime_type=mime))
+    if not refs:
+        raise Rejected("the provider returned no images (filtered?)")
+    return Generation(images=tuple(refs), model=model)
+
+
+def hold_s(headers: Mapping[str, str]) -> float | None:
+    """How long to hold new starts: until the reset of any limit whose remaining count is 0."""
+    holds = [
+        parse_reset(headers.get(f"x-ratelimit-reset-{name}"))
+        for name in _LIMITS
+        if (headers.get(f"x-ratelimit-remaining-{name}") or "").strip() == "0"
+    ]
+    known = [hold for hold in holds if hold is not None]
+    return max(known) if known else None
+
+
+def retry_after_s(headers: Mapping[str, str]) -> float | None:
+    """retry-after-ms, then retry-after (seconds or a date), then the spent limit's reset."""
+    try:
+        milliseconds = float(headers.get("retry-after-ms", ""))
+    except ValueError:
+        milliseconds = -1.0
+    if milliseconds >= 0:
+        return milliseconds / 1000
+    seconds = parse_retry_after(headers.get("retry-after"))
+    return seconds if seconds is not None else hold_s(headers)
+
+
+def error_for(status: int, body: bytes, headers: Mapping[str, str]) -> ProviderError:
+    """Classify by status and error.code/type (never by message text)."""
+    error = mapping(mapping(maybe_json(body)).get("error"))
+    code = string(error.get("code")) or string(error.get("type")) or ""
+    text = shorten(str(error["message"])) if error.get("message") else body_text(body)
+    message = f"HTTP {status}{f' {code}' if code else ''}: {text}"
+    if status == 429:
+        if code in _QUOTA_CODES:
+            return QuotaExhausted(message, status=status)
+        return RateLimited(message, status=status, retry_after=retry_after_s(headers))
+    if status in (401, 403):
+        return AuthError(message, status=status)
+    if status == 404:
+        return ModelRetired(message, status=status)
+    if status in (408, 409) or status >= 500:
+        return ServerError(message, status=status, retry_after=retry_after_s(headers))
+    return Rejected(message, status=status)
