@@ -16,7 +16,7 @@ from .expand import count_tasks
 from .job import JobResult, RunOptions, run, run_dir_for
 from .journal import Journal
 from .manifest import load_manifest
-from .models import Manifest
+from .models import DEFAULT_CONCURRENCY, Manifest
 from .plan import make_plan
 from .progress import ProgressView
 from .report_files import REPORT_JSON, write_reports
@@ -137,7 +137,8 @@ def plan_command(manifest: str) -> None:
     rpm = plan.requests_per_minute or "no limit"
     click.echo(f"{loaded.name}: {plan.tasks:,} tasks, {plan.images:,} images")
     click.echo(f"  estimated cost ${plan.cost_usd:,.2f}; duration ~{_duration(plan.duration_s)}")
-    click.echo(f"  at concurrency {plan.concurrency}, requests per minute {rpm}")
+    concurrency = plan.concurrency or f"adaptive (estimated at {DEFAULT_CONCURRENCY})"
+    click.echo(f"  at concurrency {concurrency}, requests per minute {rpm}")
     for model in plan.by_model:
         cost = "price unknown" if model.cost_usd is None else f"${model.cost_usd:,.2f}"
         click.echo(f"  {model.model}: {model.tasks:,} tasks, {model.images:,} images, {cost}")

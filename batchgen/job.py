@@ -11,6 +11,7 @@ from typing import Any
 
 import anyio
 
+from .adaptive import DEFAULT_CEILING as ADAPTIVE_CEILING
 from .budget import Budget
 from .engine import DEFAULT_GRACE_S, Engine, Observer, RunResult
 from .expand import count_tasks, expand
@@ -123,7 +124,7 @@ async def _render(
                 fallback=manifest.fallback,
                 wait_scale=options.wait_scale,
             ),
-            workers=limits.concurrency,
+            workers=limits.concurrency or ADAPTIVE_CEILING,
             observer=observer,
             grace_s=options.grace_s,
         )

@@ -1,7 +1,9 @@
-"""When a request may start: concurrency limit, rate limit and a shared cool-down, as one object."""
+"""When a request may start: concurrency limit (fixed or adaptive), rate limit and a shared
+cool-down, as one object."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -9,68 +11,100 @@ from dataclasses import dataclass
 import anyio
 from aiolimiter import AsyncLimiter
 
+from .adaptive import DEFAULT_CEILING, DEFAULT_START, Aimd
+
 
 @dataclass(frozen=True, slots=True)
 class LimiterStatistics:
     concurrency: int
+    adaptive: bool
     requests_per_minute: float | None
     in_flight: int
     max_in_flight: int
     started: int
+    overloads: int
+
+
+@dataclass(frozen=True, slots=True)
+class Permit:
+    """A slot held by one request: how long it waited, and when (for the adaptive limit)."""
+
+    waited_s: float
+    epoch: int
 
 
 class Limiter:
-    """Gate every provider request: at most `concurrency` in flight, at most
-    `requests_per_minute` starts in any 60 s window, and nothing while a server's
-    Retry-After cool-down is running (so one 429 does not become a storm of them)."""
+    """Gate every provider request: at most `concurrency` in flight (or, with None, a limit
+    found by AIMD from the server's 429s), at most `requests_per_minute` starts in any 60 s
+    window, and nothing while a server's Retry-After cool-down runs."""
 
     def __init__(
         self,
         *,
-        concurrency: int,
+        concurrency: int | None,
         requests_per_minute: float | None = None,
-        clock: Callable[[], float] = anyio.current_time,
+        max_concurrency: int = DEFAULT_CEILING,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        if concurrency is not None and concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1 or None (adaptive), got {concurrency}")
         if requests_per_minute is not None and requests_per_minute <= 0:
             raise ValueError(f"requests_per_minute must be > 0, got {requests_per_minute}")
-        self._slots = anyio.CapacityLimiter(concurrency)
+        self._aimd: Aimd | None = None
+        if concurrency is None:
+            self._aimd = Aimd(limit=min(DEFAULT_START, max_concurrency), ceiling=max_concurrency)
+        start = concurrency if self._aimd is None else self._aimd.tokens
+        assert start is not None
+        self._slots = anyio.CapacityLimiter(start)
         # A bucket of one with a drip of 60/rpm seconds: evenly spaced starts, no burst,
         # so no sliding minute ever holds more than rpm starts.
         self._rate = AsyncLimiter(1, 60.0 / requests_per_minute) if requests_per_minute else None
         self._rpm = requests_per_minute
         self._clock = clock
         self._resume_at = 0.0
-        self._in_flight = 0
-        self._max_in_flight = 0
-        self._started = 0
+        self._in_flight = self._max_in_flight = self._started = self._overloads = 0
 
     def __repr__(self) -> str:
-        return (
-            f"Limiter(concurrency={self._slots.total_tokens!r}, requests_per_minute={self._rpm!r})"
-        )
+        limit = "adaptive" if self.adaptive else self._slots.total_tokens
+        return f"Limiter(concurrency={limit!r}, requests_per_minute={self._rpm!r})"
+
+    @property
+    def adaptive(self) -> bool:
+        return self._aimd is not None
 
     def cool_down(self, seconds: float) -> None:
         """Hold every new start for `seconds` (a server said Retry-After)."""
         self._resume_at = max(self._resume_at, self._clock() + seconds)
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[float]:
-        """Wait for a slot and the rate limit; yield the seconds spent waiting."""
+    async def slot(self) -> AsyncIterator[Permit]:
+        """Wait for a slot and the rate limit; the permit says how long that took."""
         started = self._clock()
         async with self._slots:
             await self._wait_for_cool_down()
             if self._rate is not None:
                 await self._rate.acquire()
-            waited = self._clock() - started
             self._in_flight += 1
             self._started += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
+            epoch = self._aimd.epoch if self._aimd is not None else 0
             try:
-                yield waited
+                yield Permit(waited_s=self._clock() - started, epoch=epoch)
             finally:
                 self._in_flight -= 1
+
+    def feedback(self, permit: Permit, *, overloaded: bool) -> None:
+        """How the request went: an overload (429/503) shrinks an adaptive limit, a success
+        while every slot was busy grows it."""
+        if overloaded:
+            self._overloads += 1
+        if self._aimd is None:
+            return
+        if overloaded:
+            self._aimd.overloaded(started_in=permit.epoch)
+        else:
+            self._aimd.succeeded(saturated=self._in_flight >= self._slots.total_tokens)
+        self._slots.total_tokens = self._aimd.tokens
 
     async def _wait_for_cool_down(self) -> None:
         # A loop, not an Event: another 429 may push resume_at further while we sleep.
@@ -80,8 +114,10 @@ class Limiter:
     def statistics(self) -> LimiterStatistics:
         return LimiterStatistics(
             concurrency=int(self._slots.total_tokens),
+            adaptive=self.adaptive,
             requests_per_minute=self._rpm,
             in_flight=self._in_flight,
             max_in_flight=self._max_in_flight,
             started=self._started,
+            overloads=self._overloads,
         )

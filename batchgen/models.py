@@ -14,7 +14,7 @@ EMULATOR_DIALECTS = ("aimlapi", "gemini", "openai", "fal")
 RESOLUTIONS = ("1K", "2K")
 DEFAULT_RESOLUTION = "1K"
 
-DEFAULT_CONCURRENCY = 16
+DEFAULT_CONCURRENCY = 16  # for estimates when the limit is adaptive (None)
 DEFAULT_REQUEST_TIMEOUT_S = 120.0
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_OUTPUT_DIR = "out/{name}"
@@ -41,7 +41,7 @@ class ProviderConfig:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    concurrency: int = DEFAULT_CONCURRENCY
+    concurrency: int | None = None  # None: adaptive, found from the server's 429s
     requests_per_minute: float | None = None
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
     max_attempts: int = DEFAULT_MAX_ATTEMPTS

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from . import pricing
 from .expand import count_tasks
-from .models import Manifest
+from .models import DEFAULT_CONCURRENCY, Manifest
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +23,7 @@ class Plan:
     images: int
     cost_usd: float  # of the priced models; unpriced ones are listed in by_model
     duration_s: float
-    concurrency: int
+    concurrency: int | None  # None: adaptive
     requests_per_minute: float | None
     by_model: tuple[ModelPlan, ...]
 
@@ -37,7 +37,7 @@ def make_plan(manifest: Manifest, *, latency_scale: float = 1.0) -> Plan:
     busy_s = sum(
         per_model * pricing.typical_latency_s(m, kind=kind) * latency_scale for m in manifest.models
     )
-    duration_s = busy_s / manifest.limits.concurrency
+    duration_s = busy_s / (manifest.limits.concurrency or DEFAULT_CONCURRENCY)
     rpm = manifest.limits.requests_per_minute
     if rpm:
         duration_s = max(duration_s, tasks * 60.0 / rpm)

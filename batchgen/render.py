@@ -27,6 +27,7 @@ from .providers.base import Provider
 from .saving import AttemptFailed, ImageSaver
 
 BREAKER_S = 60.0  # a model that just failed a task outright is skipped for this long
+ADAPTIVE_HOLD_OVER_S = 2.0  # Retry-After longer than this pauses everyone even when adaptive
 
 
 class Abandoned(Exception):
@@ -186,12 +187,17 @@ class Renderer:
         with anyio.CancelScope() as waiting:
             self._waiting.add(waiting)  # stop_waiting() cancels tasks still queued for a slot
             try:
-                async with self._limiter.slot() as waited:
+                async with self._limiter.slot() as permit:
                     self._waiting.discard(waiting)
-                    tally.wait_s += waited
+                    tally.wait_s += permit.waited_s
                     if self._stopping.is_set():
                         raise Abandoned
-                    generation = await self._timed_generate(task, model, tally)
+                    try:
+                        generation = await self._timed_generate(task, model, tally)
+                    except ProviderError as exc:
+                        self._limiter.feedback(permit, overloaded=_is_overload(exc))
+                        raise
+                    self._limiter.feedback(permit, overloaded=False)
                     if generation.hold_s:  # before the slot frees: no start slips in between
                         self._limiter.cool_down(generation.hold_s)
             finally:
@@ -235,16 +241,28 @@ class Renderer:
         if not error.retryable or attempt >= self._settings.max_attempts:
             return False
         delay = retry.delay_s(error, attempt, rand=self._rand) * self._settings.wait_scale
-        if isinstance(error, RateLimited) and error.retry_after is not None:
-            self._limiter.cool_down(delay)  # the server asked everyone to wait, not just us
+        if self._holds_everyone(error):
+            self._limiter.cool_down(delay)
         await self._pause(delay)
         return True
+
+    def _holds_everyone(self, error: ProviderError) -> bool:
+        """A Retry-After asks every request to wait, not just this one. An adaptive limit
+        answers a short one (a concurrency 429) by shrinking; a long one is a quota window."""
+        if not isinstance(error, RateLimited) or error.retry_after is None:
+            return False
+        return not self._limiter.adaptive or error.retry_after > ADAPTIVE_HOLD_OVER_S
 
     async def _pause(self, seconds: float) -> None:
         with anyio.move_on_after(seconds):
             await self._stopping.wait()
         if self._stopping.is_set():
             raise Abandoned
+
+
+def _is_overload(error: ProviderError) -> bool:
+    """The server refused for load (not for what we asked): the adaptive limit's signal."""
+    return isinstance(error, RateLimited) or error.status == 503
 
 
 def _outcome(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
+from batchgen.adaptive import DECREASE, Aimd
 from batchgen.limits import Limiter
 
 pytestmark = pytest.mark.anyio
@@ -13,6 +14,8 @@ pytestmark = pytest.mark.anyio
 def test_bad_arguments_fail_at_construction() -> None:
     with pytest.raises(ValueError, match="concurrency"):
         Limiter(concurrency=0)
+    with pytest.raises(ValueError, match="ceiling"):
+        Aimd(limit=8, ceiling=4)
     with pytest.raises(ValueError, match="requests_per_minute"):
         Limiter(concurrency=1, requests_per_minute=0)
     assert "concurrency=3" in repr(Limiter(concurrency=3))
@@ -58,6 +61,51 @@ async def test_cool_down_holds_every_new_start() -> None:
     limiter = Limiter(concurrency=2)
     limiter.cool_down(0.2)
     before = anyio.current_time()
-    async with limiter.slot() as waited:
+    async with limiter.slot() as permit:
         assert anyio.current_time() - before >= 0.2 - 0.002
-        assert waited >= 0.19
+        assert permit.waited_s >= 0.19
+
+
+def test_aimd_slow_starts_then_backs_off_once_per_generation() -> None:
+    aimd = Aimd(limit=4, ceiling=64)
+    for _ in range(6):
+        aimd.succeeded(saturated=True)
+    assert aimd.tokens == 10  # slow start: +1 per success
+    aimd.succeeded(saturated=False)
+    assert aimd.tokens == 10  # not the limit holding us back: no growth
+    epoch = aimd.epoch
+    aimd.overloaded(started_in=epoch)
+    aimd.overloaded(started_in=epoch)  # same overshoot, answered already
+    assert aimd.limit == pytest.approx(10 * DECREASE) and aimd.epoch == epoch + 1
+    for _ in range(9):
+        aimd.succeeded(saturated=True)
+    assert aimd.tokens == 9  # now +1 per window of ~limit successes
+    for _ in range(200):
+        aimd.overloaded(started_in=aimd.epoch)
+    assert aimd.tokens == 1
+
+
+async def test_an_adaptive_limiter_settles_under_a_servers_hidden_limit() -> None:
+    hidden = 12
+    limiter = Limiter(concurrency=None, max_concurrency=64)
+    assert limiter.adaptive
+    in_flight = refused = served = 0
+
+    async def request() -> None:
+        nonlocal in_flight, refused, served
+        async with limiter.slot() as permit:
+            in_flight += 1
+            overloaded = in_flight > hidden  # the server refuses past its limit
+            await anyio.sleep(0.002)
+            in_flight -= 1
+            limiter.feedback(permit, overloaded=overloaded)
+            refused += overloaded
+            served += not overloaded
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(1500):
+            tg.start_soon(request)
+    stats = limiter.statistics()
+    assert stats.overloads == refused
+    assert hidden * DECREASE**2 <= stats.concurrency <= hidden + 1
+    assert refused < 0.1 * served
