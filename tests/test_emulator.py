@@ -34,6 +34,7 @@ from batchgen.emulator import (
 )
 from batchgen.emulator.faults import StartWindow
 from batchgen.emulator.profiles import MODELS
+from batchgen.emulator.state import STATE
 
 pytestmark = pytest.mark.anyio
 
@@ -549,3 +550,16 @@ def test_latency_profiles_follow_the_published_figures() -> None:
     ultra = [MODELS[ULTRA].sample_latency(rng) for _ in range(1000)]
     assert min(ultra) >= 20.0
     assert max(ultra) <= 45.0
+
+
+async def test_capacity_can_change_while_running() -> None:
+    config = EmulatorConfig(time_scale=0, max_concurrency=8)
+    async with running_emulator(config) as emulator, aiohttp.ClientSession() as session:
+        url = f"{emulator.base_url}/_emulator/limits"
+        async with session.put(url, json={"max_concurrency": 2}) as response:
+            assert response.status == 200
+        assert emulator.app[STATE].max_concurrency == 2
+        async with session.put(url, json={"max_concurrency": 0}) as response:
+            assert response.status == 400
+        async with session.put(url, json={"max_concurrency": None}) as response:
+            assert (await response.json()) == {"max_concurrency": None}

@@ -18,6 +18,7 @@ __all__ = ["EmulatorStats", "create_app", "stats_of"]
 
 FILES_PATH = "/files/{token}.png"
 STATS_PATH = "/_emulator/stats"
+LIMITS_PATH = "/_emulator/limits"  # PUT {"max_concurrency": n | null}: capacity changes live
 SLOW_CHUNK_BYTES = 16 * 1024
 SLOW_CHUNK_DELAY_S = 0.05  # ~5 s for a 1.5 MB file at time_scale 1
 TRUNCATE_FRACTION = 0.6  # share of the file sent before a "truncate" fault cuts the connection
@@ -38,6 +39,7 @@ def create_app(
         dialect.add_routes(app)
     app.router.add_get(FILES_PATH, _serve_file)
     app.router.add_get(STATS_PATH, _serve_stats)
+    app.router.add_put(LIMITS_PATH, _set_limits)
     app.on_shutdown.append(_cancel_generations)
     return app
 
@@ -57,7 +59,7 @@ def stats_of(app: web.Application) -> EmulatorStats:
 
 @web.middleware
 async def _count_responses(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path == STATS_PATH:
+    if request.path in (STATS_PATH, LIMITS_PATH):
         return await handler(request)
     stats = request.app[STATE].stats
     stats.requests_total += 1
@@ -69,6 +71,16 @@ async def _count_responses(request: web.Request, handler: Handler) -> web.Stream
     if not isinstance(response, NoResponse):
         stats.responses[response.status] += 1
     return response
+
+
+async def _set_limits(request: web.Request) -> web.Response:
+    """Benchmarks drop and restore a server's capacity mid-run (the client is not told)."""
+    body = await request.json()
+    limit = body.get("max_concurrency") if isinstance(body, dict) else None
+    if limit is not None and not (isinstance(limit, int) and limit >= 1):
+        return web.json_response({"message": "max_concurrency: an int >= 1 or null"}, status=400)
+    request.app[STATE].max_concurrency = limit
+    return web.json_response({"max_concurrency": limit})
 
 
 async def _serve_stats(request: web.Request) -> web.Response:

@@ -85,6 +85,7 @@ class State:
             StartWindow(config.rpm, burst=config.burst) if config.rpm is not None else None
         )
         self.generations: set[asyncio.Task[object]] = set()
+        self.max_concurrency = config.max_concurrency  # may change while running
 
     def key_is(self, given: str | None, expected_form: str) -> bool:
         """Whether `given` is the configured key written as `expected_form` ("Bearer {}")."""
@@ -98,7 +99,7 @@ class State:
         now = self.clock()
         if self.window is not None and (wait := self.window.retry_after(now)) is not None:
             return wait
-        limit = self.config.max_concurrency
+        limit = self.max_concurrency
         if limit is not None and self.stats.in_flight >= limit:
             return 1
         if self.window is not None:
