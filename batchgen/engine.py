@@ -11,7 +11,7 @@ import itertools
 import random
 import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -34,6 +34,18 @@ DEFAULT_GRACE_S = 30.0
 COMMIT_EVERY_S = 0.25  # outcomes not yet committed are at most this old (a kill redoes them)
 FEED_BATCH = 256
 RunStatus = Literal["complete", "interrupted", "budget", "aborted"]
+TaskSource = Iterable[Task] | AsyncIterable[Task]
+
+
+async def _batches(tasks: TaskSource) -> AsyncIterator[list[Task]]:
+    """Lazy tasks in batches (one journal look-up per batch); async arrivals one by one."""
+    if isinstance(tasks, AsyncIterable):
+        async for task in tasks:
+            yield [task]
+        return
+    iterator = iter(tasks)
+    while batch := list(itertools.islice(iterator, FEED_BATCH)):
+        yield batch
 
 
 class Observer:
@@ -115,7 +127,9 @@ class Engine:
         self._outer: TaskGroup | None = None
         self._work_scope: CancelScope | None = None
 
-    async def run(self, tasks: Iterable[Task], *, handle_signals: bool = False) -> RunResult:
+    async def run(self, tasks: TaskSource, *, handle_signals: bool = False) -> RunResult:
+        """Render `tasks`: a lazy iterable, or an async one whose tasks arrive on their own
+        schedule (the open-loop benchmark offers load that way)."""
         started = time.monotonic()
         send, receive = anyio.create_memory_object_stream[Task](self._workers)
         async with anyio.create_task_group() as outer:
@@ -175,10 +189,9 @@ class Engine:
                 else:
                     self.stop("interrupted", f"stopped by {signal.Signals(signum).name}")
 
-    async def _feed(self, tasks: Iterable[Task], send: MemoryObjectSendStream[Task]) -> None:
-        iterator = iter(tasks)
+    async def _feed(self, tasks: TaskSource, send: MemoryObjectSendStream[Task]) -> None:
         async with send:
-            while batch := list(itertools.islice(iterator, FEED_BATCH)):
+            async for batch in _batches(tasks):
                 done = self._journal.done_among([task.id for task in batch])
                 self._skip(sum(task.id in done for task in batch))
                 for task in batch:

@@ -13,7 +13,7 @@ from pathlib import Path
 from PIL import Image
 
 from batchgen.budget import Budget
-from batchgen.engine import Engine, RunResult
+from batchgen.engine import Engine, RunResult, TaskSource
 from batchgen.journal import Journal
 from batchgen.limits import Limiter
 from batchgen.models import Generation, ImageRef, Task, Usage
@@ -55,7 +55,7 @@ class FakeProvider(Provider):
 async def run_engine(
     tmp_path: Path,
     provider: Provider,
-    tasks: list[Task],
+    tasks: TaskSource,
     *,
     concurrency: int = 4,
     fallback: dict[str, str] | None = None,
@@ -72,7 +72,7 @@ async def run_engine(
         limiter=Limiter(concurrency=concurrency),
         sink=sink,
         journal=journal,
-        run_id=journal.begin_run(name="fake", planned=len(tasks), started_at=0.0),
+        run_id=journal.begin_run(name="fake", planned=0, started_at=0.0),
         budget=Budget(max_usd),
         settings=RenderSettings(
             name="fake",

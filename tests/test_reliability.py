@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
@@ -272,3 +273,17 @@ async def test_an_expired_link_is_not_fetched_again_and_its_cost_is_kept(tmp_pat
     assert provider.fetches == 3 and sum(provider.calls.values()) == 3
     rows = journal.query("SELECT error_kind, cost_usd FROM tasks")
     assert {tuple(row) for row in rows} == {("download", 0.02)}
+
+
+async def test_tasks_may_arrive_on_their_own_schedule(tmp_path: Path) -> None:
+    async def arrivals() -> AsyncIterator[Task]:
+        for task in tasks(5):
+            await anyio.sleep(0.01)
+            yield task
+
+    async def handler(task: Task, model: str) -> Generation:
+        return answer(task, model)
+
+    result, journal = await run_engine(tmp_path, FakeProvider(handler), arrivals())
+    assert result.done == 5
+    assert journal.query("SELECT COUNT(*) FROM tasks WHERE status = 'done'")[0][0] == 5
