@@ -13,7 +13,7 @@ import anyio
 
 from .adaptive import DEFAULT_CEILING as ADAPTIVE_CEILING
 from .budget import Budget
-from .engine import DEFAULT_GRACE_S, Engine, Observer, RunResult
+from .engine import DEFAULT_GRACE_S, Engine, Observer, RunResult, TaskSource
 from .expand import count_tasks, expand
 from .journal import Journal
 from .limits import Limiter
@@ -68,8 +68,14 @@ def forget_outputs(run_dir: Path) -> None:
 
 
 async def run_job(
-    manifest: Manifest, options: RunOptions = RunOptions(), observer: Observer | None = None
+    manifest: Manifest,
+    options: RunOptions = RunOptions(),
+    observer: Observer | None = None,
+    *,
+    tasks: TaskSource | None = None,
 ) -> JobResult:
+    """Render the manifest's tasks (or `tasks`, for callers that feed their own) into its run
+    directory, and write the report."""
     manifest = with_overrides(manifest, options)
     run_dir = run_dir_for(manifest, options.out)
     journal = Journal.open(run_dir, fresh=options.fresh)  # locks the folder first
@@ -83,7 +89,8 @@ async def run_job(
         run_id = journal.begin_run(name=manifest.name, planned=planned, started_at=time.time())
         started, status = time.monotonic(), "aborted"
         try:
-            result = await _render(manifest, options, journal, run_id, sink, observer)
+            source = tasks if tasks is not None else expand(manifest)
+            result = await _render(manifest, options, journal, run_id, sink, observer, source)
             status = result.status
         except (anyio.get_cancelled_exc_class(), KeyboardInterrupt):
             status = "cancelled"
@@ -104,6 +111,7 @@ async def _render(
     run_id: int,
     sink: Sink,
     observer: Observer | None,
+    tasks: TaskSource,
 ) -> RunResult:
     limits = manifest.limits
     async with open_provider(manifest) as provider:
@@ -128,7 +136,7 @@ async def _render(
             observer=observer,
             grace_s=options.grace_s,
         )
-        return await engine.run(expand(manifest), handle_signals=options.handle_signals)
+        return await engine.run(tasks, handle_signals=options.handle_signals)
 
 
 def run(

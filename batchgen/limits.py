@@ -103,7 +103,9 @@ class Limiter:
         if overloaded:
             self._aimd.overloaded(started_in=permit.epoch)
         else:
-            self._aimd.succeeded(saturated=self._in_flight >= self._slots.total_tokens)
+            slots = self._slots.statistics()  # held back: someone waits, or every slot is busy
+            saturated = slots.tasks_waiting > 0 or self._in_flight >= slots.total_tokens
+            self._aimd.succeeded(saturated=saturated)
         self._slots.total_tokens = self._aimd.tokens
 
     async def _wait_for_cool_down(self) -> None:

@@ -77,12 +77,27 @@ def test_aimd_slow_starts_then_backs_off_once_per_generation() -> None:
     aimd.overloaded(started_in=epoch)
     aimd.overloaded(started_in=epoch)  # same overshoot, answered already
     assert aimd.limit == pytest.approx(10 * DECREASE) and aimd.epoch == epoch + 1
-    for _ in range(9):
-        aimd.succeeded(saturated=True)
-    assert aimd.tokens == 9  # now +1 per window of ~limit successes
+    assert aimd.overload_at == 10
     for _ in range(200):
         aimd.overloaded(started_in=aimd.epoch)
     assert aimd.tokens == 1
+
+
+def grow_windows(aimd: Aimd, windows: int) -> None:
+    for _ in range(windows):
+        for _ in range(aimd.tokens):  # a window: one success per slot
+            aimd.succeeded(saturated=True)
+
+
+def test_aimd_climbs_back_lingers_below_the_mark_then_accelerates() -> None:
+    aimd = Aimd(limit=40, ceiling=256)
+    aimd.overloaded(started_in=0)  # refused at 40: back to 36
+    grow_windows(aimd, 3)
+    assert 38.9 < aimd.limit < 39.2  # +1 per window up to just below the mark
+    grow_windows(aimd, 4)
+    assert aimd.limit < 39.6  # lingers: +1 per 8 windows near where it was refused
+    grow_windows(aimd, 12)  # no refusal: the capacity must have grown
+    assert aimd.limit > 55  # past the mark growth speeds up: +1, +2, +3 ... per window
 
 
 async def test_an_adaptive_limiter_settles_under_a_servers_hidden_limit() -> None:
