@@ -10,17 +10,20 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from rich.console import Console
 
+from .diagnostics import with_excerpts
 from .errors import BatchgenError, ManifestError
 from .expand import count_tasks
-from .job import JobResult, RunOptions, run, run_dir_for
+from .job import JobResult, RunOptions, run, run_dir_for, with_overrides
 from .journal import Journal
 from .manifest import load_manifest
 from .models import Manifest
 from .plan import make_plan
 from .progress import ProgressView
-from .report_files import REPORT_JSON, write_reports
+from .report_files import write_reports
 from .schema import manifest_schema
+from .summary_text import json_summary, stop_line, summary_lines
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -45,8 +48,18 @@ def _guard(action: Callable[[], T]) -> T:
         raise SystemExit(EXIT_INTERRUPTED) from exc
 
 
-def _load(path: str) -> Manifest:
-    return _guard(lambda: load_manifest(path))
+def _load(path: str, *, quiet: bool = False) -> Manifest:
+    """The manifest, or exit 2 showing every problem under its source line (and warnings)."""
+    try:
+        manifest = load_manifest(path)
+    except ManifestError as exc:
+        for line in with_excerpts(exc.problems, Path(path), "error"):
+            click.echo(line, err=True)
+        raise SystemExit(EXIT_USAGE) from exc
+    if not quiet:
+        for line in with_excerpts(manifest.warnings, Path(path), "warning"):
+            click.echo(line, err=True)
+    return manifest
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,6 +81,10 @@ def main() -> None:
 @click.option(
     "--fresh", is_flag=True, help="Forget earlier runs in the run directory and start over."
 )
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout, nothing else."
+)
 def run_command(
     manifest: str,
     out: Path | None,
@@ -75,9 +92,11 @@ def run_command(
     rpm: float | None,
     max_usd: float | None,
     fresh: bool,
+    quiet: bool,
+    as_json: bool,
 ) -> None:
     """Render every task of MANIFEST that is not already on disk."""
-    loaded = _load(manifest)
+    loaded = _load(manifest, quiet=quiet)
     options = RunOptions(
         out=out,
         concurrency=concurrency,
@@ -86,9 +105,16 @@ def run_command(
         fresh=fresh,
         handle_signals=True,
     )
-    with ProgressView(total=count_tasks(loaded), title=loaded.name) as view:
+    view = ProgressView(
+        total=count_tasks(loaded),
+        models=loaded.models,
+        max_usd=with_overrides(loaded, options).max_usd,
+        title=loaded.name,
+        console=Console(stderr=True, quiet=quiet),
+    )
+    with view:
         job = _guard(lambda: run(loaded, options, view))
-    _print_summary(job)
+    _say_how_it_ended(job, quiet=quiet, as_json=as_json)
     raise SystemExit(_exit_code(job))
 
 
@@ -101,25 +127,15 @@ def _exit_code(job: JobResult) -> int:
     return EXIT_OK
 
 
-def _print_summary(job: JobResult) -> None:
-    s, result = job.summary, job.result
-    tasks, latency = s["tasks"], s["latency_s"]["end_to_end"]
-    click.echo(
-        f"{s['name']}: {tasks['done']} of {tasks['planned']} tasks rendered "
-        f"({s['images']['count']} images), {tasks['failed']} failed, {tasks['pending']} pending; "
-        f"this run {result.done} done in {result.wall_s:.1f}s"
-    )
-    if latency["count"]:
-        click.echo(
-            f"  {s['images_per_s']:.2f} images/s; end-to-end p50 {latency['p50']:.2f}s "
-            f"p95 {latency['p95']:.2f}s max {latency['max']:.2f}s; "
-            f"cost ${s['cost_usd']['total']:.2f}"
-        )
-    for kind, count in s["errors"]["failed_tasks_by_kind"].items():
-        click.echo(f"  failed ({kind}): {count}; e.g. {s['errors']['examples'].get(kind, '')}")
-    if result.status != "complete":
-        click.echo(f"  stopped ({result.status}): {result.reason or ''}; rerun to resume", err=True)
-    click.echo(f"  report: {job.run_dir / REPORT_JSON}")
+def _say_how_it_ended(job: JobResult, *, quiet: bool, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(json_summary(job), indent=2))
+    elif not quiet:
+        for line in summary_lines(job):
+            click.echo(line)
+    stopped = stop_line(job)
+    if stopped is not None and (quiet or as_json or job.result.status != "complete"):
+        click.echo(stopped, err=True)
 
 
 @main.command("plan")

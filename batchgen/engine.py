@@ -11,7 +11,8 @@ import itertools
 import random
 import signal
 import time
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -37,8 +38,8 @@ RunStatus = Literal["complete", "interrupted", "budget", "aborted"]
 class Observer:
     """Hooks for progress views; every method is optional to override."""
 
-    def skipped(self, count: int) -> None:
-        """`count` tasks were already rendered by an earlier run."""
+    def skipped(self, count: int, by_model: Mapping[str, int] | None = None) -> None:
+        """`count` tasks were already rendered by an earlier run (`by_model`: how many each)."""
 
     def attempt_failed(self, task: Task, model: str, attempt: int, error: BatchgenError) -> None:
         """One attempt failed (it may be retried)."""
@@ -152,7 +153,7 @@ class Engine:
         async with send:
             while batch := list(itertools.islice(iterator, FEED_BATCH)):
                 done = self._journal.done_among([task.id for task in batch])
-                self._skip(sum(task.id in done for task in batch))
+                self._skip(Counter(task.model for task in batch if task.id in done))
                 for task in batch:
                     if self._stopping.is_set():
                         return
@@ -168,7 +169,7 @@ class Engine:
                 if self._stopping.is_set():
                     return
                 if task.id in self._in_flight or self._journal.done_among([task.id]):
-                    self._skip(1)  # the same task twice in one manifest is rendered once
+                    self._skip(Counter([task.model]))  # a task twice in one manifest: rendered once
                     continue
                 self._in_flight.add(task.id)
                 try:
@@ -191,10 +192,11 @@ class Engine:
         self._counts[outcome.status] += 1
         self._observer.finished(outcome)
 
-    def _skip(self, count: int) -> None:
+    def _skip(self, by_model: Counter[str]) -> None:
+        count = sum(by_model.values())
         if count:
             self._counts["skipped"] += count
-            self._observer.skipped(count)
+            self._observer.skipped(count, by_model)
 
     def _attempt_failed(self, task: Task, model: str, attempt: int, error: BatchgenError) -> None:
         self._journal.record_error(

@@ -15,6 +15,7 @@ from .journal import Journal
 
 REPORT_JSON = "report.json"
 TASKS_CSV = "tasks.csv"
+REPORT_HTML = "report.html"
 PHASES = {
     "wait": "wait_s",
     "request": "request_s",
