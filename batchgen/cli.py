@@ -7,21 +7,21 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import click
 from rich.console import Console
 
+from .compare import comparison_html, comparison_rows, comparison_table, read_run
 from .diagnostics import with_excerpts
 from .errors import BatchgenError, ManifestError
 from .expand import count_tasks
 from .job import JobResult, RunOptions, run, run_dir_for, with_overrides
-from .journal import Journal
 from .manifest import load_manifest
 from .models import Manifest
 from .plan import make_plan
 from .progress import ProgressView
-from .report_files import write_reports
+from .report_files import REPORT_FILES, rebuild_reports
 from .schema import manifest_schema
 from .summary_text import json_summary, stop_line, summary_lines
 
@@ -176,19 +176,59 @@ def validate_command(manifest: str) -> None:
 
 
 @main.command("report")
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def report_command(run_dir: Path) -> None:
-    """Rebuild report.json and tasks.csv from RUN_DIR's journal."""
+@click.argument(
+    "run_dirs",
+    nargs=-1,
+    required=True,
+    metavar="RUN_DIR [OTHER_RUN_DIR]",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+@click.option(
+    "--html",
+    "html_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Comparing two runs: also write the comparison as a page to this file.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary (or comparison) as JSON.")
+def report_command(run_dirs: tuple[Path, ...], html_out: Path | None, as_json: bool) -> None:
+    """Rebuild report.json, tasks.csv and report.html of RUN_DIR from its journal.
 
-    def rebuild() -> dict[str, Any]:
-        journal = Journal.open(run_dir, lock=False)
-        try:
-            return write_reports(run_dir, journal, name=journal.meta("name") or run_dir.name)
-        finally:
-            journal.close()
+    With two run directories A B, show them side by side with the ratio B/A (throughput,
+    latency percentiles, cost, failures); nothing is written into either."""
+    if len(run_dirs) > 2:
+        raise click.UsageError("give one run directory to rebuild, or two to compare")
+    if len(run_dirs) == 2:
+        _compare(run_dirs[0], run_dirs[1], html_out=html_out, as_json=as_json)
+        return
+    if html_out is not None:
+        raise click.UsageError("--html is for comparing two runs; one run's page is report.html")
+    run_dir = run_dirs[0]
+    summary = _guard(lambda: rebuild_reports(run_dir))
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    tasks, cost = summary["tasks"], summary["cost_usd"]["total"]
+    click.echo(
+        f"{summary['name']}: {tasks['done']} of {tasks['planned']} tasks rendered "
+        f"({summary['images']['count']} images), {tasks['failed']} failed; "
+        f"{summary['images_per_s']:.2f} images/s; cost ${cost:.2f}"
+    )
+    click.echo(f"  rebuilt {', '.join(str(run_dir / name) for name in REPORT_FILES)}")
 
-    summary = _guard(rebuild)
-    click.echo(json.dumps({k: summary[k] for k in ("tasks", "images", "images_per_s")}, indent=2))
+
+def _compare(a_dir: Path, b_dir: Path, *, html_out: Path | None, as_json: bool) -> None:
+    a, b = _guard(lambda: (read_run(a_dir), read_run(b_dir)))
+    rows = comparison_rows(a.summary, b.summary)
+    if as_json:
+        runs = {"a": str(a.run_dir), "b": str(b.run_dir)}
+        data = [{"metric": r.label, "a": r.a, "b": r.b, "b_over_a": r.ratio} for r in rows]
+        click.echo(json.dumps({**runs, "rows": data}, indent=2))
+    else:
+        Console(highlight=False).print(comparison_table(rows, a, b))
+    if html_out is not None:
+        html_out.write_text(comparison_html(rows, a, b), encoding="utf-8")
+        if not as_json:
+            click.echo(f"comparison page: {html_out}")
 
 
 @main.command("emulator")

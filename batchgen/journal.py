@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS errors (
     task_id TEXT NOT NULL, run_id INTEGER, attempt INTEGER, model TEXT, kind TEXT NOT NULL,
     status INTEGER, message TEXT, billed_usd REAL NOT NULL DEFAULT 0, at REAL);
 CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status);
+CREATE INDEX IF NOT EXISTS tasks_ordinal ON tasks (ordinal);  -- the gallery streams in job order
 """
 # A task rendered again (it failed before) keeps what every earlier attempt cost.
 _UPSERT_TASK = """
@@ -90,6 +91,24 @@ class Journal:
                 handle.close()
             raise JournalError(f"cannot open the journal in {run_dir}: {exc}") from exc
         return cls(conn, run_dir / JOURNAL_FILE, handle)
+
+    @classmethod
+    def open_readonly(cls, run_dir: Path) -> Journal:
+        """Read another run's journal and write nothing into its folder (for comparisons).
+
+        A journal left with a write-ahead log (a run still going, or killed) is read through it;
+        otherwise SQLite is told the file cannot change, so it adds no -wal or -shm files."""
+        path = run_dir / JOURNAL_FILE
+        if not path.is_file():
+            raise JournalError(f"no batchgen journal in {run_dir} ({JOURNAL_FILE} is missing)")
+        wal = run_dir / (JOURNAL_FILE + "-wal")
+        mode = "mode=ro" if wal.exists() and wal.stat().st_size else "immutable=1"
+        try:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True)
+            _check_version(conn)
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot read the journal in {run_dir}: {exc}") from exc
+        return cls(conn, path)
 
     def close(self) -> None:
         self._conn.close()

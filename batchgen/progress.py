@@ -70,7 +70,7 @@ def spend_text(cost_usd: float, max_usd: float | None) -> str:
 
 def short_model(model: str) -> str:
     """'google/imagen-4.0-fast-generate-001' -> 'imagen-4.0-fast-generate-001' (narrow rows)."""
-    return model.rsplit("/", 1)[-1] if model.count("/") == 1 else model
+    return model.split("/", 1)[-1]
 
 
 def _cut(max_width: int | None = None) -> Column:

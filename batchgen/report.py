@@ -34,6 +34,18 @@ def distribution(sorted_values: Sequence[float]) -> dict[str, float | int | None
     return result
 
 
+def duration_text(seconds: float | None) -> str:
+    """'4.2 ms', '0.731 s', '12.5 s', '3 min 20 s', '2 h 5 min'; '–' for no value."""
+    if seconds is None:
+        return "–"
+    if seconds < 1:
+        return f"{seconds * 1000:.3g} ms" if seconds < 0.1 else f"{seconds:.3g} s"
+    if seconds < 120:
+        return f"{seconds:.3g} s" if seconds < 10 else f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes < 120 else f"{minutes // 60} h {minutes % 60} min"
+
+
 def rate(count: float, seconds: float) -> float:
     return count / seconds if seconds > 0 else 0.0
 
@@ -60,4 +72,28 @@ def throughput_series(
     return [
         {"t_s": bucket * width, "images_per_s": counts.get(bucket, 0) / width}
         for bucket in range(max(counts) + 1)
+    ]
+
+
+def sample_sorted(values: Iterable[float], count: int, quantiles: Sequence[float]) -> list[float]:
+    """The values at these quantiles (0-100, interpolated as `percentile`) of `count` sorted values
+    streamed once, holding only the ranks needed: memory stays flat for a million tasks."""
+    if count <= 0:
+        return []
+    positions = [(count - 1) * q / 100 for q in quantiles]
+    wanted = {rank for p in positions for rank in (math.floor(p), math.ceil(p))}
+    picked: dict[int, float] = {}
+    top = max(wanted)
+    for rank, value in enumerate(values):
+        if rank in wanted:
+            picked[rank] = value
+        if rank >= top:
+            break
+
+    def at(rank: int) -> float:  # fewer values than promised (a run still writing): the last one
+        return picked[rank] if rank in picked else picked[max(picked)] if picked else 0.0
+
+    return [
+        at(math.floor(p)) + (at(math.ceil(p)) - at(math.floor(p))) * (p - math.floor(p))
+        for p in positions
     ]

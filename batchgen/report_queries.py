@@ -1,0 +1,110 @@
+"""What report.html shows beyond report.json, read from the journal a row at a time: latency per
+model, cost by model and aspect ratio, examples of each error kind."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from operator import itemgetter
+
+from . import report
+from .journal import Journal
+from .report_files import PHASES
+
+MODEL = "COALESCE(model_used, model)"  # the model that rendered (after any fallback)
+TABLE_QUANTILES = (50.0, 90.0, 99.0, 100.0)
+CDF_QUANTILES = tuple(q / 2 for q in range(201))  # every half percent: a smooth curve, 201 points
+EXAMPLES_PER_KIND = 3
+EXAMPLE_SCAN_ROWS = 10_000  # enough to find a few distinct messages; bounded for huge journals
+
+
+@dataclass(frozen=True, slots=True)
+class ModelLatency:
+    """One model's latency: p50/p90/p99/max per phase, and its end-to-end CDF."""
+
+    model: str
+    count: int
+    phases: dict[str, dict[str, float]]
+    cdf: list[tuple[float, float]]  # (seconds, fraction of tasks done by then)
+
+
+@dataclass(frozen=True, slots=True)
+class CostCell:
+    model: str
+    aspect_ratio: str
+    cost_usd: float
+    images: int
+    tasks: int
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorExample:
+    model: str | None
+    status: int | None
+    message: str
+    prompt: str | None
+
+
+def model_latency(journal: Journal) -> list[ModelLatency]:
+    """One sorted pass per phase, grouped by model; only the ranks needed are kept."""
+    counts: dict[str, int] = {
+        row[0]: row[1]
+        for row in journal.query(
+            f"SELECT {MODEL}, COUNT(*) FROM tasks WHERE status = 'done' GROUP BY 1 ORDER BY 1"
+        )
+    }
+    sampled: dict[str, dict[str, list[float]]] = {model: {} for model in counts}
+    for phase, column in PHASES.items():
+        quantiles = CDF_QUANTILES if phase == "end_to_end" else TABLE_QUANTILES
+        rows = journal.iter_query(
+            f"SELECT {MODEL}, COALESCE({column}, 0) AS v FROM tasks"
+            " WHERE status = 'done' ORDER BY 1, v"
+        )
+        for model, group in itertools.groupby(rows, key=itemgetter(0)):
+            values = (row[1] for row in group)
+            sampled[model][phase] = report.sample_sorted(values, counts[model], quantiles)
+    return [_model_latency(model, counts[model], sampled[model]) for model in counts]
+
+
+def _model_latency(model: str, count: int, sampled: dict[str, list[float]]) -> ModelLatency:
+    def table(values: list[float]) -> dict[str, float]:
+        return dict(zip(("p50", "p90", "p99", "max"), values, strict=True))
+
+    end_to_end = sampled["end_to_end"]
+    cdf_table = [end_to_end[CDF_QUANTILES.index(q)] for q in TABLE_QUANTILES]
+    phases = {phase: table(values) for phase, values in sampled.items() if phase != "end_to_end"}
+    return ModelLatency(
+        model=model,
+        count=count,
+        phases={**phases, "end_to_end": table(cdf_table)},
+        cdf=[(value, q / 100) for value, q in zip(end_to_end, CDF_QUANTILES, strict=True)],
+    )
+
+
+def cost_cells(journal: Journal) -> list[CostCell]:
+    """Cost, images and tasks for every (model, aspect ratio) pair that has tasks."""
+    rows = journal.query(
+        f"SELECT {MODEL}, aspect_ratio, COALESCE(SUM(cost_usd), 0),"
+        " COALESCE(SUM(CASE WHEN status = 'done' THEN image_count ELSE 0 END), 0), COUNT(*)"
+        " FROM tasks GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    return [CostCell(*row) for row in rows]
+
+
+def error_examples(journal: Journal, kinds: list[str]) -> dict[str, list[ErrorExample]]:
+    """A few distinct messages for each error kind, with the model and the task's prompt."""
+    return {kind: _examples(journal, kind) for kind in kinds}
+
+
+def _examples(journal: Journal, kind: str) -> list[ErrorExample]:
+    rows = journal.iter_query(
+        "SELECT e.model, e.status, COALESCE(e.message, ''), t.prompt FROM errors e"
+        " LEFT JOIN tasks t ON t.id = e.task_id WHERE e.kind = ? LIMIT ?",
+        (kind, EXAMPLE_SCAN_ROWS),
+    )
+    found: dict[str, ErrorExample] = {}
+    for model, status, message, prompt in rows:
+        found.setdefault(message, ErrorExample(model, status, message, prompt))
+        if len(found) == EXAMPLES_PER_KIND:
+            break
+    return list(found.values())
