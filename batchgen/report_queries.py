@@ -12,7 +12,7 @@ from .journal import Journal
 from .report_files import PHASES
 
 MODEL = "COALESCE(model_used, model)"  # the model that rendered (after any fallback)
-TABLE_QUANTILES = (50.0, 90.0, 99.0, 100.0)
+TABLE = (50.0, 90.0, 99.0, 100.0)  # p50, p90, p99, max
 CDF_QUANTILES = tuple(q / 2 for q in range(201))  # every half percent: a smooth curve, 201 points
 EXAMPLES_PER_KIND = 3
 EXAMPLE_SCAN_ROWS = 10_000  # enough to find a few distinct messages; bounded for huge journals
@@ -55,29 +55,36 @@ def model_latency(journal: Journal) -> list[ModelLatency]:
     }
     sampled: dict[str, dict[str, list[float]]] = {model: {} for model in counts}
     for phase, column in PHASES.items():
-        quantiles = CDF_QUANTILES if phase == "end_to_end" else TABLE_QUANTILES
         rows = journal.iter_query(
             f"SELECT {MODEL}, COALESCE({column}, 0) AS v FROM tasks"
             " WHERE status = 'done' ORDER BY 1, v"
         )
         for model, group in itertools.groupby(rows, key=itemgetter(0)):
-            values = (row[1] for row in group)
-            sampled[model][phase] = report.sample_sorted(values, counts[model], quantiles)
+            count = counts[model]
+            curve = cdf_quantiles(count) if phase == "end_to_end" else ()
+            values = report.sample_sorted((row[1] for row in group), count, TABLE + curve)
+            sampled[model][phase] = values
     return [_model_latency(model, counts[model], sampled[model]) for model in counts]
 
 
-def _model_latency(model: str, count: int, sampled: dict[str, list[float]]) -> ModelLatency:
-    def table(values: list[float]) -> dict[str, float]:
-        return dict(zip(("p50", "p90", "p99", "max"), values, strict=True))
+def cdf_quantiles(count: int) -> tuple[float, ...]:
+    """Where to sample the curve: every task when there are few, else every half percent."""
+    if count > len(CDF_QUANTILES):
+        return CDF_QUANTILES
+    return tuple(100 * rank / max(count - 1, 1) for rank in range(count))
 
-    end_to_end = sampled["end_to_end"]
-    cdf_table = [end_to_end[CDF_QUANTILES.index(q)] for q in TABLE_QUANTILES]
-    phases = {phase: table(values) for phase, values in sampled.items() if phase != "end_to_end"}
+
+def _model_latency(model: str, count: int, sampled: dict[str, list[float]]) -> ModelLatency:
+    phases = {  # the first four values of each phase are TABLE's; end_to_end's curve follows
+        phase: dict(zip(("p50", "p90", "p99", "max"), values[: len(TABLE)], strict=True))
+        for phase, values in sampled.items()
+    }
+    curve = sampled["end_to_end"][len(TABLE) :]
     return ModelLatency(
         model=model,
         count=count,
-        phases={**phases, "end_to_end": table(cdf_table)},
-        cdf=[(value, q / 100) for value, q in zip(end_to_end, CDF_QUANTILES, strict=True)],
+        phases=phases,
+        cdf=list(zip(curve, (q / 100 for q in cdf_quantiles(count)), strict=True)),
     )
 
 
