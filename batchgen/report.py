@@ -73,27 +73,3 @@ def throughput_series(
         {"t_s": bucket * width, "images_per_s": counts.get(bucket, 0) / width}
         for bucket in range(max(counts) + 1)
     ]
-
-
-def sample_sorted(values: Iterable[float], count: int, quantiles: Sequence[float]) -> list[float]:
-    """The values at these quantiles (0-100, interpolated as `percentile`) of `count` sorted values
-    streamed once, holding only the ranks needed: memory stays flat for a million tasks."""
-    if count <= 0:
-        return []
-    positions = [(count - 1) * q / 100 for q in quantiles]
-    wanted = {rank for p in positions for rank in (math.floor(p), math.ceil(p))}
-    picked: dict[int, float] = {}
-    top = max(wanted)
-    for rank, value in enumerate(values):
-        if rank in wanted:
-            picked[rank] = value
-        if rank >= top:
-            break
-
-    def at(rank: int) -> float:  # fewer values than promised (a run still writing): the last one
-        return picked[rank] if rank in picked else picked[max(picked)] if picked else 0.0
-
-    return [
-        at(math.floor(p)) + (at(math.ceil(p)) - at(math.floor(p))) * (p - math.floor(p))
-        for p in positions
-    ]

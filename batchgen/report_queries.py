@@ -1,11 +1,10 @@
-"""What report.html shows beyond report.json, read from the journal a row at a time: latency per
-model, cost by model and aspect ratio, examples of each error kind."""
+"""What report.html shows beyond report.json, read from the journal: latency per model, cost by
+model and aspect ratio, examples of each error kind."""
 
 from __future__ import annotations
 
-import itertools
+from array import array
 from dataclasses import dataclass
-from operator import itemgetter
 
 from . import report
 from .journal import Journal
@@ -46,25 +45,17 @@ class ErrorExample:
 
 
 def model_latency(journal: Journal) -> list[ModelLatency]:
-    """One sorted pass per phase, grouped by model; only the ranks needed are kept."""
-    counts: dict[str, int] = {
-        row[0]: row[1]
-        for row in journal.query(
-            f"SELECT {MODEL}, COUNT(*) FROM tasks WHERE status = 'done' GROUP BY 1 ORDER BY 1"
-        )
-    }
-    sampled: dict[str, dict[str, list[float]]] = {model: {} for model in counts}
-    for phase, column in PHASES.items():
-        rows = journal.iter_query(
-            f"SELECT {MODEL}, COALESCE({column}, 0) AS v FROM tasks"
-            " WHERE status = 'done' ORDER BY 1, v"
-        )
-        for model, group in itertools.groupby(rows, key=itemgetter(0)):
-            count = counts[model]
-            curve = cdf_quantiles(count) if phase == "end_to_end" else ()
-            values = report.sample_sorted((row[1] for row in group), count, TABLE + curve)
-            sampled[model][phase] = values
-    return [_model_latency(model, counts[model], sampled[model]) for model in counts]
+    """One unsorted pass over the rendered tasks into compact arrays (32 bytes a task), then
+    each model's phases sorted in turn: a million tasks take seconds and about 50 MB."""
+    columns = ", ".join(f"COALESCE({column}, 0)" for column in PHASES.values())
+    by_model: dict[str, list[array[float]]] = {}
+    for model, *values in journal.iter_query(
+        f"SELECT {MODEL}, {columns} FROM tasks WHERE status = 'done'"
+    ):
+        arrays = by_model.setdefault(model, [array("d") for _ in PHASES])
+        for column, value in zip(arrays, values, strict=True):
+            column.append(value)
+    return [_model_latency(model, by_model[model]) for model in sorted(by_model)]
 
 
 def cdf_quantiles(count: int) -> tuple[float, ...]:
@@ -74,18 +65,18 @@ def cdf_quantiles(count: int) -> tuple[float, ...]:
     return tuple(100 * rank / max(count - 1, 1) for rank in range(count))
 
 
-def _model_latency(model: str, count: int, sampled: dict[str, list[float]]) -> ModelLatency:
-    phases = {  # the first four values of each phase are TABLE's; end_to_end's curve follows
-        phase: dict(zip(("p50", "p90", "p99", "max"), values[: len(TABLE)], strict=True))
-        for phase, values in sampled.items()
-    }
-    curve = sampled["end_to_end"][len(TABLE) :]
-    return ModelLatency(
-        model=model,
-        count=count,
-        phases=phases,
-        cdf=list(zip(curve, (q / 100 for q in cdf_quantiles(count)), strict=True)),
-    )
+def _model_latency(model: str, arrays: list[array[float]]) -> ModelLatency:
+    phases, curve = {}, []
+    for phase, values in zip(PHASES, arrays, strict=True):
+        ordered = array("d", sorted(values))
+        phases[phase] = {
+            name: report.percentile(ordered, q)
+            for name, q in zip(("p50", "p90", "p99", "max"), TABLE, strict=True)
+        }
+        if phase == "end_to_end":
+            quantiles = cdf_quantiles(len(ordered))
+            curve = [(report.percentile(ordered, q), q / 100) for q in quantiles]
+    return ModelLatency(model=model, count=len(arrays[0]), phases=phases, cdf=curve)
 
 
 def cost_cells(journal: Journal) -> list[CostCell]:
