@@ -12,7 +12,13 @@ from typing import TypeVar
 import click
 from rich.console import Console
 
-from .compare import comparison_html, comparison_rows, comparison_table, read_run
+from .compare import (
+    comparison_html,
+    comparison_json,
+    comparison_rows,
+    comparison_table,
+    read_run,
+)
 from .diagnostics import with_excerpts
 from .errors import BatchgenError, ManifestError
 from .expand import count_tasks
@@ -21,9 +27,9 @@ from .manifest import load_manifest
 from .models import Manifest
 from .plan import make_plan
 from .progress import ProgressView
-from .report_files import REPORT_FILES, rebuild_reports
+from .report_files import rebuild_reports
 from .schema import manifest_schema
-from .summary_text import json_summary, stop_line, summary_lines
+from .summary_text import json_summary, rebuilt_lines, stop_line, summary_lines
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -207,22 +213,15 @@ def report_command(run_dirs: tuple[Path, ...], html_out: Path | None, as_json: b
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
-    tasks, cost = summary["tasks"], summary["cost_usd"]["total"]
-    click.echo(
-        f"{summary['name']}: {tasks['done']} of {tasks['planned']} tasks rendered "
-        f"({summary['images']['count']} images), {tasks['failed']} failed; "
-        f"{summary['images_per_s']:.2f} images/s; cost ${cost:.2f}"
-    )
-    click.echo(f"  rebuilt {', '.join(str(run_dir / name) for name in REPORT_FILES)}")
+    for line in rebuilt_lines(summary, run_dir):
+        click.echo(line)
 
 
 def _compare(a_dir: Path, b_dir: Path, *, html_out: Path | None, as_json: bool) -> None:
     a, b = _guard(lambda: (read_run(a_dir), read_run(b_dir)))
     rows = comparison_rows(a.summary, b.summary)
     if as_json:
-        runs = {"a": str(a.run_dir), "b": str(b.run_dir)}
-        data = [{"metric": r.label, "a": r.a, "b": r.b, "b_over_a": r.ratio} for r in rows]
-        click.echo(json.dumps({**runs, "rows": data}, indent=2))
+        click.echo(json.dumps(comparison_json(rows, a, b), indent=2))
     else:
         Console(highlight=False).print(comparison_table(rows, a, b))
     if html_out is not None:

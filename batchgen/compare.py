@@ -132,6 +132,12 @@ def comparison_table(rows: list[Row], a: RunFacts, b: RunFacts) -> Table:
     return table
 
 
+def comparison_json(rows: list[Row], a: RunFacts, b: RunFacts) -> dict[str, Any]:
+    """The rows for scripts: each metric's A, B and B/A (None where there is no ratio)."""
+    data = [{"metric": r.label, "a": r.a, "b": r.b, "b_over_a": r.ratio} for r in rows]
+    return {"a": str(a.run_dir), "b": str(b.run_dir), "rows": data}
+
+
 def comparison_html(rows: list[Row], a: RunFacts, b: RunFacts) -> str:
     """The same comparison as a self-contained page, with both runs' latency curves."""
     from .report_charts import latency_cdf  # matplotlib: only when a page is asked for

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from . import report
-from .journal import Journal
+from .errors import JournalError
+from .journal import JOURNAL_FILE, Journal
 
 REPORT_JSON = "report.json"
 TASKS_CSV = "tasks.csv"
@@ -147,6 +148,8 @@ def write_reports(run_dir: Path, journal: Journal, *, name: str) -> dict[str, An
 
 def rebuild_reports(run_dir: Path) -> dict[str, Any]:
     """`batchgen report RUN_DIR`: every report file again, from the journal alone."""
+    if not (run_dir / JOURNAL_FILE).is_file():
+        raise JournalError(f"no batchgen journal in {run_dir} ({JOURNAL_FILE} is missing)")
     journal = Journal.open(run_dir, lock=False)  # a run may hold the lock; reading is safe
     try:
         return write_reports(run_dir, journal, name=journal.meta("name") or run_dir.name)

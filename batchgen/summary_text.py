@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from .job import JobResult
-from .report_files import REPORT_HTML, REPORT_JSON
+from .report_files import REPORT_FILES, REPORT_HTML, REPORT_JSON
 
 
 def summary_lines(job: JobResult) -> list[str]:
@@ -55,3 +56,14 @@ def json_summary(job: JobResult) -> dict[str, Any]:
             "wall_s": result.wall_s,
         },
     }
+
+
+def rebuilt_lines(summary: dict[str, Any], run_dir: Path) -> list[str]:
+    """What `batchgen report RUN_DIR` says: the job in one line, then the files written."""
+    tasks, cost = summary["tasks"], summary["cost_usd"]["total"]
+    return [
+        f"{summary['name']}: {tasks['done']} of {tasks['planned']} tasks rendered "
+        f"({summary['images']['count']} images), {tasks['failed']} failed; "
+        f"{summary['images_per_s']:.2f} images/s; cost ${cost:.2f}",
+        f"  rebuilt {', '.join(str(run_dir / name) for name in REPORT_FILES)}",
+    ]

@@ -103,7 +103,9 @@ def test_report_usage_errors(runner: CliRunner, tmp_path: Path) -> None:
     assert html.exit_code == 2 and "--html is for comparing two runs" in html.output
     missing = runner.invoke(main, ["report", "a", "b"])
     assert missing.exit_code == 1 and "no batchgen journal in a" in missing.output
-    assert not (tmp_path / "a" / "journal.sqlite").exists()
+    alone = runner.invoke(main, ["report", "c"])
+    assert alone.exit_code == 1 and "no batchgen journal in c" in alone.output
+    assert not list(tmp_path.glob("[abc]/*"))  # nothing was created in any of them
 
 
 def test_rows_ratio_and_verdict() -> None:
