@@ -110,6 +110,7 @@ class ProgressView(Observer):
         self._clock = clock
         self._interval_s = interval_s
         self._started = self._last_log = clock()
+        self._last_event: float | None = None
         self._progress: _RowsAndFooter | None = None
         self._rows: dict[str | None, TaskID] = {}
         if self.console.is_terminal:
@@ -164,6 +165,7 @@ class ProgressView(Observer):
         self._refresh()
 
     def finished(self, outcome: Outcome) -> None:
+        self._last_event = self._clock()
         self.overall.add(outcome)
         self._tally(outcome.task.model).add(outcome)
         self._refresh()
@@ -205,7 +207,10 @@ class ProgressView(Observer):
         return self.by_model.setdefault(model, Tally(0))
 
     def _elapsed(self) -> float:
-        return max(self._clock() - self._started, 1e-9)
+        # once every task is in, the clock stops: writing the report is not rendering time
+        done = self.overall.finished >= self.overall.total and self._last_event is not None
+        end = self._last_event if done and self._last_event is not None else self._clock()
+        return max(end - self._started, 1e-9)
 
     def _refresh(self, *, final: bool = False) -> None:
         if self._progress is not None:

@@ -82,6 +82,17 @@ def test_the_live_view_has_a_row_per_model_and_the_budget() -> None:
     assert max(len(line) for line in screen.splitlines()) <= 80
 
 
+def test_the_rate_stops_when_the_last_task_is_in() -> None:
+    out, clock = io.StringIO(), Clock()
+    console = Console(file=out, force_terminal=False, width=300)
+    with ProgressView(total=2, console=console, clock=clock) as view:
+        for _ in range(2):
+            clock.now += 1
+            view.finished(done())
+        clock.now += 60  # writing the report is not rendering time
+    assert out.getvalue().splitlines()[-1].startswith("2/2 tasks  2.0 img/s")
+
+
 @pytest.mark.parametrize(
     ("remaining", "rendered", "elapsed", "text"),
     [(0, 5, 10.0, "-"), (5, 0, 10.0, "-"), (3, 6, 12.0, "6s"), (90, 1, 10.0, "15m00s"),
