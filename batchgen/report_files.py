@@ -19,6 +19,7 @@ REPORT_JSON = "report.json"
 TASKS_CSV = "tasks.csv"
 REPORT_HTML = "report.html"
 REPORT_FILES = (REPORT_JSON, TASKS_CSV, REPORT_HTML)
+THUMBS_DIR = "thumbs"  # the gallery's thumbnails, made once
 PHASES = {
     "wait": "wait_s",
     "request": "request_s",

@@ -19,8 +19,8 @@ from urllib.parse import quote
 from PIL import Image
 
 from .journal import Journal
+from .report_files import THUMBS_DIR
 
-THUMBS_DIR = "thumbs"
 THUMB_PX = 160  # longest side
 THUMB_QUALITY = 70
 MAX_IMAGES = 400  # shown in the page; every image is still in images/ and tasks.csv

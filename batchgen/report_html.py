@@ -122,8 +122,12 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: set[in
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def usd(value: float | None, digits: int = 2) -> str:
-    return "–" if value is None else f"${value:,.{digits}f}"
+def usd(value: float | None, digits: int | None = None) -> str:
+    """Dollars: cents for sums of a dollar or more, else four places (one image costs $0.021)."""
+    if value is None:
+        return "–"
+    places = digits if digits is not None else (2 if abs(value) >= 1 or value == 0 else 4)
+    return f"${value:,.{places}f}"
 
 
 def _card(key: str, label: str, value: str, more: str, bad: bool = False) -> str:
@@ -188,7 +192,7 @@ def _throughput(s: dict[str, Any]) -> str:
 
 def _cost(cells: Sequence[CostCell], s: dict[str, Any]) -> str:
     rows = [
-        (c.model, c.aspect_ratio, f"{c.tasks:,}", f"{c.images:,}", usd(c.cost_usd, 4),
+        (c.model, c.aspect_ratio, f"{c.tasks:,}", f"{c.images:,}", usd(c.cost_usd),
          usd(c.cost_usd / c.images, 4) if c.images else "–")
         for c in cells
     ]  # fmt: skip

@@ -16,7 +16,7 @@ TEST_COMMAND = "pip install -e '.[test]' && pytest"
 
 def keys(schema: dict[str, Any], prefix: str = "") -> list[str]:
     """Dotted names of every setting a manifest may hold (mappings by their keys)."""
-    found = []
+    found: list[str] = []
     for key, sub in schema.get("properties", {}).items():
         if "not" in sub:
             continue  # forbidden (api_key): the README need not list it as a setting

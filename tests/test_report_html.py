@@ -8,6 +8,7 @@ import sqlite3
 import time
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 from batchgen import report
 from batchgen.job import RunOptions, run
@@ -48,7 +49,7 @@ class Page(HTMLParser):
         return " ".join(" ".join(self.text).split())
 
 
-def render(tmp_path: Path, body: str) -> tuple[Path, Page, dict[str, object]]:
+def render(tmp_path: Path, body: str) -> tuple[Path, Page, dict[str, Any]]:
     job = run(load(tmp_path, body), RunOptions(out=tmp_path / "run"))
     html = (job.run_dir / "report.html").read_text(encoding="utf-8")
     return job.run_dir, Page(html), job.summary
@@ -69,7 +70,7 @@ MIXED = f"""
 def test_the_page_has_every_section_and_stands_alone(tmp_path: Path) -> None:
     run_dir, page, summary = render(tmp_path, MIXED)
     assert {"headline", "latency", "throughput", "cost", "errors", "gallery"} <= page.ids
-    done, failed = summary["tasks"]["done"], summary["tasks"]["failed"]  # type: ignore[index]
+    done, failed = summary["tasks"]["done"], summary["tasks"]["failed"]
     assert done > 0 and failed >= 12  # every Ultra task: the model is retired
     words = page.words
     assert f"Images {done * 2}" in words and f"Failures {failed}" in words
@@ -114,6 +115,15 @@ def test_thumbnails_are_small_and_made_once(tmp_path: Path) -> None:
     assert {thumb: thumb.stat().st_mtime_ns for thumb in thumbs} == before
 
 
+def test_fresh_forgets_the_old_report_and_thumbnails(tmp_path: Path) -> None:
+    run_dir, _, _ = render(tmp_path, MIXED)
+    stale = run_dir / "thumbs" / "stale.jpg"
+    stale.write_bytes(b"old")
+    job = run(load(tmp_path, MIXED), RunOptions(out=run_dir, fresh=True))
+    assert not stale.exists() and (run_dir / "report.html").is_file()
+    assert len(list((run_dir / "thumbs").glob("*.jpg"))) == job.summary["images"]["count"]
+
+
 def test_only_failures_still_make_a_whole_page(tmp_path: Path) -> None:
     _, page, _ = render(tmp_path, MIXED.replace("policy=0.3", "policy=1"))
     words = page.words
@@ -132,7 +142,7 @@ def test_a_single_task_makes_a_whole_page(tmp_path: Path) -> None:
         models: {FAST}
         prompts: ["One racoon"]
     """)  # fmt: skip
-    assert summary["images"] == {"count": 1, "bytes": summary["images"]["bytes"]}  # type: ignore[index]
+    assert summary["images"] == {"count": 1, "bytes": summary["images"]["bytes"]}
     assert len(page.all("svg")) == 3 and len(page.all("img")) == 1
     assert "No errors: every attempt succeeded." in page.words
     assert "Showing 1 of 1 images (1 of 1 prompts" in page.words
