@@ -176,7 +176,8 @@ def _duration(seconds: float) -> str:
 @main.command("validate")
 @click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
 def validate_command(manifest: str) -> None:
-    """Exit 0 if MANIFEST is valid, else 2 with file:line: message for every problem."""
+    """Exit 0 if MANIFEST is valid (warnings, if any, on stderr), else 2 with file:line:col:
+    message and the source line for every problem."""
     loaded = _load(manifest)
     click.echo(f"{manifest}: ok ({count_tasks(loaded):,} tasks)")
 

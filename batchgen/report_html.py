@@ -12,6 +12,7 @@ from typing import Any
 from . import report_charts
 from .journal import Journal
 from .report import duration_text
+from .report_files import REPORT_HTML
 from .report_gallery import collect, gallery_html, make_thumbnails
 from .report_queries import CostCell, ErrorExample, ModelLatency, cost_cells, error_examples
 from .report_queries import model_latency as read_model_latency
@@ -53,7 +54,7 @@ def write_html(run_dir: Path, journal: Journal, summary: dict[str, Any]) -> Path
         _errors(summary, error_examples(journal, list(summary["errors"]["attempts_by_kind"]))),
         gallery_html(gallery, run_dir),
     ]
-    path = run_dir / "report.html"
+    path = run_dir / REPORT_HTML
     part = path.with_name(path.name + ".part")
     part.write_text(page(f"{summary['name']}: batchgen report", body, summary), encoding="utf-8")
     part.replace(path)
