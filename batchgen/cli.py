@@ -7,20 +7,29 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import click
+from rich.console import Console
 
+from .compare import (
+    comparison_html,
+    comparison_json,
+    comparison_rows,
+    comparison_table,
+    read_run,
+)
+from .diagnostics import with_excerpts
 from .errors import BatchgenError, ManifestError
 from .expand import count_tasks
-from .job import JobResult, RunOptions, run, run_dir_for
-from .journal import Journal
+from .job import JobResult, RunOptions, run, run_dir_for, with_overrides
 from .manifest import load_manifest
 from .models import DEFAULT_CONCURRENCY, Manifest
 from .plan import make_plan
 from .progress import ProgressView
-from .report_files import REPORT_JSON, write_reports
+from .report_files import rebuild_reports
 from .schema import manifest_schema
+from .summary_text import json_summary, rebuilt_lines, stop_line, summary_lines
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -45,8 +54,18 @@ def _guard(action: Callable[[], T]) -> T:
         raise SystemExit(EXIT_INTERRUPTED) from exc
 
 
-def _load(path: str) -> Manifest:
-    return _guard(lambda: load_manifest(path))
+def _load(path: str, *, quiet: bool = False) -> Manifest:
+    """The manifest, or exit 2 showing every problem under its source line (and warnings)."""
+    try:
+        manifest = load_manifest(path)
+    except ManifestError as exc:
+        for line in with_excerpts(exc.problems, Path(path), "error"):
+            click.echo(line, err=True)
+        raise SystemExit(EXIT_USAGE) from exc
+    if not quiet:
+        for line in with_excerpts(manifest.warnings, Path(path), "warning"):
+            click.echo(line, err=True)
+    return manifest
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,6 +87,10 @@ def main() -> None:
 @click.option(
     "--fresh", is_flag=True, help="Forget earlier runs in the run directory and start over."
 )
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout, nothing else."
+)
 def run_command(
     manifest: str,
     out: Path | None,
@@ -75,9 +98,11 @@ def run_command(
     rpm: float | None,
     max_usd: float | None,
     fresh: bool,
+    quiet: bool,
+    as_json: bool,
 ) -> None:
     """Render every task of MANIFEST that is not already on disk."""
-    loaded = _load(manifest)
+    loaded = _load(manifest, quiet=quiet)
     options = RunOptions(
         out=out,
         concurrency=concurrency,
@@ -86,9 +111,16 @@ def run_command(
         fresh=fresh,
         handle_signals=True,
     )
-    with ProgressView(total=count_tasks(loaded), title=loaded.name) as view:
+    view = ProgressView(
+        total=count_tasks(loaded),
+        models=loaded.models,
+        max_usd=with_overrides(loaded, options).max_usd,
+        title=loaded.name,
+        console=Console(stderr=True, quiet=quiet),
+    )
+    with view:
         job = _guard(lambda: run(loaded, options, view))
-    _print_summary(job)
+    _say_how_it_ended(job, quiet=quiet, as_json=as_json)
     raise SystemExit(_exit_code(job))
 
 
@@ -101,26 +133,15 @@ def _exit_code(job: JobResult) -> int:
     return EXIT_OK
 
 
-def _print_summary(job: JobResult) -> None:
-    s, result = job.summary, job.result
-    tasks, latency = s["tasks"], s["latency_s"]["end_to_end"]
-    this_run = s["runs"][-1]["tasks_done"]  # from the journal: what is durably done
-    click.echo(
-        f"{s['name']}: {tasks['done']} of {tasks['planned']} tasks rendered "
-        f"({s['images']['count']} images), {tasks['failed']} failed, {tasks['pending']} pending; "
-        f"this run {this_run} done in {result.wall_s:.1f}s"
-    )
-    if latency["count"]:
-        click.echo(
-            f"  {s['images_per_s']:.2f} images/s; end-to-end p50 {latency['p50']:.2f}s "
-            f"p95 {latency['p95']:.2f}s max {latency['max']:.2f}s; "
-            f"cost ${s['cost_usd']['total']:.2f}"
-        )
-    for kind, count in s["errors"]["failed_tasks_by_kind"].items():
-        click.echo(f"  failed ({kind}): {count}; e.g. {s['errors']['examples'].get(kind, '')}")
-    if result.status != "complete":
-        click.echo(f"  stopped ({result.status}): {result.reason or ''}; rerun to resume", err=True)
-    click.echo(f"  report: {job.run_dir / REPORT_JSON}")
+def _say_how_it_ended(job: JobResult, *, quiet: bool, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(json_summary(job), indent=2))
+    elif not quiet:
+        for line in summary_lines(job):
+            click.echo(line)
+    stopped = stop_line(job)
+    if stopped is not None and (quiet or as_json or job.result.status != "complete"):
+        click.echo(stopped, err=True)
 
 
 @main.command("plan")
@@ -156,25 +177,59 @@ def _duration(seconds: float) -> str:
 @main.command("validate")
 @click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
 def validate_command(manifest: str) -> None:
-    """Exit 0 if MANIFEST is valid, else 2 with file:line: message for every problem."""
+    """Exit 0 if MANIFEST is valid (warnings, if any, on stderr), else 2 with file:line:col:
+    message and the source line for every problem."""
     loaded = _load(manifest)
     click.echo(f"{manifest}: ok ({count_tasks(loaded):,} tasks)")
 
 
 @main.command("report")
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def report_command(run_dir: Path) -> None:
-    """Rebuild report.json and tasks.csv from RUN_DIR's journal."""
+@click.argument(
+    "run_dirs",
+    nargs=-1,
+    required=True,
+    metavar="RUN_DIR [OTHER_RUN_DIR]",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+@click.option(
+    "--html",
+    "html_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Comparing two runs: also write the comparison as a page to this file.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary (or comparison) as JSON.")
+def report_command(run_dirs: tuple[Path, ...], html_out: Path | None, as_json: bool) -> None:
+    """Rebuild report.json, tasks.csv and report.html of RUN_DIR from its journal.
 
-    def rebuild() -> dict[str, Any]:
-        journal = Journal.open(run_dir, lock=False)
-        try:
-            return write_reports(run_dir, journal, name=journal.meta("name") or run_dir.name)
-        finally:
-            journal.close()
+    With two run directories A B, show them side by side with the ratio B/A (throughput,
+    latency percentiles, cost, failures); nothing is written into either."""
+    if len(run_dirs) > 2:
+        raise click.UsageError("give one run directory to rebuild, or two to compare")
+    if len(run_dirs) == 2:
+        _compare(run_dirs[0], run_dirs[1], html_out=html_out, as_json=as_json)
+        return
+    if html_out is not None:
+        raise click.UsageError("--html is for comparing two runs; one run's page is report.html")
+    run_dir = run_dirs[0]
+    summary = _guard(lambda: rebuild_reports(run_dir))
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    for line in rebuilt_lines(summary, run_dir):
+        click.echo(line)
 
-    summary = _guard(rebuild)
-    click.echo(json.dumps({k: summary[k] for k in ("tasks", "images", "images_per_s")}, indent=2))
+
+def _compare(a_dir: Path, b_dir: Path, *, html_out: Path | None, as_json: bool) -> None:
+    a, b = _guard(lambda: (read_run(a_dir), read_run(b_dir)))
+    rows = comparison_rows(a.summary, b.summary)
+    if as_json:
+        click.echo(json.dumps(comparison_json(rows, a, b), indent=2))
+    else:
+        Console(highlight=False).print(comparison_table(rows, a, b))
+    if html_out is not None:
+        html_out.write_text(comparison_html(rows, a, b), encoding="utf-8")
+        if not as_json:
+            click.echo(f"comparison page: {html_out}")
 
 
 @main.command("emulator")

@@ -11,7 +11,8 @@ import itertools
 import random
 import signal
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections import Counter
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -51,8 +52,8 @@ async def _batches(tasks: TaskSource) -> AsyncIterator[list[Task]]:
 class Observer:
     """Hooks for progress views; every method is optional to override."""
 
-    def skipped(self, count: int) -> None:
-        """`count` tasks were already rendered by an earlier run."""
+    def skipped(self, count: int, by_model: Mapping[str, int] | None = None) -> None:
+        """`count` tasks were already rendered by an earlier run (`by_model`: how many each)."""
 
     def attempt_failed(self, task: Task, model: str, attempt: int, error: BatchgenError) -> None:
         """One attempt failed (it may be retried)."""
@@ -193,7 +194,7 @@ class Engine:
         async with send:
             async for batch in _batches(tasks):
                 done = self._journal.done_among([task.id for task in batch])
-                self._skip(sum(task.id in done for task in batch))
+                self._skip(Counter(task.model for task in batch if task.id in done))
                 for task in batch:
                     if self._stopping.is_set():
                         return
@@ -210,7 +211,7 @@ class Engine:
                     return
                 done, pending = self._journal.task_state(task.id)
                 if done or task.id in self._in_flight:
-                    self._skip(1)  # the same task twice in one manifest is rendered once
+                    self._skip(Counter([task.model]))  # a task twice in one manifest: rendered once
                     continue
                 self._in_flight.add(task.id)
                 try:
@@ -233,10 +234,11 @@ class Engine:
         self._counts[outcome.status] += 1
         self._observer.finished(outcome)
 
-    def _skip(self, count: int) -> None:
+    def _skip(self, by_model: Counter[str]) -> None:
+        count = sum(by_model.values())
         if count:
             self._counts["skipped"] += count
-            self._observer.skipped(count)
+            self._observer.skipped(count, by_model)
 
     def _attempt_failed(self, task: Task, model: str, attempt: int, error: BatchgenError) -> None:
         self._journal.record_error(

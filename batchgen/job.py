@@ -20,7 +20,7 @@ from .limits import Limiter
 from .models import Manifest
 from .providers import open_provider
 from .render import RenderSettings
-from .report_files import REPORT_JSON, TASKS_CSV, write_reports
+from .report_files import REPORT_FILES, THUMBS_DIR, write_reports
 from .sink import IMAGES_DIR, Sink
 
 
@@ -62,9 +62,10 @@ def run_dir_for(manifest: Manifest, out: Path | None = None) -> Path:
 
 def forget_outputs(run_dir: Path) -> None:
     """--fresh: drop the reports and images of earlier runs (the journal forgets itself)."""
-    for name in (REPORT_JSON, TASKS_CSV):
+    for name in REPORT_FILES:
         (run_dir / name).unlink(missing_ok=True)
-    shutil.rmtree(run_dir / IMAGES_DIR, ignore_errors=True)
+    for folder in (IMAGES_DIR, THUMBS_DIR):
+        shutil.rmtree(run_dir / folder, ignore_errors=True)
 
 
 async def run_job(

@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS generations (
     task_id TEXT PRIMARY KEY, run_id INTEGER, model TEXT NOT NULL, refs TEXT NOT NULL,
     cost_usd REAL NOT NULL, at REAL);
 CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status);
+CREATE INDEX IF NOT EXISTS tasks_ordinal ON tasks (ordinal);  -- the gallery streams in job order
 """
 _TASK_STATE = """
 SELECT (SELECT status FROM tasks WHERE id = ?), g.model, g.refs, g.cost_usd
@@ -107,6 +108,24 @@ class Journal:
                 handle.close()
             raise JournalError(f"cannot open the journal in {run_dir}: {exc}") from exc
         return cls(conn, run_dir / JOURNAL_FILE, handle)
+
+    @classmethod
+    def open_readonly(cls, run_dir: Path) -> Journal:
+        """Read another run's journal and write nothing into its folder (for comparisons).
+
+        A journal left with a write-ahead log (a run still going, or killed) is read through it;
+        otherwise SQLite is told the file cannot change, so it adds no -wal or -shm files."""
+        path = run_dir / JOURNAL_FILE
+        if not path.is_file():
+            raise JournalError(f"no batchgen journal in {run_dir} ({JOURNAL_FILE} is missing)")
+        wal = run_dir / (JOURNAL_FILE + "-wal")
+        mode = "mode=ro" if wal.exists() and wal.stat().st_size else "immutable=1"
+        try:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True)
+            _check_version(conn)
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot read the journal in {run_dir}: {exc}") from exc
+        return cls(conn, path)
 
     def close(self) -> None:
         """Commit what is written (unless a commit already failed) and let go of the folder."""

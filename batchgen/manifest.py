@@ -14,6 +14,7 @@ from string import Formatter
 from typing import Any
 
 from batchgen import fit, sources
+from batchgen.diagnostics import model_warnings
 from batchgen.errors import ManifestError
 from batchgen.models import (
     DEFAULT_RESOLUTION,
@@ -58,7 +59,7 @@ def parse_manifest(text: str, *, source: Path) -> Manifest:
     prompts = check.manifest(values)
     if document.problems:
         raise ManifestError(document.messages(source))
-    return _build(values, prompts, source)
+    return _build(values, prompts, source, model_warnings(values, document, source))
 
 
 def _not_a_mapping(values: Any) -> str:
@@ -288,7 +289,12 @@ def _cycles(fallback: dict[str, str]) -> list[list[str]]:
     return cycles
 
 
-def _build(values: dict[str, Any], prompts: tuple[PromptSpec, ...], source: Path) -> Manifest:
+def _build(
+    values: dict[str, Any],
+    prompts: tuple[PromptSpec, ...],
+    source: Path,
+    warnings: tuple[str, ...],
+) -> Manifest:
     budget = values.get("budget", {})
     return Manifest(
         name=values.get("name") or _default_name(source),
@@ -305,6 +311,7 @@ def _build(values: dict[str, Any], prompts: tuple[PromptSpec, ...], source: Path
         max_usd=float(budget["max_usd"]) if budget else None,
         output=OutputConfig(**values.get("output", {})),
         source=source,
+        warnings=warnings,
     )
 
 

@@ -79,6 +79,7 @@ class Manifest:
     output: OutputConfig = OutputConfig()
     version: int = 1
     source: Path | None = None  # the manifest file, for relative paths and messages
+    warnings: tuple[str, ...] = ()  # located notes that do not stop a run (an unknown model)
 
 
 @dataclass(frozen=True, slots=True)

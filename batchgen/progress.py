@@ -1,15 +1,20 @@
-"""Live terminal view of a run: done/total, images/s, ETA, cost so far, errors (rich).
-
-When the output is not a terminal (CI, cron) it prints a plain line every few seconds instead.
+"""Live terminal view of a run: a row per model and one overall, images/s, ETA, spend against the
+budget, retries and errors (rich). When the output is not a terminal (CI, cron) it prints a plain
+line every ten seconds and a final one instead.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.table import Column
+from rich.text import Text
 
 from .engine import Observer
 from .errors import BatchgenError
@@ -18,28 +23,118 @@ from .models import Outcome, Task
 LOG_INTERVAL_S = 10.0
 
 
+@dataclass(slots=True)
+class Tally:
+    """What happened so far, for one model or for the whole run."""
+
+    total: int
+    done: int = 0
+    failed: int = 0
+    already_done: int = 0
+    images: int = 0
+    cost_usd: float = 0.0
+    retries: int = 0
+    errors: int = 0
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.failed + self.already_done
+
+    def add(self, outcome: Outcome) -> None:
+        if outcome.status == "done":
+            self.done += 1
+            self.images += len(outcome.images)
+        else:
+            self.failed += 1
+        self.cost_usd += outcome.cost_usd
+        self.retries += max(outcome.attempts - 1, 0)
+
+
+def eta_text(remaining: int, rendered: int, elapsed_s: float) -> str:
+    """Time left at the rate seen so far: '45s', '12m05s', '3h20m', or '-' when unknown."""
+    if remaining <= 0 or rendered <= 0 or elapsed_s <= 0:
+        return "-"
+    seconds = round(remaining * elapsed_s / rendered)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
+
+
+def spend_text(cost_usd: float, max_usd: float | None) -> str:
+    if max_usd is None:
+        return f"${cost_usd:,.2f}"
+    return f"${cost_usd:,.2f} of ${max_usd:,.2f} budget ({cost_usd / max_usd:.0%})"
+
+
+def short_model(model: str) -> str:
+    """'google/imagen-4.0-fast-generate-001' -> 'imagen-4.0-fast-generate-001' (narrow rows)."""
+    return model.split("/", 1)[-1]
+
+
+def _cut(max_width: int | None = None) -> Column:
+    return Column(no_wrap=True, overflow="ellipsis", max_width=max_width)
+
+
+class _RowsAndFooter(Progress):
+    """The rows, then one line of run-wide figures under them (fits an 80-column terminal)."""
+
+    footer = ""
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield self.make_tasks_table(self.tasks)
+        yield Text(self.footer)
+
+
 class ProgressView(Observer):
+    """Counts what the engine reports and shows it; use it as a context manager around the run."""
+
     def __init__(
-        self, *, total: int, console: Console | None = None, title: str = "render"
+        self,
+        *,
+        total: int,
+        models: Sequence[str] = (),
+        max_usd: float | None = None,
+        console: Console | None = None,
+        title: str = "render",
+        clock: Callable[[], float] = time.monotonic,
+        interval_s: float = LOG_INTERVAL_S,
     ) -> None:
         self.console = console or Console(stderr=True)
-        self.total = total
-        self.done = self.failed = self.already_done = self.images = self.errors = 0
-        self.cost_usd = 0.0
-        self._started = time.monotonic()
-        self._last_log = self._started
-        self._progress: Progress | None = None
-        self._task: TaskID | None = None
+        self.overall = Tally(total)
+        share = total // len(models) if models else 0  # tasks are models x everything else
+        self.by_model = {model: Tally(share) for model in models}
+        self.max_usd = max_usd
+        self.title = title
+        self._clock = clock
+        self._interval_s = interval_s
+        self._started = self._last_log = clock()
+        self._last_event: float | None = None
+        self._progress: _RowsAndFooter | None = None
+        self._rows: dict[str | None, TaskID] = {}
         if self.console.is_terminal:
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[status]}"),
-                console=self.console,
-                transient=False,
-            )
-            self._task = self._progress.add_task(title, total=total, status="")
+            self._progress = self._live_rows()
+
+    def __repr__(self) -> str:
+        return f"ProgressView(total={self.overall.total}, models={list(self.by_model)})"
+
+    def _live_rows(self) -> _RowsAndFooter:
+        counts = len(f"{self.overall.total}/{self.overall.total}")
+        progress = _RowsAndFooter(
+            TextColumn("{task.description}", table_column=_cut(max_width=31)),
+            BarColumn(bar_width=20),
+            MofNCompleteColumn(table_column=Column(no_wrap=True, min_width=counts)),
+            TextColumn("{task.fields[info]}", markup=False, table_column=_cut()),
+            console=self.console,
+            transient=False,
+        )
+        title = f"[bold]{escape(self.title)}"
+        self._rows[None] = progress.add_task(title, total=self.overall.total, info="")
+        for model, tally in self.by_model.items():
+            name = f"  {escape(short_model(model))}"
+            self._rows[model] = progress.add_task(name, total=tally.total, info="")
+        return progress
 
     def __enter__(self) -> ProgressView:
         if self._progress is not None:
@@ -52,46 +147,88 @@ class ProgressView(Observer):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._refresh(force=True)
+        self._refresh(final=True)
         if self._progress is not None:
             self._progress.stop()
 
-    def skipped(self, count: int) -> None:
-        self.already_done += count
+    # Observer hooks, called by the engine
+
+    def skipped(self, count: int, by_model: Mapping[str, int] | None = None) -> None:
+        self.overall.already_done += count
+        for model, skipped in (by_model or {}).items():
+            self._tally(model).already_done += skipped
         self._refresh()
 
     def attempt_failed(self, task: Task, model: str, attempt: int, error: BatchgenError) -> None:
-        self.errors += 1
+        self.overall.errors += 1
+        self._tally(task.model).errors += 1
         self._refresh()
 
     def finished(self, outcome: Outcome) -> None:
-        if outcome.status == "done":
-            self.done += 1
-            self.images += len(outcome.images)
-        else:
-            self.failed += 1
-        self.cost_usd += outcome.cost_usd
+        self._last_event = self._clock()
+        self.overall.add(outcome)
+        self._tally(outcome.task.model).add(outcome)
         self._refresh()
 
+    # What is shown
+
     def status_line(self) -> str:
-        elapsed = max(time.monotonic() - self._started, 1e-9)
-        rendered = self.done + self.failed
-        remaining = self.total - rendered - self.already_done
-        rate = rendered / elapsed
-        eta = f"{remaining / rate:,.0f}s" if rate > 0 and remaining > 0 else "-"
+        """The overall figures, as the plain log lines show them (the live view splits them)."""
+        return f"{self.rate_line()}  {self.footer_line()}"
+
+    def rate_line(self) -> str:
+        tally, elapsed = self.overall, self._elapsed()
+        eta = eta_text(tally.total - tally.finished, tally.done + tally.failed, elapsed)
+        return f"{tally.images / elapsed:,.1f} img/s  ETA {eta}"
+
+    def footer_line(self) -> str:
+        tally = self.overall
         return (
-            f"{self.images / elapsed:,.1f} img/s  ETA {eta}  ${self.cost_usd:,.2f}  "
-            f"failed {self.failed}  errors {self.errors}  already done {self.already_done}"
+            f"{spend_text(tally.cost_usd, self.max_usd)}  failed {tally.failed}  "
+            f"retries {tally.retries}  errors {tally.errors}  already done {tally.already_done}"
         )
 
-    def _refresh(self, *, force: bool = False) -> None:
-        finished = self.done + self.failed + self.already_done
-        if self._progress is not None and self._task is not None:
-            self._progress.update(self._task, completed=finished, status=self.status_line())
+    def model_line(self, model: str) -> str:
+        tally = self.by_model[model]
+        line = f"{tally.images / self._elapsed():,.1f} img/s  ${tally.cost_usd:,.2f}"
+        for word, count in (("failed", tally.failed), ("errors", tally.errors)):
+            line += f"  {word} {count}" if count else ""
+        return line
+
+    def plain_line(self) -> str:
+        line = f"{self.overall.finished}/{self.overall.total} tasks  {self.status_line()}"
+        if len(self.by_model) > 1:
+            parts = (f"{short_model(m)} {t.finished}/{t.total}" for m, t in self.by_model.items())
+            line += "  [" + ", ".join(parts) + "]"
+        return line
+
+    def _tally(self, model: str) -> Tally:
+        # a model the view was not told about (a direct API user) still gets counted
+        return self.by_model.setdefault(model, Tally(0))
+
+    def _elapsed(self) -> float:
+        # once every task is in, the clock stops: writing the report is not rendering time
+        done = self.overall.finished >= self.overall.total and self._last_event is not None
+        end = self._last_event if done and self._last_event is not None else self._clock()
+        return max(end - self._started, 1e-9)
+
+    def _refresh(self, *, final: bool = False) -> None:
+        if self._progress is not None:
+            self._update_rows()
             return
-        now = time.monotonic()
-        if force or now - self._last_log >= LOG_INTERVAL_S:
+        now = self._clock()
+        if final or now - self._last_log >= self._interval_s:
             self._last_log = now
-            self.console.print(
-                f"{finished}/{self.total} tasks  {self.status_line()}", highlight=False
-            )
+            self.console.print(self.plain_line(), markup=False, highlight=False, soft_wrap=True)
+
+    def _update_rows(self) -> None:
+        assert self._progress is not None
+        self._progress.footer = self.footer_line()
+        self._progress.update(
+            self._rows[None], completed=self.overall.finished, info=self.rate_line()
+        )
+        for model, tally in self.by_model.items():
+            if model in self._rows:
+                self._progress.update(
+                    self._rows[model], completed=tally.finished, info=self.model_line(model)
+                )

@@ -34,6 +34,18 @@ def distribution(sorted_values: Sequence[float]) -> dict[str, float | int | None
     return result
 
 
+def duration_text(seconds: float | None) -> str:
+    """'4.2 ms', '0.731 s', '12.5 s', '3 min 20 s', '2 h 5 min'; '–' for no value."""
+    if seconds is None:
+        return "–"
+    if seconds < 1:
+        return f"{seconds * 1000:.3g} ms" if seconds < 0.1 else f"{seconds:.3g} s"
+    if seconds < 120:
+        return f"{seconds:.3g} s" if seconds < 10 else f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes < 120 else f"{minutes // 60} h {minutes % 60} min"
+
+
 def rate(count: float, seconds: float) -> float:
     return count / seconds if seconds > 0 else 0.0
 

@@ -1,4 +1,5 @@
-"""The run directory's report files, rebuilt from the journal alone: report.json and tasks.csv."""
+"""The run directory's report files, rebuilt from the journal alone: report.json, tasks.csv and
+report.html."""
 
 from __future__ import annotations
 
@@ -11,10 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from . import report
-from .journal import Journal
+from .errors import JournalError
+from .journal import JOURNAL_FILE, Journal
 
 REPORT_JSON = "report.json"
 TASKS_CSV = "tasks.csv"
+REPORT_HTML = "report.html"
+REPORT_FILES = (REPORT_JSON, TASKS_CSV, REPORT_HTML)
+THUMBS_DIR = "thumbs"  # the gallery's thumbnails, made once
 PHASES = {
     "wait": "wait_s",
     "request": "request_s",
@@ -132,11 +137,25 @@ def _run(journal: Journal, run: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_reports(run_dir: Path, journal: Journal, *, name: str) -> dict[str, Any]:
-    """Write report.json and tasks.csv atomically; return the summary."""
+    """Write report.json, tasks.csv and report.html atomically; return the summary."""
+    from .report_html import write_html  # matplotlib loads in ~0.5 s; validate and plan need none
+
     summary = build_summary(journal, name=name)
     _atomic_write(run_dir / REPORT_JSON, json.dumps(summary, indent=2, sort_keys=False) + "\n")
     _write_tasks_csv(run_dir / TASKS_CSV, journal)
+    write_html(run_dir, journal, summary)
     return summary
+
+
+def rebuild_reports(run_dir: Path) -> dict[str, Any]:
+    """`batchgen report RUN_DIR`: every report file again, from the journal alone."""
+    if not (run_dir / JOURNAL_FILE).is_file():
+        raise JournalError(f"no batchgen journal in {run_dir} ({JOURNAL_FILE} is missing)")
+    journal = Journal.open(run_dir, lock=False)  # a run may hold the lock; reading is safe
+    try:
+        return write_reports(run_dir, journal, name=journal.meta("name") or run_dir.name)
+    finally:
+        journal.close()
 
 
 def _write_tasks_csv(path: Path, journal: Journal) -> None:

@@ -218,7 +218,8 @@ def validate(value: Any, schema: Schema, path: KeyPath = ()) -> list[Problem]:
     if not _fits(value, schema):
         return [Problem(path, f"must be {describe(schema)}, got {show(value)}")]
     if "enum" in schema and value not in schema["enum"]:
-        return [Problem(path, f"{show(value)} is not allowed; expected {describe(schema)}")]
+        hint = did_you_mean(value, schema["enum"])
+        return [Problem(path, f"{show(value)} is not allowed; {hint}expected {describe(schema)}")]
     if isinstance(value, dict):
         return _object(value, schema, path)
     if isinstance(value, list):
@@ -355,6 +356,15 @@ def _object(value: dict[str, Any], schema: Schema, path: KeyPath) -> list[Proble
         if not validate(value, rule["if"], path):
             problems += validate(value, rule["then"], path)
     return problems
+
+
+def did_you_mean(value: Any, choices: list[Any], cutoff: float = 0.75) -> str:
+    """'did you mean 'aimlapi'? ' for a near miss of a text choice, else ''."""
+    if not isinstance(value, str):
+        return ""
+    texts = [choice for choice in choices if isinstance(choice, str)]
+    close = difflib.get_close_matches(value, texts, n=1, cutoff=cutoff)
+    return f"did you mean {close[0]!r}? " if close else ""
 
 
 def _unknown(key: str, known: dict[str, Schema], where: KeyPath) -> Problem:

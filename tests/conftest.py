@@ -1,4 +1,4 @@
-"""Shared fixtures: anyio on asyncio only (aiohttp, aiolimiter and aiofiles need it)."""
+"""Shared fixtures: anyio on asyncio only (aiohttp and aiolimiter need it)."""
 
 from __future__ import annotations
 

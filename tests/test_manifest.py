@@ -666,3 +666,16 @@ def test_fuzz_random_structures(changes: dict[str, Any]) -> None:
 def test_fuzz_validator_agrees_with_jsonschema(changes: dict[str, Any]) -> None:
     values = {**values_of(DATA / "full.yaml"), **changes}
     assert (not validate(values, MANIFEST_SCHEMA)) == JSON_SCHEMA.is_valid(values)
+
+
+# --- warnings: valid, but probably not what was meant ------------------------------------------
+
+
+def test_known_models_give_no_warning_and_an_unknown_one_is_located() -> None:
+    assert load_manifest(DATA / "full.yaml").warnings == ()
+    text = HEAD.replace(FAST, f"{FAST}, google/imagen-4.0-ultra-generate-01") + "prompts: [x]\n"
+    (warning,) = parse_manifest(text, source=SOURCE).warnings
+    assert warning == (
+        f"{SOURCE}:2:47: models[1]: unknown model 'google/imagen-4.0-ultra-generate-01'; "
+        "did you mean 'google/imagen-4.0-ultra-generate-001'? (sent as written otherwise)"
+    )

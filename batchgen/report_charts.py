@@ -1,0 +1,103 @@
+"""The report's charts, drawn by matplotlib (no pyplot, no global state) as inline SVG: text stays
+text, nothing is fetched, and a chart weighs tens of kilobytes whatever the number of tasks."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import matplotlib
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from .report_queries import CostCell, ModelLatency
+
+WIDTH_IN, HEIGHT_IN = 10.0, 3.6
+_STYLE: dict[str, Any] = {
+    "svg.fonttype": "none",  # text as <text>, drawn in the page's font: smaller and searchable
+    "font.family": "sans-serif",
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "legend.frameon": False,
+}
+
+
+@contextmanager
+def _figure(name: str, height_in: float = HEIGHT_IN) -> Iterator[tuple[Figure, Axes, list[str]]]:
+    """A figure to draw on; its SVG text lands in the list when the block ends."""
+    svg: list[str] = []
+    # a salt per chart: several SVGs in one page must not share clip-path ids
+    rc: Any = {**_STYLE, "svg.hashsalt": f"batchgen-{name}"}  # Any: its key type is 3.9+ only
+    with matplotlib.rc_context(rc):
+        figure = Figure(figsize=(WIDTH_IN, height_in), layout="constrained")
+        yield figure, figure.add_subplot(), svg
+        buffer = io.StringIO()
+        figure.savefig(buffer, format="svg", metadata={"Date": None})
+    text = buffer.getvalue()
+    svg.append(text[text.index("<svg") :])  # inline: no XML prolog or doctype
+
+
+def latency_cdf(models: Sequence[ModelLatency], *, label: str = "") -> str | None:
+    """End-to-end latency CDF, one line per model (or per run when comparing); None: no data."""
+    if not any(m.count for m in models):
+        return None
+    with _figure("latency") as (_, axes, svg):
+        for item in models:
+            seconds = [x for x, _ in item.cdf]
+            axes.step(seconds, [y * 100 for _, y in item.cdf], where="post", label=item.model)
+        axes.set_xlabel("end-to-end latency per task (s)")
+        axes.set_ylabel("% of tasks done within")
+        axes.set_ylim(0, 100)
+        axes.set_xlim(left=0)
+        axes.legend(loc="best", title=label or None)
+    return svg[0]
+
+
+def throughput(runs: Sequence[tuple[str, Sequence[tuple[float, float]]]]) -> str | None:
+    """Images/s over time, one line per run: (label, [(seconds since start, images/s)])."""
+    if not any(points for _, points in runs):
+        return None
+    with _figure("throughput") as (_, axes, svg):
+        for label, points in runs:
+            if points:
+                xs, ys = zip(*points, strict=True)
+                axes.step(xs, ys, where="post", label=label)
+        axes.set_xlabel("seconds since the run started")
+        axes.set_ylabel("images / s")
+        axes.set_ylim(bottom=0)
+        axes.set_xlim(left=0)
+        if len(runs) > 1:
+            axes.legend(loc="upper right")
+    return svg[0]
+
+
+def cost_bars(cells: Sequence[CostCell]) -> str | None:
+    """Cost per model as horizontal bars, split by aspect ratio."""
+    if not any(cell.cost_usd for cell in cells):
+        return None
+    models = sorted({cell.model for cell in cells})
+    aspects = sorted({cell.aspect_ratio for cell in cells})
+    height = min(1.3 + 0.4 * len(models), 8.0)
+    with _figure("cost", height) as (figure, axes, svg):
+        left = [0.0] * len(models)
+        for aspect in aspects:
+            widths = [_cost(cells, model, aspect) for model in models]
+            axes.barh(models, widths, left=left, label=aspect, height=0.6)
+            left = [a + b for a, b in zip(left, widths, strict=True)]
+        for row, total in enumerate(left):
+            axes.annotate(f" ${total:,.2f}", (total, row), va="center", fontsize=9)
+        axes.set_xlabel("cost (USD)")
+        axes.invert_yaxis()
+        axes.grid(axis="y", visible=False)
+        axes.margins(x=0.12)
+        figure.legend(title="aspect ratio", loc="outside right upper")
+    return svg[0]
+
+
+def _cost(cells: Sequence[CostCell], model: str, aspect: str) -> float:
+    return sum(c.cost_usd for c in cells if c.model == model and c.aspect_ratio == aspect)

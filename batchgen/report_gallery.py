@@ -1,0 +1,200 @@
+"""The report's gallery: tasks grouped by prompt in job order, capped so the page opens at once.
+Small JPEG thumbnails are made once into thumbs/ and embedded, so report.html stands alone; each
+links to its full image in images/ beside the report."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from html import escape
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from PIL import Image
+
+from .journal import Journal
+from .report_files import THUMBS_DIR
+
+THUMB_PX = 160  # longest side
+THUMB_QUALITY = 70
+MAX_IMAGES = 400  # shown in the page; every image is still in images/ and tasks.csv
+MAX_TASKS_PER_PROMPT = 24
+
+
+@dataclass(frozen=True, slots=True)
+class Shot:
+    """One task's card: what it asked for, how it went, its images as (file, thumbnail)."""
+
+    task_id: str
+    model: str
+    aspect_ratio: str
+    status: str
+    total_s: float | None
+    cost_usd: float
+    error_kind: str | None
+    images: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    prompt: str
+    shots: tuple[Shot, ...]
+    more_tasks: int  # tasks of this prompt left out by the caps
+
+
+@dataclass(frozen=True, slots=True)
+class Gallery:
+    groups: tuple[Group, ...]
+    shown_images: int
+    total_images: int
+    total_prompts: int
+
+    @property
+    def capped(self) -> bool:
+        return self.shown_images < self.total_images or len(self.groups) < self.total_prompts
+
+
+def collect(journal: Journal, *, max_images: int = MAX_IMAGES) -> Gallery:
+    """The first prompts' tasks in job order until `max_images` images are shown."""
+    rows = journal.iter_query(
+        "SELECT t.prompt, t.id, COALESCE(t.model_used, t.model), t.aspect_ratio, t.status,"
+        " t.total_s, t.cost_usd, t.error_kind, i.idx, i.path FROM tasks t"
+        " LEFT JOIN images i ON i.task_id = t.id ORDER BY t.ordinal, t.id, i.idx"
+    )
+    groups: list[Group] = []
+    shown = 0
+    for prompt, prompt_rows in itertools.groupby(rows, key=itemgetter(0)):
+        if shown >= max_images:
+            break
+        shots: list[Shot] = []
+        more = 0
+        for _, task_rows in itertools.groupby(prompt_rows, key=itemgetter(1)):
+            if len(shots) >= MAX_TASKS_PER_PROMPT or shown >= max_images:
+                more += 1
+                continue
+            shots.append(_shot(list(task_rows)))
+            shown += len(shots[-1].images)
+        groups.append(Group(prompt, tuple(shots), more))
+    totals = journal.query(
+        "SELECT (SELECT COUNT(*) FROM images i JOIN tasks t ON t.id = i.task_id"
+        " WHERE t.status = 'done'), (SELECT COUNT(DISTINCT prompt) FROM tasks)"
+    )[0]
+    return Gallery(tuple(groups), shown, totals[0], totals[1])
+
+
+def _shot(rows: list[tuple[Any, ...]]) -> Shot:
+    _, task_id, model, aspect, status, total_s, cost, error_kind = rows[0][:8]
+    images = tuple(
+        (path, f"{THUMBS_DIR}/{task_id}-{index}.jpg")
+        for *_, index, path in rows
+        if path is not None and status == "done"
+    )
+    return Shot(task_id, model, aspect, status, total_s, cost, error_kind, images)
+
+
+def make_thumbnails(run_dir: Path, gallery: Gallery) -> int:
+    """Write the thumbnails that are missing or older than their image; returns how many."""
+    todo = [
+        (run_dir / image, run_dir / thumb)
+        for image, thumb in _pairs(gallery)
+        if _stale(run_dir / image, run_dir / thumb)
+    ]
+    if not todo:
+        return 0
+    (run_dir / THUMBS_DIR).mkdir(exist_ok=True)
+    # Pillow decodes and resizes without the GIL: threads use every core
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        return sum(pool.map(lambda pair: _thumbnail(*pair), todo))
+
+
+def _pairs(gallery: Gallery) -> Iterator[tuple[str, str]]:
+    for group in gallery.groups:
+        for shot in group.shots:
+            yield from shot.images
+
+
+def _stale(image: Path, thumb: Path) -> bool:
+    try:
+        return thumb.stat().st_mtime < image.stat().st_mtime
+    except FileNotFoundError:
+        return image.exists()
+
+
+def _thumbnail(image: Path, thumb: Path) -> bool:
+    part = thumb.with_name(thumb.name + ".part")
+    try:
+        with Image.open(image) as picture:
+            picture.draft("RGB", (THUMB_PX * 2, THUMB_PX * 2))  # JPEG sources decode smaller
+            picture.thumbnail((THUMB_PX, THUMB_PX))
+            picture.convert("RGB").save(part, "JPEG", quality=THUMB_QUALITY)
+        os.replace(part, thumb)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        part.unlink(missing_ok=True)
+        return False  # the card shows the image as missing; the report is still written
+    return True
+
+
+def gallery_html(gallery: Gallery, run_dir: Path) -> str:
+    """The gallery section: a note on what is shown, then one block of cards per prompt."""
+    if not gallery.groups:
+        return _section(_note("No image was rendered yet: nothing to show."))
+    note = (
+        f"Showing {gallery.shown_images:,} of {gallery.total_images:,} images "
+        f"({len(gallery.groups):,} of {gallery.total_prompts:,} prompts, in job order)."
+    )
+    if gallery.capped:
+        note += (
+            f" The page stops at {MAX_IMAGES:,} images and {MAX_TASKS_PER_PROMPT} tasks a prompt "
+            "so it opens at once; every file is in images/ and listed in tasks.csv."
+        )
+    blocks = "".join(_group_html(group, run_dir) for group in gallery.groups)
+    return _section(_note(note) + blocks)
+
+
+def _section(inner: str) -> str:
+    return f'<section id="gallery"><h2>Gallery</h2>{inner}</section>'
+
+
+def _note(text: str) -> str:
+    return f'<p class="note" id="gallery-note">{escape(text)}</p>'
+
+
+def _group_html(group: Group, run_dir: Path) -> str:
+    cards = "".join(_card(shot, run_dir) for shot in group.shots)
+    more = f'<p class="note">and {group.more_tasks:,} more tasks</p>' if group.more_tasks else ""
+    return (
+        f'<div class="group"><h3>{escape(group.prompt)}</h3>'
+        f'<div class="shots">{cards}</div>{more}</div>'
+    )
+
+
+def _card(shot: Shot, run_dir: Path) -> str:
+    if shot.status != "done":
+        pictures = f'<div class="missing">failed: {escape(shot.error_kind or "unknown")}</div>'
+    else:
+        pictures = "".join(_picture(image, thumb, run_dir) for image, thumb in shot.images)
+    latency = "–" if shot.total_s is None else f"{shot.total_s:.2f} s"
+    model = shot.model.split("/", 1)[-1]  # the vendor prefix says little in a narrow card
+    caption = f"{model} · {shot.aspect_ratio} · {latency} · ${shot.cost_usd:.4f}"
+    wide = ' class="multi"' if len(shot.images) > 1 else ""
+    return (
+        f'<figure{wide} title="{escape(shot.model)}"><div class="imgs">{pictures}</div>'
+        f"<figcaption>{escape(caption)}</figcaption></figure>"
+    )
+
+
+def _picture(image: str, thumb: str, run_dir: Path) -> str:
+    try:
+        data = base64.b64encode((run_dir / thumb).read_bytes()).decode("ascii")
+    except OSError:
+        return f'<div class="missing">missing: {escape(Path(image).name)}</div>'
+    return (
+        f'<a href="{escape(quote(image))}"><img loading="lazy" alt="" '
+        f'src="data:image/jpeg;base64,{data}"></a>'
+    )

@@ -1,0 +1,241 @@
+"""report.html: one self-contained page (inline CSS, SVG charts and thumbnails; nothing fetched)
+with the headline, latency, throughput, cost, errors by kind and a gallery."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from . import report_charts
+from .journal import Journal
+from .report import duration_text
+from .report_files import REPORT_HTML
+from .report_gallery import collect, gallery_html, make_thumbnails
+from .report_queries import CostCell, ErrorExample, ModelLatency, cost_cells, error_examples
+from .report_queries import model_latency as read_model_latency
+
+CSS = """
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2430;
+background:#f6f7f9}main{max-width:1120px;margin:0 auto;padding:24px}h1{margin:0 0 4px}
+h2{margin:32px 0 8px;border-bottom:1px solid #dde1e6;padding-bottom:4px}.sub{color:#5b6472;margin:0}
+section>p.note{color:#5b6472}#headline{display:grid;gap:12px;margin-top:20px;
+grid-template-columns:repeat(auto-fit,minmax(160px,1fr))}.card{background:#fff;border-radius:8px;
+padding:12px 16px;box-shadow:0 1px 2px #0001}.card .label{color:#5b6472;font-size:13px}
+.card .value{font-size:26px;font-weight:600}.card .more{color:#5b6472;font-size:12px}
+.card.bad .value{color:#b42318}
+.chart svg{width:100%;max-width:1000px;height:auto;background:#fff;border-radius:8px}
+table{border-collapse:collapse;background:#fff;margin:8px 0;font-size:14px}
+th,td{padding:4px 10px;border-bottom:1px solid #e6e9ed;text-align:left;vertical-align:top}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}.group{margin:18px 0}
+.group h3{font-size:15px;font-weight:600;margin:0 0 6px}.shots{display:flex;flex-wrap:wrap;gap:10px}
+figure{margin:0;background:#fff;border-radius:6px;padding:6px;width:172px;
+box-shadow:0 1px 2px #0001}
+figure.multi{width:336px}
+figure .imgs{display:flex;flex-wrap:wrap;gap:4px;justify-content:center;min-height:60px}
+figure img{max-width:160px;max-height:160px;display:block}figcaption{font-size:12px;color:#5b6472}
+.missing{width:160px;height:90px;display:flex;align-items:center;justify-content:center;
+background:#fbeaea;color:#b42318;font-size:12px;text-align:center}footer{color:#5b6472;
+font-size:12px;margin-top:40px}code{font-size:13px}
+"""
+
+
+def write_html(run_dir: Path, journal: Journal, summary: dict[str, Any]) -> Path:
+    """Render report.html (and any thumbnails it needs) from the journal; returns its path."""
+    gallery = collect(journal)
+    make_thumbnails(run_dir, gallery)
+    body = [
+        _headline(summary),
+        _latency(read_model_latency(journal)),
+        _throughput(summary),
+        _cost(cost_cells(journal), summary),
+        _errors(summary, error_examples(journal, list(summary["errors"]["attempts_by_kind"]))),
+        gallery_html(gallery, run_dir),
+    ]
+    path = run_dir / REPORT_HTML
+    part = path.with_name(path.name + ".part")
+    part.write_text(page(f"{summary['name']}: batchgen report", body, summary), encoding="utf-8")
+    part.replace(path)
+    return path
+
+
+REBUILD = (
+    "The numbers come from the run's journal; <code>batchgen report RUN_DIR</code> rebuilds "
+    "this page, report.json and tasks.csv."
+)
+
+
+def page(
+    title: str,
+    sections: Sequence[str],
+    summary: dict[str, Any] | None = None,
+    footer: str = REBUILD,
+) -> str:
+    """A whole self-contained page; `sections` and `footer` are HTML, already escaped."""
+    generated = time.strftime("%Y-%m-%d %H:%M", time.localtime())
+    sub = _subtitle(summary) if summary else ""
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body><main>"
+        f"<header><h1>{escape(title)}</h1>{sub}</header>{''.join(sections)}"
+        f"<footer>Made by batchgen on {generated}. {footer}</footer></main></body></html>\n"
+    )
+
+
+def _subtitle(summary: dict[str, Any]) -> str:
+    tasks, runs = summary["tasks"], summary["runs"]
+    last = runs[-1]["status"] if runs else "no run yet"
+    return (
+        f'<p class="sub">{tasks["planned"]:,} tasks planned, {tasks["pending"]:,} pending; '
+        f"{len(runs)} run{'s' if len(runs) != 1 else ''}, the last one {escape(last)}</p>"
+    )
+
+
+def _section(key: str, title: str, *parts: str) -> str:
+    return f'<section id="{key}"><h2>{escape(title)}</h2>{"".join(parts)}</section>'
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{escape(text)}</p>'
+
+
+def _chart(svg: str | None, empty: str) -> str:
+    return f'<div class="chart">{svg}</div>' if svg else _note(empty)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: set[int]) -> str:
+    """An HTML table; columns in `numeric` align right. Cells are escaped here."""
+    head = "".join(
+        f"<th{' class=n' if i in numeric else ''}>{escape(h)}</th>" for i, h in enumerate(headers)
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td{' class=n' if i in numeric else ''}>{escape(str(c))}</td>"
+            for i, c in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def usd(value: float | None, digits: int | None = None) -> str:
+    """Dollars: cents for sums of a dollar or more, else four places (one image costs $0.021)."""
+    if value is None:
+        return "–"
+    places = digits if digits is not None else (2 if abs(value) >= 1 or value == 0 else 4)
+    return f"${value:,.{places}f}"
+
+
+def _card(key: str, label: str, value: str, more: str, bad: bool = False) -> str:
+    return (
+        f'<div class="card{" bad" if bad else ""}" id="card-{key}"><div class="label">'
+        f'{escape(label)}</div><div class="value">{escape(value)}</div>'
+        f'<div class="more">{escape(more)}</div></div>'
+    )
+
+
+def _headline(s: dict[str, Any]) -> str:
+    tasks, cost = s["tasks"], s["cost_usd"]
+    failed_attempts = sum(s["errors"]["attempts_by_kind"].values())
+    cards = [
+        _card("images", "Images", f"{s['images']['count']:,}", f"{tasks['done']:,} tasks rendered"),
+        _card(
+            "failures", "Failures", f"{tasks['failed']:,}",
+            f"tasks failed; {failed_attempts:,} failed attempts", bad=tasks["failed"] > 0,
+        ),
+        _card("wall", "Wall time", duration_text(s["wall_s"]), f"{len(s['runs'])} run(s)"),
+        _card("rate", "Images / s", f"{s['images_per_s']:,.2f}", "over the wall time"),
+        _card("cost", "Total cost", usd(cost["total"]),
+              f"{usd(cost['billed_failed_attempts'])} on failed attempts"),
+        _card("per-image", "Cost per image", usd(cost["per_image"], 4), "total ÷ images"),
+    ]  # fmt: skip
+    return f'<section id="headline">{"".join(cards)}</section>'
+
+
+def _latency(models: Sequence[ModelLatency]) -> str:
+    rows = [
+        (m.model, phase.replace("_", "-"), f"{m.count:,}",
+         *(duration_text(m.phases[phase][q]) for q in ("p50", "p90", "p99", "max")))
+        for m in models
+        for phase in ("end_to_end", "request", "wait", "download")
+    ]  # fmt: skip
+    return _section(
+        "latency",
+        "Latency per model",
+        _chart(report_charts.latency_cdf(models), "No task was rendered: no latency to show."),
+        table(("model", "phase", "tasks", "p50", "p90", "p99", "max"), rows, {2, 3, 4, 5, 6})
+        if rows
+        else "",
+    )
+
+
+def _throughput(s: dict[str, Any]) -> str:
+    runs = [
+        (f"run {run['id']}", [(p["t_s"], p["images_per_s"]) for p in run["throughput"]])
+        for run in s["runs"]
+    ]
+    text = (
+        f"{s['images']['count']:,} images in {duration_text(s['wall_s'])} of runs: "
+        f"{s['images_per_s']:,.2f} images/s overall."
+    )
+    return _section(
+        "throughput",
+        "Throughput over time",
+        _chart(report_charts.throughput(runs), "No image was rendered: no throughput to show."),
+        _note(text),
+    )
+
+
+def _cost(cells: Sequence[CostCell], s: dict[str, Any]) -> str:
+    rows = [
+        (c.model, c.aspect_ratio, f"{c.tasks:,}", f"{c.images:,}", usd(c.cost_usd),
+         usd(c.cost_usd / c.images, 4) if c.images else "–")
+        for c in cells
+    ]  # fmt: skip
+    billed = s["cost_usd"]["billed_failed_attempts"]
+    return _section(
+        "cost",
+        "Cost by model and aspect ratio",
+        _chart(report_charts.cost_bars(cells), "Nothing was spent."),
+        table(("model", "aspect", "tasks", "images", "cost", "per image"), rows, {2, 3, 4, 5})
+        if rows
+        else "",
+        _note(f"Failed attempts that the provider billed: {usd(billed)} (included above)."),
+    )
+
+
+def _errors(s: dict[str, Any], examples: dict[str, list[ErrorExample]]) -> str:
+    errors = s["errors"]
+    if not errors["attempts_by_kind"] and not errors["failed_tasks_by_kind"]:
+        return _section("errors", "Errors by kind", _note("No errors: every attempt succeeded."))
+    kinds = dict.fromkeys([*errors["attempts_by_kind"], *errors["failed_tasks_by_kind"]])
+    rows = [
+        (kind or "unknown", f"{errors['attempts_by_kind'].get(kind, 0):,}",
+         f"{errors['failed_tasks_by_kind'].get(kind, 0):,}")
+        for kind in kinds
+    ]  # fmt: skip
+    items = "".join(
+        f"<li><strong>{escape(kind)}</strong>: {_example(example)}</li>"
+        for kind, found in examples.items()
+        for example in found
+    )
+    return _section(
+        "errors",
+        "Errors by kind",
+        table(("kind", "failed attempts", "failed tasks"), rows, {1, 2}),
+        f'<ul class="examples">{items}</ul>' if items else "",
+        _note("A failed attempt may be retried; a failed task used up its attempts (or could not "
+              "be retried). Rerun the job to try failed tasks again."),
+    )  # fmt: skip
+
+
+def _example(example: ErrorExample) -> str:
+    status = f"HTTP {example.status} · " if example.status else ""
+    prompt = f" <em>(prompt: {escape(example.prompt[:120])})</em>" if example.prompt else ""
+    model = escape(example.model or "")
+    return f"{status}{model}: <code>{escape(example.message[:300])}</code>{prompt}"

@@ -1,0 +1,130 @@
+"""`batchgen report`: one run's files rebuilt; two runs side by side, neither folder touched."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from batchgen.cli import main
+from batchgen.compare import Row, comparison_rows, verdict
+
+from .helpers import FAST, many_prompts, write_manifest
+
+JOB = f"""
+    version: 1
+    name: bench
+    provider: {{kind: emulator, time_scale: 0, image_bytes: small}}
+    models: [{FAST}]
+    {many_prompts(8)}
+"""
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.chdir(tmp_path)
+    return CliRunner()
+
+
+@pytest.fixture
+def two_runs(runner: CliRunner, tmp_path: Path) -> tuple[Path, Path]:
+    job = write_manifest(tmp_path, JOB)
+    failing = write_manifest(
+        tmp_path, JOB.replace("small}", "small, faults: 'policy=0.5'}"), "b.yaml"
+    )
+    assert runner.invoke(main, ["run", str(job), "--out", "a", "--concurrency", "1"]).exit_code == 0
+    assert runner.invoke(main, ["run", str(failing), "--out", "b"]).exit_code == 1
+    return tmp_path / "a", tmp_path / "b"
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(path.relative_to(folder)): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in folder.rglob("*")
+    }
+
+
+def test_two_runs_side_by_side_touch_neither(
+    runner: CliRunner, two_runs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    a, b = two_runs
+    before = snapshot(a), snapshot(b)
+    result = runner.invoke(main, ["report", "a", "b", "--html", "cmp.html"])
+    assert result.exit_code == 0, result.output
+    assert (snapshot(a), snapshot(b)) == before  # no report, no -wal, no -shm
+    table = result.stdout
+    for label in ("images / s", "end-to-end p50", "end-to-end p99", "request p90", "wait p50",
+                  "download p99", "cost", "cost per image", "failed tasks", "B/A"):  # fmt: skip
+        assert label in table
+    assert "A: bench (a)" in table and "B: bench (b)" in table
+    page = (tmp_path / "cmp.html").read_text(encoding="utf-8")
+    assert '<table id="comparison">' in page and "<svg" in page and "B: " in page
+
+
+def test_the_comparison_as_json_has_the_ratios(
+    runner: CliRunner, two_runs: tuple[Path, Path]
+) -> None:
+    a, b = two_runs
+    result = runner.invoke(main, ["report", str(a), str(b), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    rows = {row["metric"]: row for row in data["rows"]}
+    assert rows["tasks rendered"]["a"] == 8 and rows["tasks rendered"]["b"] < 8
+    failed = rows["failed tasks"]
+    assert failed["a"] == 0 and failed["b"] > 0 and failed["b_over_a"] is None
+    rate = rows["images / s"]
+    assert rate["b_over_a"] == pytest.approx(rate["b"] / rate["a"])
+    summary_a = json.loads((a / "report.json").read_text())
+    assert rows["end-to-end p90"]["a"] == summary_a["latency_s"]["end_to_end"]["p90"]
+
+
+def test_one_run_dir_rebuilds_every_report_file(runner: CliRunner, tmp_path: Path) -> None:
+    job = write_manifest(tmp_path, JOB)
+    assert runner.invoke(main, ["run", str(job), "--out", "a"]).exit_code == 0
+    for name in ("report.json", "tasks.csv", "report.html"):
+        (tmp_path / "a" / name).unlink()
+    result = runner.invoke(main, ["report", "a"])
+    assert result.exit_code == 0, result.output
+    assert "bench: 8 of 8 tasks rendered (8 images), 0 failed" in result.stdout
+    assert all((tmp_path / "a" / name).is_file() for name in ("report.json", "tasks.csv"))
+    assert '<section id="gallery">' in (tmp_path / "a" / "report.html").read_text()
+    as_json = runner.invoke(main, ["report", "a", "--json"])
+    assert json.loads(as_json.stdout)["tasks"]["done"] == 8
+
+
+def test_report_usage_errors(runner: CliRunner, tmp_path: Path) -> None:
+    for name in ("a", "b", "c"):
+        (tmp_path / name).mkdir()
+    three = runner.invoke(main, ["report", "a", "b", "c"])
+    assert three.exit_code == 2 and "or two to compare" in three.output
+    html = runner.invoke(main, ["report", "a", "--html", "x.html"])
+    assert html.exit_code == 2 and "--html is for comparing two runs" in html.output
+    missing = runner.invoke(main, ["report", "a", "b"])
+    assert missing.exit_code == 1 and "no batchgen journal in a" in missing.output
+    alone = runner.invoke(main, ["report", "c"])
+    assert alone.exit_code == 1 and "no batchgen journal in c" in alone.output
+    assert not list(tmp_path.glob("[abc]/*"))  # nothing was created in any of them
+
+
+def test_rows_ratio_and_verdict() -> None:
+    assert Row("x", 0, 5, "count", "lower").ratio is None
+    assert Row("x", None, 5, "s", "lower").ratio is None
+    assert verdict(Row("p50", 2.0, 1.0, "s", "lower")) == "better"
+    assert verdict(Row("rate", 2.0, 1.0, "rate", "higher")) == "worse"
+    assert verdict(Row("p50", 1.0, 1.01, "s", "lower")) == "same"
+    assert verdict(Row("images", 1.0, 9.0, "count", "neither")) == "same"
+    empty = {
+        "tasks": {"done": 0, "failed": 0},
+        "images": {"count": 0},
+        "wall_s": 0.0,
+        "images_per_s": 0.0,
+        "latency_s": {
+            p: {"p50": None, "p90": None, "p99": None}
+            for p in ("end_to_end", "request", "wait", "download")
+        },
+        "cost_usd": {"total": 0.0, "per_image": None},
+        "errors": {"attempts_by_kind": {}},
+    }
+    assert all(row.ratio is None for row in comparison_rows(empty, empty))
