@@ -36,6 +36,7 @@ class RunOptions:
     grace_s: float = DEFAULT_GRACE_S
     handle_signals: bool = False
     wait_scale: float = 1.0  # scales retry waits; tests and soak runs turn it down
+    html: bool = True  # report.html (thumbnails: seconds per run); `batchgen report` makes it later
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +100,7 @@ async def run_job(
         finally:  # a run that dies (no key, a hard cancel) still records how long it ran
             wall_s = time.monotonic() - started
             journal.end_run(run_id, finished_at=time.time(), wall_s=wall_s, status=status)
-        summary = write_reports(run_dir, journal, name=manifest.name)
+        summary = write_reports(run_dir, journal, name=manifest.name, html=options.html)
     finally:
         journal.close()
     return JobResult(run_dir=run_dir, result=result, summary=summary)
@@ -133,7 +134,8 @@ async def _render(
                 fallback=manifest.fallback,
                 wait_scale=options.wait_scale,
             ),
-            workers=limits.concurrency or ADAPTIVE_CEILING,
+            # more workers than slots: one busy downloading or saving does not idle a slot
+            workers=2 * (limits.concurrency or ADAPTIVE_CEILING),
             observer=observer,
             grace_s=options.grace_s,
         )

@@ -32,6 +32,7 @@ except ImportError:  # pragma: no cover - Windows has no flock; runs there are n
 JOURNAL_FILE = "journal.sqlite"
 LOCK_FILE = "journal.lock"
 SCHEMA_VERSION = 1
+GROUP_WINDOW_S = 0.005  # how long a durable() waits for others to share its commit
 SQLITE_IOERR, SQLITE_FULL = 10, 13  # primary result codes (sqlite.org/rescode.html)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -83,6 +84,7 @@ class Journal:
         self.path = path
         self._lock = lock
         self._broken: JournalError | None = None
+        self._group: anyio.Event | None = None  # writers waiting for the next shared commit
 
     def __repr__(self) -> str:
         return f"Journal({str(self.path)!r})"
@@ -163,9 +165,23 @@ class Journal:
             raise self._broken from exc
 
     async def durable(self) -> None:
-        """Let every writer of this event-loop turn add its rows, then commit once for all."""
-        await anyio.lowlevel.checkpoint()
-        self.commit()
+        """Return once every row written so far is committed. The first writer to ask leads:
+        it lets others join for GROUP_WINDOW_S, then commits once for all of them (a commit
+        costs ~150 us; one per image was a third of the engine's CPU)."""
+        if self._group is not None:
+            await self._group.wait()
+            if self._broken is not None:
+                raise self._broken
+            return
+        group = self._group = anyio.Event()
+        try:
+            await anyio.sleep(GROUP_WINDOW_S)
+        finally:  # even when the leader is cancelled, its followers get their commit
+            self._group = None
+            try:
+                self.commit()
+            finally:
+                group.set()
 
     def begin_run(self, *, name: str, planned: int, started_at: float) -> int:
         self._write("INSERT OR REPLACE INTO meta VALUES ('name', ?)", (name,))

@@ -136,14 +136,17 @@ def _run(journal: Journal, run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def write_reports(run_dir: Path, journal: Journal, *, name: str) -> dict[str, Any]:
+def write_reports(
+    run_dir: Path, journal: Journal, *, name: str, html: bool = True
+) -> dict[str, Any]:
     """Write report.json, tasks.csv and report.html atomically; return the summary."""
-    from .report_html import write_html  # matplotlib loads in ~0.5 s; validate and plan need none
-
     summary = build_summary(journal, name=name)
     _atomic_write(run_dir / REPORT_JSON, json.dumps(summary, indent=2, sort_keys=False) + "\n")
     _write_tasks_csv(run_dir / TASKS_CSV, journal)
-    write_html(run_dir, journal, summary)
+    if html:
+        from .report_html import write_html  # matplotlib loads in ~0.5 s; plan needs none
+
+        write_html(run_dir, journal, summary)
     return summary
 
 

@@ -33,10 +33,10 @@ JOB = f"""
 
 
 def _small_disk() -> None:
-    """Runs in the child: no file may grow past 800 KB, as if the disk were full. The
+    """Runs in the child: no file may grow past 400 KB, as if the disk were full. The
     journal's log reaches that part way through the job (the images are ~100 KB each)."""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG instead of being killed
-    resource.setrlimit(resource.RLIMIT_FSIZE, (800_000, 800_000))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))
 
 
 def test_a_full_disk_stops_cleanly_and_the_rerun_continues(tmp_path: Path) -> None:
