@@ -1,0 +1,132 @@
+"""Memory and scale: peak RSS of `batchgen plan` and `batchgen run` at 10k, 100k and 1M tasks,
+and the time from start to the first request for the largest.
+
+    python benchmarks/memory.py [--sizes 10000 100000 1000000]
+
+Each command runs in its own process; its peak RSS is the kernel's (wait4's ru_maxrss). The
+emulator answers at once with small images from its own process. A million files of ~100 KB
+would fill the disk, so a side thread checks each finished file (every PNG chunk's CRC) and
+then deletes it; the harness fails if any file is broken or any task missing. Goal: running
+1M within 1.3x the RSS of 10k and under 200 MB; first request within 0.5 s for 1M.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from common import emulator_process, emulator_stats, fresh, machine, png_is_whole
+
+WORK = Path("/tmp/batchgen-bench/memory")
+
+
+def manifest(folder: Path, url: str, tasks: int) -> Path:
+    side = math.isqrt(tasks)
+    assert side * side == tasks, "sizes are squares: a x b templates"
+    values = ", ".join(str(i) for i in range(side))
+    path = folder / "scale.yaml"
+    path.write_text(
+        "version: 1\nname: scale\n"
+        f'provider: {{kind: emulator, base_url: "{url}"}}\n'
+        "models: [google/imagen-4.0-fast-generate-001]\n"
+        f'prompts: [{{template: "{{a}} x {{b}}", vars: {{a: [{values}], b: [{values}]}}}}]\n'
+        "limits: {concurrency: 32}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def peak_rss_mb(
+    command: list[str], cwd: Path, on_start: threading.Event | None = None
+) -> tuple[float, int]:
+    process = subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    if on_start is not None:
+        on_start.set()
+    _, status, usage = os.wait4(process.pid, 0)
+    return usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+
+
+class Sweeper(threading.Thread):
+    """Checks and deletes finished image files so a million of them fit on the disk."""
+
+    def __init__(self, images: Path) -> None:
+        super().__init__(daemon=True)
+        self.images, self.checked, self.broken = images, 0, 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(2.0):
+            self.sweep()
+        self.sweep()
+
+    def sweep(self) -> None:
+        if not self.images.exists():
+            return
+        for path in list(self.images.rglob("*.png")):
+            self.checked += 1
+            self.broken += not png_is_whole(path.read_bytes())
+            path.unlink()
+
+
+def first_request_at(url: str, started: threading.Event, result: list[float]) -> None:
+    """Wall-clock time of the emulator's first generation request (polled every 5 ms)."""
+    started.wait()
+    while emulator_stats(url)["generation_requests"] == 0:
+        time.sleep(0.005)
+    result.append(time.time())
+
+
+def run_started_at(folder: Path) -> float:
+    with sqlite3.connect(folder / "out" / "scale" / "journal.sqlite") as db:
+        return float(db.execute("SELECT MIN(started_at) FROM runs").fetchone()[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    print(f"  {'tasks':>9} {'plan RSS MB':>11} {'run RSS MB':>10} {'run s':>7} {'images/s':>8} "
+          f"{'1st request after spawn s':>25} {'after run start s':>17}")  # fmt: skip
+    for size in args.sizes:
+        measure(size)
+
+
+def measure(size: int) -> None:
+    folder = fresh(WORK / str(size))
+    with emulator_process("--time-scale", "0", "--image-bytes", "small") as url:
+        path = manifest(folder, url, size)
+        command = [sys.executable, "-m", "batchgen"]
+        plan_rss, code = peak_rss_mb([*command, "plan", str(path)], folder)
+        assert code == 0, "plan failed"
+        sweeper = Sweeper(folder / "out" / "scale" / "images")
+        sweeper.start()
+        started, first = threading.Event(), []
+        watcher = threading.Thread(target=first_request_at, args=(url, started, first), daemon=True)
+        watcher.start()
+        began, spawned = time.monotonic(), time.time()
+        run_rss, code = peak_rss_mb([*command, "run", str(path)], folder, started)
+        took = time.monotonic() - began
+        sweeper.done.set()
+        sweeper.join()
+        watcher.join(timeout=5)
+    if code != 0 or sweeper.checked != size or sweeper.broken:
+        raise SystemExit(
+            f"BROKEN RUN: exit {code}, {sweeper.checked} files of {size}, {sweeper.broken} broken"
+        )
+    after_spawn, after_start = first[0] - spawned, first[0] - run_started_at(folder)
+    print(f"  {size:9,} {plan_rss:11.1f} {run_rss:10.1f} {took:7.1f} {size / took:8.1f} "
+          f"{after_spawn:25.3f} {after_start:17.3f}", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
