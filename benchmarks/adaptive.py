@@ -72,7 +72,7 @@ async def run(
 
 def summarise(samples: list[dict[str, Any]], latency: float, seconds: float) -> None:
     print(
-        f"  {'phase':>5} {'capacity':>8} {'ideal/s':>8} {'achieved/s':>10} {'ratio':>6} {'429 share':>9} {'in flight':>9}"
+        f"  {'phase':>5} {'capacity':>8} {'ideal/s':>8} {'achieved/s':>10} {'ratio':>6} {'429 share':>9} {'in flight':>9} {'settled in':>10}"
     )
     for phase in sorted({s["phase"] for s in samples}):
         rows = [s for s in samples if s["phase"] == phase]
@@ -89,8 +89,18 @@ def summarise(samples: list[dict[str, Any]], latency: float, seconds: float) -> 
         achieved = ok / span
         print(
             f"  {phase:5} {rows[0]['capacity']:8} {ideal:8.1f} {achieved:10.1f} {achieved / ideal:6.3f} "
-            f"{refused / max(ok + refused, 1):9.2%} {sum(s['in_flight'] for s in steady) / len(steady):9.1f}"
+            f"{refused / max(ok + refused, 1):9.2%} {sum(s['in_flight'] for s in steady) / len(steady):9.1f} "
+            f"{settled(rows):>10}"
         )
+
+
+def settled(rows: list[dict[str, Any]]) -> str:
+    """Seconds from the capacity change until the server saw >= 90% of it in use, and kept it."""
+    capacity, start = rows[0]["capacity"], rows[0]["t"]
+    for i, row in enumerate(rows):
+        if all(later["in_flight"] >= 0.9 * capacity for later in rows[i : i + 4]):
+            return f"{row['t'] - start:.1f} s"
+    return "never"
 
 
 def main() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -20,12 +19,12 @@ from ..errors import (
 from ..models import Generation, ImageRef, Task, Usage
 from ..retry import parse_retry_after
 from .base import Download, Provider
-from .http import fetch_image, mapped_errors
+from .http import call, fetch_image, redacted
+from .wire import body_text, json_object, maybe_json, shorten, string
 
 DEFAULT_BASE_URL = "https://api.aimlapi.com"
 DEFAULT_KEY_ENV = "AIMLAPI_API_KEY"
 PATH = "/v1/images/generations"
-MESSAGE_LIMIT = 300
 
 
 class AimlapiProvider(Provider):
@@ -43,15 +42,13 @@ class AimlapiProvider(Provider):
 
     async def generate(self, task: Task, *, model: str) -> Generation:
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        with mapped_errors(f"POST {self._url}"):
-            async with self._session.post(
-                self._url, json=request_body(task, model), headers=headers, allow_redirects=False
-            ) as response:
-                body = await response.read()
-                status, retry_after = response.status, response.headers.get("Retry-After")
-        if status not in (200, 201):
-            raise self._redact(error_for(status, body, retry_after))
-        return parse_generation(body, model=model)
+        answer = await call(
+            self._session, "POST", self._url, headers=headers, json=request_body(task, model)
+        )
+        if answer.status not in (200, 201):
+            error = error_for(answer.status, answer.body, answer.headers.get("Retry-After"))
+            raise redacted(error, self._api_key)
+        return parse_generation(answer.body, model=model)
 
     def fetch(self, ref: ImageRef) -> AbstractAsyncContextManager[Download]:
         assert ref.url is not None
@@ -59,13 +56,6 @@ class AimlapiProvider(Provider):
 
     async def aclose(self) -> None:
         await self._session.close()
-
-    def _redact(self, error: ProviderError) -> ProviderError:
-        """A server that echoes the key must not put it into our journal or logs."""
-        if self._api_key and self._api_key in error.message:
-            error.message = error.message.replace(self._api_key, "***")
-            error.args = (error.message,)
-        return error
 
 
 def request_body(task: Task, model: str) -> dict[str, Any]:
@@ -96,35 +86,22 @@ def error_for(status: int, body: bytes, retry_after: str | None) -> ProviderErro
 
 
 def _message(body: bytes) -> str:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return _shorten(body.decode("utf-8", "replace")) or "(empty body)"
+    data = maybe_json(body)
+    if data is None:
+        return body_text(body)
     if isinstance(data, Mapping):
         for key in ("message", "error", "detail"):
             value = data.get(key)
             if isinstance(value, Mapping):
                 value = value.get("message")
             if value:
-                return _shorten(str(value))
-    return _shorten(str(data))
-
-
-def _shorten(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+                return shorten(str(value))
+    return shorten(str(data))
 
 
 def parse_generation(body: bytes, *, model: str) -> Generation:
     """Shape A: data[] with url or b64_json and meta.usage; shape B (Preview): images[] and seed."""
-    try:
-        data = json.loads(body)
-    except ValueError as exc:
-        raise ServerError(
-            f"answer is not JSON: {_shorten(body[:200].decode('utf-8', 'replace'))}"
-        ) from exc
-    if not isinstance(data, Mapping):
-        raise ServerError("answer is not a JSON object")
+    data = json_object(body)
     items = data.get("data")
     if isinstance(items, list):
         refs = [_ref_from_data(i, item) for i, item in enumerate(items)]
@@ -146,21 +123,16 @@ def parse_generation(body: bytes, *, model: str) -> Generation:
 def _ref_from_data(index: int, item: object) -> ImageRef:
     if not isinstance(item, Mapping):
         raise ServerError(f"data[{index}] is not an object")
-    url, b64 = item.get("url"), item.get("b64_json")
-    if not (isinstance(url, str) and url) and not (isinstance(b64, str) and b64):
+    url, b64 = string(item.get("url")), string(item.get("b64_json"))
+    if url is None and b64 is None:
         raise ServerError(f"data[{index}] has neither url nor b64_json")
-    return ImageRef(
-        index=index,
-        url=url if isinstance(url, str) and url else None,
-        b64=b64 if isinstance(b64, str) and b64 else None,
-        mime_type=_str_or_none(item.get("mime_type")),
-    )
+    return ImageRef(index=index, url=url, b64=b64, mime_type=string(item.get("mime_type")))
 
 
 def _ref_from_images(index: int, item: object) -> ImageRef:
     if not isinstance(item, Mapping) or not isinstance(item.get("url"), str):
         raise ServerError(f"images[{index}] has no url")
-    return ImageRef(index=index, url=item["url"], mime_type=_str_or_none(item.get("content_type")))
+    return ImageRef(index=index, url=item["url"], mime_type=string(item.get("content_type")))
 
 
 def _usage(meta: object) -> Usage:
@@ -179,7 +151,3 @@ def _number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value)
-
-
-def _str_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) else None
