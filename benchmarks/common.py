@@ -6,7 +6,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
@@ -32,8 +31,13 @@ def emulator_process(*args: str) -> Iterator[str]:
         assert process.stdout is not None
         yield process.stdout.readline().split(" on ")[1].split()[0]
     finally:
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=30)
+        # SIGTERM, not SIGINT: a shell running us in the background leaves SIGINT ignored
+        process.terminate()
+        try:
+            process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
 
 
 def emulator_stats(url: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -67,7 +68,8 @@ async def running_emulator(
 
 
 def serve(config: EmulatorConfig, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the emulator until Ctrl+C (for `batchgen emulator`); prints the base URL first."""
+    """Run the emulator until Ctrl+C or SIGTERM (for `batchgen emulator`); prints the base URL
+    first."""
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve_forever(config, host, port))
 
@@ -80,4 +82,10 @@ async def _serve_forever(config: EmulatorConfig, host: str, port: int) -> None:
             f"{emulator.base_url}/openai/v1, fal {emulator.base_url}/fal",
             flush=True,
         )
-        await asyncio.Event().wait()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        # Handlers of our own: a process started in the background by a shell inherits SIGINT
+        # ignored, and a supervisor stops servers with SIGTERM.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
