@@ -28,15 +28,15 @@ WORK = Path("/tmp/batchgen-bench/memory")
 
 
 def manifest(folder: Path, url: str, tasks: int) -> Path:
-    side = math.isqrt(tasks)
-    assert side * side == tasks, "sizes are squares: a x b templates"
-    values = ", ".join(str(i) for i in range(side))
+    side = math.gcd(tasks, 1000)  # a x b = tasks: 100 x 100, 1000 x 100, 1000 x 1000
+    a_values = ", ".join(str(i) for i in range(side))
+    b_values = ", ".join(str(i) for i in range(tasks // side))
     path = folder / "scale.yaml"
     path.write_text(
         "version: 1\nname: scale\n"
         f'provider: {{kind: emulator, base_url: "{url}"}}\n'
         "models: [google/imagen-4.0-fast-generate-001]\n"
-        f'prompts: [{{template: "{{a}} x {{b}}", vars: {{a: [{values}], b: [{values}]}}}}]\n'
+        f'prompts: [{{template: "{{a}} x {{b}}", vars: {{a: [{a_values}], b: [{b_values}]}}}}]\n'
         "limits: {concurrency: 32}\n",
         encoding="utf-8",
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import aiohttp
@@ -18,8 +17,7 @@ from ..errors import (
 )
 from ..models import Generation, ImageRef, Task, Usage
 from ..retry import parse_retry_after
-from .base import Download, Provider
-from .http import call, fetch_image, redacted
+from .http import HttpProvider, call, redacted
 from .wire import body_text, json_object, maybe_json, shorten, string
 
 DEFAULT_BASE_URL = "https://api.aimlapi.com"
@@ -27,18 +25,14 @@ DEFAULT_KEY_ENV = "AIMLAPI_API_KEY"
 PATH = "/v1/images/generations"
 
 
-class AimlapiProvider(Provider):
+class AimlapiProvider(HttpProvider):
     kind = "aimlapi"
 
     def __init__(
         self, session: aiohttp.ClientSession, *, base_url: str, api_key: str | None
     ) -> None:
-        self._session = session
-        self._url = base_url.rstrip("/") + PATH
-        self._api_key = api_key
-
-    def __repr__(self) -> str:
-        return f"AimlapiProvider(url={self._url!r})"  # never the key
+        super().__init__(session, base_url=base_url, api_key=api_key)
+        self._url = self._base_url + PATH
 
     async def generate(self, task: Task, *, model: str) -> Generation:
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
@@ -49,13 +43,6 @@ class AimlapiProvider(Provider):
             error = error_for(answer.status, answer.body, answer.headers.get("Retry-After"))
             raise redacted(error, self._api_key)
         return parse_generation(answer.body, model=model)
-
-    def fetch(self, ref: ImageRef) -> AbstractAsyncContextManager[Download]:
-        assert ref.url is not None
-        return fetch_image(self._session, ref.url)
-
-    async def aclose(self) -> None:
-        await self._session.close()
 
 
 def request_body(task: Task, model: str) -> dict[str, Any]:

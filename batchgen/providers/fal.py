@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import aiohttp
@@ -23,8 +22,7 @@ from ..errors import (
 )
 from ..models import Generation, ImageRef, Task
 from ..retry import parse_retry_after
-from .base import Download, Provider
-from .http import Answer, call, fetch_image, redacted, same_origin
+from .http import Answer, HttpProvider, call, redacted, same_origin
 from .wire import body_text, items, json_object, mapping, maybe_json, shorten, string
 
 DEFAULT_BASE_URL = "https://queue.fal.run"
@@ -41,7 +39,7 @@ def poll_delay_s(polls: int, *, first: float = POLL_FIRST_S, most: float = POLL_
     return min(first * POLL_FACTOR ** min(polls, 64), most)
 
 
-class FalProvider(Provider):
+class FalProvider(HttpProvider):
     kind = "fal"
 
     def __init__(
@@ -57,13 +55,9 @@ class FalProvider(Provider):
             raise ValueError(
                 f"need 0 < poll_first_s <= poll_max_s, got {poll_first_s}, {poll_max_s}"
             )
-        self._session = session
-        self._base = base_url.rstrip("/")
-        self._api_key = api_key
+        super().__init__(session, base_url=base_url, api_key=api_key)
+        self._base = self._base_url
         self._poll = (poll_first_s, poll_max_s)
-
-    def __repr__(self) -> str:
-        return f"FalProvider(base={self._base!r})"  # never the key
 
     async def generate(self, task: Task, *, model: str) -> Generation:
         app = catalog.wire_model(self.kind, model)
@@ -131,13 +125,6 @@ class FalProvider(Provider):
 
     def _error(self, answer: Answer, what: str) -> ProviderError:
         return redacted(error_for(answer.status, answer.body, answer.headers, what), self._api_key)
-
-    def fetch(self, ref: ImageRef) -> AbstractAsyncContextManager[Download]:
-        assert ref.url is not None
-        return fetch_image(self._session, ref.url)  # fal's CDN: no credentials
-
-    async def aclose(self) -> None:
-        await self._session.close()
 
 
 def request_body(task: Task) -> dict[str, Any]:

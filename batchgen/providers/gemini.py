@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import aiohttp
@@ -15,8 +14,7 @@ from .. import catalog
 from ..errors import Rejected, ServerError
 from ..models import Generation, ImageRef, Task
 from . import google_status
-from .base import Download, Provider
-from .http import call, fetch_image, redacted
+from .http import HttpProvider, call, redacted
 from .wire import items, json_object, mapping, string
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -27,18 +25,14 @@ PREDICT, GENERATE_CONTENT = "predict", "generateContent"
 _POSITIVE_PROMPT = "Positive Prompt"  # a prediction that rates the prompt: not an image
 
 
-class GeminiProvider(Provider):
+class GeminiProvider(HttpProvider):
     kind = "gemini"
 
     def __init__(
         self, session: aiohttp.ClientSession, *, base_url: str, api_key: str | None
     ) -> None:
-        self._session = session
-        self._base = f"{base_url.rstrip('/')}/{API_VERSION}/models/"
-        self._api_key = api_key
-
-    def __repr__(self) -> str:
-        return f"GeminiProvider(base={self._base!r})"  # never the key
+        super().__init__(session, base_url=base_url, api_key=api_key)
+        self._base = f"{self._base_url}/{API_VERSION}/models/"
 
     async def generate(self, task: Task, *, model: str) -> Generation:
         wire, method = catalog.wire_model(self.kind, model), method_for(model)
@@ -52,13 +46,6 @@ class GeminiProvider(Provider):
         if method == PREDICT:
             return parse_predict(answer.body, model=model)
         return parse_content(answer.body, model=model)
-
-    def fetch(self, ref: ImageRef) -> AbstractAsyncContextManager[Download]:
-        assert ref.url is not None  # Google answers inline; a URL would be a gateway's
-        return fetch_image(self._session, ref.url)
-
-    async def aclose(self) -> None:
-        await self._session.close()
 
 
 def method_for(model: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +13,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ..errors import DownloadError, ProviderError, ProviderTimeout, ServerError
-from .base import Download
+from ..models import ImageRef
+from .base import Download, Provider
 
 DOWNLOAD_CHUNK = 64 * 1024
 MAX_IMAGE_BYTES = 64 * 1024 * 1024
@@ -118,3 +119,25 @@ async def _body(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
             yield chunk
     except (asyncio.TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
         raise DownloadError(f"image download broke off: {type(exc).__name__}") from exc
+
+
+class HttpProvider(Provider):
+    """A provider over the run's one aiohttp session. Its key goes only into its own requests;
+    images are fetched with no credentials at all."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, *, base_url: str, api_key: str | None
+    ) -> None:
+        self._session = session
+        self._base_url = base_url.rstrip("/")
+        self._api_key = api_key
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self._base_url!r})"  # never the key
+
+    def fetch(self, ref: ImageRef) -> AbstractAsyncContextManager[Download]:
+        assert ref.url is not None
+        return fetch_image(self._session, ref.url)
+
+    async def aclose(self) -> None:
+        await self._session.close()

@@ -5,7 +5,6 @@ ratio, base64 or URL answers, x-ratelimit-* pacing hints and retry-after-ms / re
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import aiohttp
@@ -22,8 +21,7 @@ from ..errors import (
 )
 from ..models import Generation, ImageRef, Task
 from ..retry import parse_reset, parse_retry_after
-from .base import Download, Provider
-from .http import call, fetch_image, redacted
+from .http import HttpProvider, call, redacted
 from .wire import body_text, items, json_object, mapping, maybe_json, shorten, string
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -34,18 +32,14 @@ _QUOTA_CODES = ("insufficient_quota", "billing_hard_limit_reached")
 _LIMITS = ("requests", "tokens")
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(HttpProvider):
     kind = "openai"
 
     def __init__(
         self, session: aiohttp.ClientSession, *, base_url: str, api_key: str | None
     ) -> None:
-        self._session = session
-        self._url = base_url.rstrip("/") + PATH
-        self._api_key = api_key
-
-    def __repr__(self) -> str:
-        return f"OpenAIProvider(url={self._url!r})"  # never the key
+        super().__init__(session, base_url=base_url, api_key=api_key)
+        self._url = self._base_url + PATH
 
     async def generate(self, task: Task, *, model: str) -> Generation:
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
@@ -57,13 +51,6 @@ class OpenAIProvider(Provider):
         generation = parse_generation(answer.body, model=model)
         hold = hold_s(answer.headers)
         return generation if hold is None else _with_hold(generation, hold)
-
-    def fetch(self, ref: ImageRef) -> AbstractAsyncContextManager[Download]:
-        assert ref.url is not None
-        return fetch_image(self._session, ref.url)  # URLs are on a CDN: no credentials
-
-    async def aclose(self) -> None:
-        await self._session.close()
 
 
 def _with_hold(generation: Generation, hold: float) -> Generation:
