@@ -24,7 +24,8 @@ from batchgen.models import (
     PromptSpec,
     ProviderConfig,
 )
-from batchgen.schema import EMULATOR_OPTIONS, MANIFEST_SCHEMA, VAR_NAME, validate
+from batchgen.schema import EMULATOR_OPTIONS, MANIFEST_SCHEMA, VAR_NAME
+from batchgen.schema_check import validate
 from batchgen.sources import Anchor, KeyPath, Problem, show
 
 FILENAME_FIELDS = (

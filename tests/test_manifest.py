@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from batchgen.errors import ManifestError
 from batchgen.manifest import load_manifest, parse_manifest
 from batchgen.models import Limits, OutputConfig, PromptSpec, ProviderConfig
-from batchgen.schema import MANIFEST_SCHEMA, manifest_schema, validate
+from batchgen.schema import MANIFEST_SCHEMA, manifest_schema
+from batchgen.schema_check import validate
 from batchgen.sources import read_yaml
 
 DATA = Path(__file__).parent / "data" / "manifests"
