@@ -58,6 +58,9 @@ CREATE TABLE IF NOT EXISTS generations (
 CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status);
 CREATE INDEX IF NOT EXISTS tasks_ordinal ON tasks (ordinal);  -- the gallery streams in job order
 """
+# "+status" keeps SQLite off the status index: through it, each batch of ids scanned every
+# done task (170 ms a batch at 700k tasks, found by benchmarks/memory.py); by id, 1.5 ms.
+_DONE_AMONG = "SELECT id FROM tasks WHERE +status = 'done' AND id IN ({marks})"
 _TASK_STATE = """
 SELECT (SELECT status FROM tasks WHERE id = ?), g.model, g.refs, g.cost_usd
 FROM (SELECT 1) LEFT JOIN generations g ON g.task_id = ?
@@ -207,9 +210,7 @@ class Journal:
     def done_among(self, task_ids: Sequence[str]) -> set[str]:
         """Which of these tasks are already rendered."""
         marks = ",".join("?" * len(task_ids))
-        rows = self._conn.execute(
-            f"SELECT id FROM tasks WHERE status = 'done' AND id IN ({marks})", tuple(task_ids)
-        )
+        rows = self._conn.execute(_DONE_AMONG.format(marks=marks), tuple(task_ids))
         return {row[0] for row in rows}
 
     def record_generation(

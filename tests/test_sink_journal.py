@@ -152,3 +152,20 @@ def test_after_a_failed_commit_no_writer_is_told_its_rows_are_safe(tmp_path: Pat
     with pytest.raises(JournalError):
         journal.record_image("b", SavedImage(0, "images/b.png", 10, 1, 1, "image/png"))
     journal.close()  # closes without trying to commit again
+
+
+def test_looking_up_done_tasks_goes_by_id_not_by_status(tmp_path: Path) -> None:
+    """Through the status index, a resume's look-ups grew with the job (quadratic at 1M)."""
+    from batchgen.engine import FEED_BATCH
+    from batchgen.journal import _DONE_AMONG
+
+    journal = Journal.open(tmp_path)
+    run = journal.begin_run(name="j", planned=2, started_at=1.0)
+    journal.record(outcome("a"), run_id=run)
+    journal.commit()
+    ids = ["a", *(f"x{i}" for i in range(FEED_BATCH - 1))]  # a whole batch, as the feeder asks
+    sql = "EXPLAIN QUERY PLAN " + _DONE_AMONG.format(marks=",".join("?" * len(ids)))
+    plan = " ".join(row[3] for row in journal.query(sql, ids))
+    assert "(id=?)" in plan and "tasks_status" not in plan
+    assert journal.done_among(["a", "b"]) == {"a"}
+    journal.close()
