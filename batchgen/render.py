@@ -140,6 +140,7 @@ class Renderer:
             refs=generation.images,
             cost_usd=tally.cost_usd,
         )
+        await self._journal.durable()  # paid: a kill from here on must not mean paying again
         started = time.monotonic()
         try:
             await self._saver.save_all(task, model, generation.images, tally.images)
