@@ -140,7 +140,9 @@ class Renderer:
             refs=generation.images,
             cost_usd=tally.cost_usd,
         )
-        await self._journal.durable()  # paid: a kill from here on must not mean paying again
+        # Paid: commit now, with no wait between the answer and the commit, so a kill from
+        # here on means downloading again, never paying again (one commit per task).
+        self._journal.commit()
         started = time.monotonic()
         try:
             await self._saver.save_all(task, model, generation.images, tally.images)
