@@ -7,8 +7,7 @@ print(job.summary["images_per_s"])
 
 from __future__ import annotations
 
-from .engine import Observer, RunResult
-from .errors import (
+from batchgen.errors import (
     AuthError,
     BatchgenError,
     BudgetExceeded,
@@ -24,12 +23,13 @@ from .errors import (
     ServerError,
     SinkError,
 )
-from .expand import count_tasks, expand
-from .job import JobResult, RunOptions, run, run_job
-from .manifest import load_manifest, parse_manifest
-from .models import Manifest, Outcome, Task
-from .plan import Plan, make_plan
-from .schema import manifest_schema
+from batchgen.expand import count_tasks, expand
+from batchgen.manifest import load_manifest, parse_manifest
+from batchgen.manifest.schema import manifest_schema
+from batchgen.models import Manifest, Outcome, Task
+from batchgen.plan import Plan, make_plan
+from batchgen.run.engine import Observer, RunResult
+from batchgen.run.job import JobResult, RunOptions, run, run_job
 
 __all__ = [
     "AuthError",

@@ -1,5 +1,5 @@
 """python -m batchgen"""
 
-from .cli import main
+from batchgen.cli import main
 
 main()

@@ -12,24 +12,24 @@ from typing import TypeVar
 import click
 from rich.console import Console
 
-from .compare import (
+from batchgen.errors import BatchgenError, ManifestError
+from batchgen.expand import count_tasks
+from batchgen.manifest import load_manifest
+from batchgen.manifest.diagnostics import with_excerpts
+from batchgen.manifest.schema import manifest_schema
+from batchgen.models import DEFAULT_CONCURRENCY, Manifest
+from batchgen.plan import make_plan
+from batchgen.progress import ProgressView
+from batchgen.report.compare import (
     comparison_html,
     comparison_json,
     comparison_rows,
     comparison_table,
     read_run,
 )
-from .diagnostics import with_excerpts
-from .errors import BatchgenError, ManifestError
-from .expand import count_tasks
-from .job import JobResult, RunOptions, run, run_dir_for, with_overrides
-from .manifest import load_manifest
-from .models import DEFAULT_CONCURRENCY, Manifest
-from .plan import make_plan
-from .progress import ProgressView
-from .report_files import rebuild_reports
-from .schema import manifest_schema
-from .summary_text import json_summary, rebuilt_lines, stop_line, summary_lines
+from batchgen.report.files import rebuild_reports
+from batchgen.report.text import json_summary, rebuilt_lines, stop_line, summary_lines
+from batchgen.run.job import JobResult, RunOptions, run, run_dir_for, with_overrides
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -263,7 +263,7 @@ def emulator_command(
     count_prompts: bool,
 ) -> None:
     """Serve the AI/ML API, Google, OpenAI and fal image routes on HOST:PORT (all on loopback)."""
-    from .emulator import EmulatorConfig, parse_faults, serve
+    from batchgen.emulator import EmulatorConfig, parse_faults, serve
 
     try:
         config = EmulatorConfig(

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .models import DEFAULT_RESOLUTION, Manifest, PromptSpec, Task
+from batchgen.models import DEFAULT_RESOLUTION, Manifest, PromptSpec, Task
 
 SLUG_LENGTH = 40
 SEGMENT_LENGTH = 100

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import pricing
-from .expand import count_tasks
-from .models import DEFAULT_CONCURRENCY, Manifest
+from batchgen import pricing
+from batchgen.expand import count_tasks
+from batchgen.models import DEFAULT_CONCURRENCY, Manifest
 
 
 @dataclass(frozen=True, slots=True)

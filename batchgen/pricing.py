@@ -5,8 +5,8 @@ The figures live in catalog.py; this module does the arithmetic.
 
 from __future__ import annotations
 
-from . import catalog
-from .models import DEFAULT_RESOLUTION, Usage
+from batchgen import catalog
+from batchgen.models import DEFAULT_RESOLUTION, Usage
 
 USD_PER_CREDIT = 1 / 2_000_000  # AI/ML API: $1 = 2,000,000 credits
 DEFAULT_KIND = "aimlapi"  # the built-in emulator bills like the AI/ML API

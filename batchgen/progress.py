@@ -16,9 +16,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Column
 from rich.text import Text
 
-from .engine import Observer
-from .errors import BatchgenError
-from .models import Outcome, Task
+from batchgen.errors import BatchgenError
+from batchgen.models import Outcome, Task
+from batchgen.run.engine import Observer
 
 LOG_INTERVAL_S = 10.0
 

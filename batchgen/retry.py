@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from .errors import BatchgenError, DownloadError, ProviderError
+from batchgen.errors import BatchgenError, DownloadError, ProviderError
 
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 60.0

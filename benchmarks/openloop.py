@@ -29,12 +29,12 @@ from common import (
     write_manifest,
 )
 
-from batchgen import report
-from batchgen.engine import Observer
 from batchgen.expand import expand
-from batchgen.job import RunOptions, run_job
 from batchgen.manifest import load_manifest
 from batchgen.models import Outcome, Task
+from batchgen.report import stats as report
+from batchgen.run.engine import Observer
+from batchgen.run.job import RunOptions, run_job
 
 WORK = Path("/tmp/batchgen-bench/openloop")
 QUANTILES = (50, 90, 99, 99.9)

@@ -26,10 +26,10 @@ from common import (
     write_manifest,
 )
 
-from batchgen.job import RunOptions, run_job
 from batchgen.manifest import load_manifest
 from batchgen.models import Manifest
-from batchgen.report_files import rebuild_reports
+from batchgen.report.files import rebuild_reports
+from batchgen.run.job import RunOptions, run_job
 
 WORK = Path("/tmp/batchgen-bench/overhead")
 

@@ -30,8 +30,8 @@ from common import (
     write_manifest,
 )
 
-from batchgen.job import RunOptions, run_job
 from batchgen.manifest import load_manifest
+from batchgen.run.job import RunOptions, run_job
 
 WORK = Path("/tmp/batchgen-bench/throughput")
 

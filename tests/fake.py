@@ -12,16 +12,15 @@ from pathlib import Path
 
 from PIL import Image
 
-from batchgen.budget import Budget
-from batchgen.engine import Engine, RunResult, TaskSource
-from batchgen.journal import Journal
-from batchgen.limits import Limiter
 from batchgen.models import Generation, ImageRef, Task, Usage
 from batchgen.providers.base import Download, Provider
-from batchgen.render import RenderSettings
-from batchgen.sink import Sink
-
-from .helpers import PIXELS
+from batchgen.run.budget import Budget
+from batchgen.run.engine import Engine, RunResult, TaskSource
+from batchgen.run.limits import Limiter
+from batchgen.run.render import RenderSettings
+from batchgen.store.journal import Journal
+from batchgen.store.sink import Sink
+from tests.helpers import PIXELS
 
 Handler = Callable[[Task, str], Awaitable[Generation]]
 

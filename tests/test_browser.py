@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from batchgen.job import RunOptions, run
-
-from .helpers import FAST, load, many_prompts
-from .test_report_html import Page
+from batchgen.run.job import RunOptions, run
+from tests.helpers import FAST, load, many_prompts
+from tests.test_report_html import Page
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 BROWSER = next((path for name in BROWSERS if (path := shutil.which(name))), None)

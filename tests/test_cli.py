@@ -15,8 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from batchgen.cli import main
-
-from .helpers import FAST, check_run_dir, many_prompts, part_files, write_manifest
+from tests.helpers import FAST, check_run_dir, many_prompts, part_files, write_manifest
 
 EMULATOR_JOB = f"""
     version: 1

@@ -11,8 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from batchgen.cli import main
-
-from .helpers import FAST, many_prompts, write_manifest
+from tests.helpers import FAST, many_prompts, write_manifest
 
 ULTRA = "google/imagen-4.0-ultra-generate-001"
 JOB = f"""

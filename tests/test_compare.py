@@ -9,9 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from batchgen.cli import main
-from batchgen.compare import Row, comparison_rows, verdict
-
-from .helpers import FAST, many_prompts, write_manifest
+from batchgen.report.compare import Row, comparison_rows, verdict
+from tests.helpers import FAST, many_prompts, write_manifest
 
 JOB = f"""
     version: 1

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from .helpers import (
+from tests.helpers import (
     FAST,
     check_run_dir,
     image_files,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from batchgen.adaptive import DECREASE, Aimd
-from batchgen.limits import Limiter
+from batchgen.run.adaptive import DECREASE, Aimd
+from batchgen.run.limits import Limiter
 
 pytestmark = pytest.mark.anyio
 

@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 
 from batchgen.errors import ManifestError
 from batchgen.manifest import load_manifest, parse_manifest
+from batchgen.manifest.schema import MANIFEST_SCHEMA, manifest_schema
+from batchgen.manifest.schema_check import validate
+from batchgen.manifest.sources import read_yaml
 from batchgen.models import Limits, OutputConfig, PromptSpec, ProviderConfig
-from batchgen.schema import MANIFEST_SCHEMA, manifest_schema
-from batchgen.schema_check import validate
-from batchgen.sources import read_yaml
 
 DATA = Path(__file__).parent / "data" / "manifests"
 SOURCE = Path("jobs/x.yaml")

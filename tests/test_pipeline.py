@@ -12,11 +12,10 @@ import anyio
 import pytest
 
 from batchgen.emulator import Emulator, EmulatorConfig, parse_faults, running_emulator
-from batchgen.engine import Observer
-from batchgen.job import RunOptions, run_job
 from batchgen.models import Manifest, Outcome, ProviderConfig
-
-from .helpers import FAST, PREVIEW, check_run_dir, journal_rows, load, many_prompts, part_files
+from batchgen.run.engine import Observer
+from batchgen.run.job import RunOptions, run_job
+from tests.helpers import FAST, PREVIEW, check_run_dir, journal_rows, load, many_prompts, part_files
 
 pytestmark = pytest.mark.anyio
 KEY_ENV = "BATCHGEN_TEST_KEY"

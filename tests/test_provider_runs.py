@@ -15,12 +15,11 @@ import pytest
 from aiohttp import web
 
 from batchgen.emulator import Emulator, EmulatorConfig, parse_faults, running_emulator
-from batchgen.job import RunOptions, run_job
 from batchgen.models import Manifest, ProviderConfig, Task
 from batchgen.providers import fal
 from batchgen.providers.http import new_session
-
-from .helpers import FAST, check_run_dir, journal_rows, load, many_prompts
+from batchgen.run.job import RunOptions, run_job
+from tests.helpers import FAST, check_run_dir, journal_rows, load, many_prompts
 
 pytestmark = pytest.mark.anyio
 KEY = "sk-test-runs-0123456789"

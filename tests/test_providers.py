@@ -12,10 +12,9 @@ import pytest
 
 from batchgen.catalog import GEMINI3_2K, IMAGEN_1K, IMAGEN_2K
 from batchgen.emulator import Emulator, EmulatorConfig, running_emulator
-from batchgen.job import RunOptions, run_job
 from batchgen.models import Manifest, ProviderConfig
-
-from .helpers import FAST, check_run_dir, journal_rows, load, many_prompts
+from batchgen.run.job import RunOptions, run_job
+from tests.helpers import FAST, check_run_dir, journal_rows, load, many_prompts
 
 pytestmark = pytest.mark.anyio
 KEY = "sk-test-providers-0123456789"

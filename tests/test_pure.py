@@ -9,10 +9,12 @@ from email.utils import format_datetime
 
 import pytest
 
-from batchgen import imageinfo, pricing, report, retry
-from batchgen.budget import Budget
+from batchgen import pricing, retry
 from batchgen.errors import DownloadError, ModelRetired, RateLimited, Rejected, ServerError
 from batchgen.models import Usage
+from batchgen.report import stats as report
+from batchgen.run.budget import Budget
+from batchgen.store import imageinfo
 
 FAST = "google/imagen-4.0-fast-generate-001"
 

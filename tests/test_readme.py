@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from batchgen.cli import main
-from batchgen.schema import MANIFEST_SCHEMA
+from batchgen.manifest.schema import MANIFEST_SCHEMA
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -26,14 +26,13 @@ from batchgen.errors import (
     ServerError,
 )
 from batchgen.expand import expand
-from batchgen.job import RunOptions, run_job
-from batchgen.journal import Journal
 from batchgen.models import Generation, ImageRef, ProviderConfig, Task
 from batchgen.providers.aimlapi import error_for, parse_generation
 from batchgen.providers.base import Download
-
-from .fake import FakeProvider, answer, run_engine, tasks
-from .helpers import FAST, check_run_dir, journal_rows, load, many_prompts
+from batchgen.run.job import RunOptions, run_job
+from batchgen.store.journal import Journal
+from tests.fake import FakeProvider, answer, run_engine, tasks
+from tests.helpers import FAST, check_run_dir, journal_rows, load, many_prompts
 
 pytestmark = pytest.mark.anyio
 STANDARD = "google/imagen-4.0-generate-001"

@@ -10,14 +10,13 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from batchgen import report
-from batchgen.job import RunOptions, run
-from batchgen.journal import Journal
 from batchgen.models import Outcome, SavedImage, Task, Timing
-from batchgen.report_files import write_reports
-from batchgen.report_gallery import MAX_IMAGES, collect, gallery_html
-
-from .helpers import FAST, load, many_prompts
+from batchgen.report import stats as report
+from batchgen.report.files import write_reports
+from batchgen.report.gallery import MAX_IMAGES, collect, gallery_html
+from batchgen.run.job import RunOptions, run
+from batchgen.store.journal import Journal
+from tests.helpers import FAST, load, many_prompts
 
 ULTRA = "google/imagen-4.0-ultra-generate-001"
 

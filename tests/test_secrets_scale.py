@@ -17,11 +17,10 @@ from PIL import Image
 
 from batchgen.emulator import EmulatorConfig, images, running_emulator
 from batchgen.emulator.profiles import image_target_bytes
-from batchgen.job import RunOptions, run_job
 from batchgen.models import ProviderConfig
-
-from .helpers import FAST, load, many_prompts
-from .test_pipeline import _CancelAfter
+from batchgen.run.job import RunOptions, run_job
+from tests.helpers import FAST, load, many_prompts
+from tests.test_pipeline import _CancelAfter
 
 pytestmark = pytest.mark.anyio
 KEY = "sk-secret-5f2b9c1e7d"

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from batchgen.errors import DownloadError, JournalError, SinkError
-from batchgen.journal import Journal
 from batchgen.models import Outcome, SavedImage, Task, Timing
-from batchgen.sink import Sink
+from batchgen.store.journal import Journal
+from batchgen.store.sink import Sink
 
 pytestmark = pytest.mark.anyio
 
@@ -156,8 +156,8 @@ def test_after_a_failed_commit_no_writer_is_told_its_rows_are_safe(tmp_path: Pat
 
 def test_looking_up_done_tasks_goes_by_id_not_by_status(tmp_path: Path) -> None:
     """Through the status index, a resume's look-ups grew with the job (quadratic at 1M)."""
-    from batchgen.engine import FEED_BATCH
-    from batchgen.journal import _DONE_AMONG
+    from batchgen.run.engine import FEED_BATCH
+    from batchgen.store.journal import _DONE_AMONG
 
     journal = Journal.open(tmp_path)
     run = journal.begin_run(name="j", planned=2, started_at=1.0)

@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 
 from batchgen.emulator import EmulatorConfig, parse_faults, running_emulator
-from batchgen.job import RunOptions, run_job
 from batchgen.models import ProviderConfig
-
-from .helpers import (
+from batchgen.run.job import RunOptions, run_job
+from tests.helpers import (
     FAST,
     check_run_dir_fast,
     image_files,

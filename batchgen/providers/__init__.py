@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from ..errors import ManifestError
-from ..models import Manifest
-from . import aimlapi, fal, gemini, openai
-from .base import Provider
-from .http import new_session
+from batchgen.errors import ManifestError
+from batchgen.models import Manifest
+from batchgen.providers import aimlapi, fal, gemini, openai
+from batchgen.providers.base import Provider
+from batchgen.providers.http import new_session
 
 __all__ = ["KINDS", "Provider", "ProviderKind", "open_provider"]
 
@@ -93,7 +93,7 @@ def _api_key(manifest: Manifest) -> str | None:
 
 @asynccontextmanager
 async def _in_process_emulator(manifest: Manifest) -> AsyncIterator[tuple[str, str]]:
-    from ..emulator import EmulatorConfig, parse_faults, running_emulator
+    from batchgen.emulator import EmulatorConfig, parse_faults, running_emulator
 
     options = dict(manifest.provider.options)
     # The emulator demands a key like the real API does; without one configured, a

@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from ..errors import (
+from batchgen.errors import (
     AuthError,
     ModelRetired,
     ProviderError,
@@ -15,10 +15,10 @@ from ..errors import (
     Rejected,
     ServerError,
 )
-from ..models import Generation, ImageRef, Task, Usage
-from ..retry import parse_retry_after
-from .http import HttpProvider, call, redacted
-from .wire import body_text, json_object, maybe_json, shorten, string
+from batchgen.models import Generation, ImageRef, Task, Usage
+from batchgen.providers.http import HttpProvider, call, redacted
+from batchgen.providers.wire import body_text, json_object, maybe_json, shorten, string
+from batchgen.retry import parse_retry_after
 
 DEFAULT_BASE_URL = "https://api.aimlapi.com"
 DEFAULT_KEY_ENV = "AIMLAPI_API_KEY"

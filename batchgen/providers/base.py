@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
-from ..errors import DownloadError
-from ..models import Generation, ImageRef, Task
+from batchgen.errors import DownloadError
+from batchgen.models import Generation, ImageRef, Task
 
 B64_CHUNK_CHARS = 256 * 1024  # a multiple of 4, so every slice decodes on its own
 

@@ -11,8 +11,8 @@ from typing import Any
 import aiohttp
 import anyio
 
-from .. import catalog
-from ..errors import (
+from batchgen import catalog
+from batchgen.errors import (
     AuthError,
     ModelRetired,
     ProviderError,
@@ -20,10 +20,18 @@ from ..errors import (
     Rejected,
     ServerError,
 )
-from ..models import Generation, ImageRef, Task
-from ..retry import parse_retry_after
-from .http import Answer, HttpProvider, call, redacted, same_origin
-from .wire import body_text, items, json_object, mapping, maybe_json, shorten, string
+from batchgen.models import Generation, ImageRef, Task
+from batchgen.providers.http import Answer, HttpProvider, call, redacted, same_origin
+from batchgen.providers.wire import (
+    body_text,
+    items,
+    json_object,
+    mapping,
+    maybe_json,
+    shorten,
+    string,
+)
+from batchgen.retry import parse_retry_after
 
 DEFAULT_BASE_URL = "https://queue.fal.run"
 KEY_ENVS = ("FAL_KEY",)

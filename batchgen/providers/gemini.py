@@ -10,12 +10,12 @@ from typing import Any
 
 import aiohttp
 
-from .. import catalog
-from ..errors import Rejected, ServerError
-from ..models import Generation, ImageRef, Task
-from . import google_status
-from .http import HttpProvider, call, redacted
-from .wire import items, json_object, mapping, string
+from batchgen import catalog
+from batchgen.errors import Rejected, ServerError
+from batchgen.models import Generation, ImageRef, Task
+from batchgen.providers import google_status
+from batchgen.providers.http import HttpProvider, call, redacted
+from batchgen.providers.wire import items, json_object, mapping, string
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 API_VERSION = "v1beta"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import (
+from batchgen.errors import (
     AuthError,
     ModelRetired,
     ProviderError,
@@ -14,8 +14,8 @@ from ..errors import (
     Rejected,
     ServerError,
 )
-from ..retry import parse_duration
-from .wire import body_text, items, mapping, maybe_json, shorten, string
+from batchgen.providers.wire import body_text, items, mapping, maybe_json, shorten, string
+from batchgen.retry import parse_duration
 
 _TYPE = "type.googleapis.com/google.rpc."
 _BAD_KEY_REASONS = ("API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED", "API_KEY_HTTP_REFERRER_BLOCKED")

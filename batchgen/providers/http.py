@@ -12,9 +12,9 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from ..errors import DownloadError, ProviderError, ProviderTimeout, ServerError
-from ..models import ImageRef
-from .base import Download, Provider
+from batchgen.errors import DownloadError, ProviderError, ProviderTimeout, ServerError
+from batchgen.models import ImageRef
+from batchgen.providers.base import Download, Provider
 
 DOWNLOAD_CHUNK = 64 * 1024
 MAX_IMAGE_BYTES = 64 * 1024 * 1024

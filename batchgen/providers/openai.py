@@ -9,8 +9,8 @@ from typing import Any
 
 import aiohttp
 
-from .. import catalog
-from ..errors import (
+from batchgen import catalog
+from batchgen.errors import (
     AuthError,
     ModelRetired,
     ProviderError,
@@ -19,10 +19,18 @@ from ..errors import (
     Rejected,
     ServerError,
 )
-from ..models import Generation, ImageRef, Task
-from ..retry import parse_reset, parse_retry_after
-from .http import HttpProvider, call, redacted
-from .wire import body_text, items, json_object, mapping, maybe_json, shorten, string
+from batchgen.models import Generation, ImageRef, Task
+from batchgen.providers.http import HttpProvider, call, redacted
+from batchgen.providers.wire import (
+    body_text,
+    items,
+    json_object,
+    mapping,
+    maybe_json,
+    shorten,
+    string,
+)
+from batchgen.retry import parse_reset, parse_retry_after
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 KEY_ENVS = ("OPENAI_API_KEY",)

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import ServerError
+from batchgen.errors import ServerError
 
 MESSAGE_LIMIT = 300
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import catalog
-from .sources import Document, KeyPath, Problem, show
+from batchgen import catalog
+from batchgen.manifest.sources import Document, KeyPath, Problem, show
 
 # A YAML token from its first column: a quoted string, or plain text up to a separator.
 _TOKEN = re.compile(r""""(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|(?:[^\s,\[\]{}#:]|:(?!\s|$))+""")

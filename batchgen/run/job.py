@@ -11,17 +11,17 @@ from typing import Any
 
 import anyio
 
-from .adaptive import DEFAULT_CEILING as ADAPTIVE_CEILING
-from .budget import Budget
-from .engine import DEFAULT_GRACE_S, Engine, Observer, RunResult, TaskSource
-from .expand import count_tasks, expand
-from .journal import Journal
-from .limits import Limiter
-from .models import Manifest
-from .providers import open_provider
-from .render import RenderSettings
-from .report_files import REPORT_FILES, THUMBS_DIR, write_reports
-from .sink import IMAGES_DIR, Sink
+from batchgen.expand import count_tasks, expand
+from batchgen.models import Manifest
+from batchgen.providers import open_provider
+from batchgen.report.files import REPORT_FILES, THUMBS_DIR, write_reports
+from batchgen.run.adaptive import DEFAULT_CEILING as ADAPTIVE_CEILING
+from batchgen.run.budget import Budget
+from batchgen.run.engine import DEFAULT_GRACE_S, Engine, Observer, RunResult, TaskSource
+from batchgen.run.limits import Limiter
+from batchgen.run.render import RenderSettings
+from batchgen.store.journal import Journal
+from batchgen.store.sink import IMAGES_DIR, Sink
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import anyio
 from aiolimiter import AsyncLimiter
 
-from .adaptive import DEFAULT_CEILING, DEFAULT_START, Aimd
+from batchgen.run.adaptive import DEFAULT_CEILING, DEFAULT_START, Aimd
 
 
 @dataclass(frozen=True, slots=True)

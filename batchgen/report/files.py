@@ -11,9 +11,9 @@ from array import array
 from pathlib import Path
 from typing import Any
 
-from . import report
-from .errors import JournalError
-from .journal import JOURNAL_FILE, Journal
+from batchgen.errors import JournalError
+from batchgen.report import stats
+from batchgen.store.journal import JOURNAL_FILE, Journal
 
 REPORT_JSON = "report.json"
 TASKS_CSV = "tasks.csv"
@@ -50,7 +50,7 @@ def build_summary(journal: Journal, *, name: str) -> dict[str, Any]:
         },
         "images": {"count": counts["images"], "bytes": counts["bytes"]},
         "wall_s": wall_s,
-        "images_per_s": report.rate(counts["images"], wall_s),
+        "images_per_s": stats.rate(counts["images"], wall_s),
         "latency_s": {phase: _latency(journal, column) for phase, column in PHASES.items()},
         "cost_usd": _costs(journal, counts["images"]),
         "errors": _errors(journal),
@@ -75,7 +75,7 @@ def _latency(journal: Journal, column: str) -> dict[str, float | int | None]:
         f"SELECT {column} FROM tasks WHERE status = 'done' ORDER BY {column}"
     ):
         values.append(value)
-    return report.distribution(values)
+    return stats.distribution(values)
 
 
 def _costs(journal: Journal, images: int) -> dict[str, Any]:
@@ -122,7 +122,7 @@ def _run(journal: Journal, run: dict[str, Any]) -> dict[str, Any]:
         (run["id"],),
     )[0]
     wall_s = run["wall_s"] or 0.0
-    width = report.bucket_width(wall_s)
+    width = stats.bucket_width(wall_s)
     finished = journal.iter_query(
         "SELECT finished_at, image_count FROM tasks WHERE run_id = ? AND status = 'done'",
         (run["id"],),
@@ -131,8 +131,8 @@ def _run(journal: Journal, run: dict[str, Any]) -> dict[str, Any]:
         **run,
         "tasks_done": rows[0],
         "images": rows[1],
-        "images_per_s": report.rate(rows[1], wall_s),
-        "throughput": report.throughput_series(finished, start=run["started_at"], width=width),
+        "images_per_s": stats.rate(rows[1], wall_s),
+        "throughput": stats.throughput_series(finished, start=run["started_at"], width=width),
     }
 
 
@@ -144,7 +144,7 @@ def write_reports(
     _atomic_write(run_dir / REPORT_JSON, json.dumps(summary, indent=2, sort_keys=False) + "\n")
     _write_tasks_csv(run_dir / TASKS_CSV, journal)
     if html:
-        from .report_html import write_html  # matplotlib loads in ~0.5 s; plan needs none
+        from batchgen.report.html import write_html  # matplotlib loads in ~0.5 s; plan needs none
 
         write_html(run_dir, journal, summary)
     return summary

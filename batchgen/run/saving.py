@@ -9,13 +9,13 @@ from dataclasses import dataclass
 
 import anyio
 
-from . import retry
-from .errors import BatchgenError, DownloadError
-from .expand import image_path
-from .journal import Journal
-from .models import ImageRef, SavedImage, Task
-from .providers.base import Provider
-from .sink import IMAGES_DIR, Sink
+from batchgen import retry
+from batchgen.errors import BatchgenError, DownloadError
+from batchgen.expand import image_path
+from batchgen.models import ImageRef, SavedImage, Task
+from batchgen.providers.base import Provider
+from batchgen.store.journal import Journal
+from batchgen.store.sink import IMAGES_DIR, Sink
 
 AttemptFailed = Callable[[Task, str, int, BatchgenError], None]
 DOWNLOAD_BACKOFF_CAP_S = 10.0

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import catalog
-from .models import DEFAULT_RESOLUTION, EMULATOR_DIALECTS
-from .sources import KeyPath, Problem
+from batchgen import catalog
+from batchgen.manifest.sources import KeyPath, Problem
+from batchgen.models import DEFAULT_RESOLUTION, EMULATOR_DIALECTS
 
 AIMLAPI_PROMPT_CHARS = 400  # the AI/ML API's maxLength, also for models batchgen does not list
 NO_LIMIT = sys.maxsize

@@ -7,9 +7,9 @@ from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from . import report
-from .journal import Journal
-from .report_files import PHASES
+from batchgen.report import stats
+from batchgen.report.files import PHASES
+from batchgen.store.journal import Journal
 
 MODEL = "COALESCE(model_used, model)"  # the model that rendered (after any fallback)
 TABLE = (50.0, 90.0, 99.0, 100.0)  # p50, p90, p99, max
@@ -84,7 +84,7 @@ def cdf_quantiles(count: int) -> tuple[float, ...]:
 
 
 def _at(ordered: array[float], quantiles: tuple[float, ...]) -> list[float]:
-    return [report.percentile(ordered, q) for q in quantiles]
+    return [stats.percentile(ordered, q) for q in quantiles]
 
 
 def cost_cells(journal: Journal) -> list[CostCell]:

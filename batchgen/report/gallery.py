@@ -18,8 +18,8 @@ from urllib.parse import quote
 
 from PIL import Image
 
-from .journal import Journal
-from .report_files import THUMBS_DIR
+from batchgen.report.files import THUMBS_DIR
+from batchgen.store.journal import Journal
 
 THUMB_PX = 160  # longest side
 THUMB_QUALITY = 70

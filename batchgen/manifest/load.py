@@ -13,9 +13,12 @@ from pathlib import Path
 from string import Formatter
 from typing import Any
 
-from batchgen import fit, sources
-from batchgen.diagnostics import model_warnings
 from batchgen.errors import ManifestError
+from batchgen.manifest import fit, sources
+from batchgen.manifest.diagnostics import model_warnings
+from batchgen.manifest.schema import EMULATOR_OPTIONS, MANIFEST_SCHEMA, VAR_NAME
+from batchgen.manifest.schema_check import validate
+from batchgen.manifest.sources import Anchor, KeyPath, Problem, show
 from batchgen.models import (
     DEFAULT_RESOLUTION,
     Limits,
@@ -24,9 +27,6 @@ from batchgen.models import (
     PromptSpec,
     ProviderConfig,
 )
-from batchgen.schema import EMULATOR_OPTIONS, MANIFEST_SCHEMA, VAR_NAME
-from batchgen.schema_check import validate
-from batchgen.sources import Anchor, KeyPath, Problem, show
 
 FILENAME_FIELDS = (
     "model", "aspect", "prompt_slug", "task_id", "index", "ext", "seed", "name", "resolution",

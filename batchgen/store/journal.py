@@ -21,8 +21,8 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
-from .errors import JournalError
-from .models import ImageRef, Outcome, SavedImage
+from batchgen.errors import JournalError
+from batchgen.models import ImageRef, Outcome, SavedImage
 
 try:
     import fcntl

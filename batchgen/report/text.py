@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .job import JobResult
-from .report_files import REPORT_FILES, REPORT_HTML, REPORT_JSON
+from batchgen.report.files import REPORT_FILES, REPORT_HTML, REPORT_JSON
+from batchgen.run.job import JobResult
 
 
 def summary_lines(job: JobResult) -> list[str]:

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import imageinfo
-from .errors import DownloadError, SinkError
-from .models import SavedImage
+from batchgen.errors import DownloadError, SinkError
+from batchgen.models import SavedImage
+from batchgen.store import imageinfo
 
 IMAGES_DIR = "images"
 STAGING = ".parts"

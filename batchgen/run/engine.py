@@ -21,15 +21,15 @@ from anyio import CancelScope
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .budget import Budget
-from .errors import BatchgenError, BudgetExceeded, JournalError, ProviderError, SinkError
-from .journal import Journal, PendingGeneration
-from .limits import Limiter
-from .models import Outcome, Task
-from .providers.base import Provider
-from .render import Abandoned, Renderer, RenderSettings
-from .saving import ImageSaver, SaveSettings
-from .sink import Sink
+from batchgen.errors import BatchgenError, BudgetExceeded, JournalError, ProviderError, SinkError
+from batchgen.models import Outcome, Task
+from batchgen.providers.base import Provider
+from batchgen.run.budget import Budget
+from batchgen.run.limits import Limiter
+from batchgen.run.render import Abandoned, Renderer, RenderSettings
+from batchgen.run.saving import ImageSaver, SaveSettings
+from batchgen.store.journal import Journal, PendingGeneration
+from batchgen.store.sink import Sink
 
 DEFAULT_GRACE_S = 30.0
 COMMIT_EVERY_S = 0.25  # outcomes not yet committed are at most this old (a kill redoes them)

@@ -9,13 +9,13 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from . import report_charts
-from .journal import Journal
-from .report import duration_text
-from .report_files import REPORT_HTML
-from .report_gallery import collect, gallery_html, make_thumbnails
-from .report_queries import CostCell, ErrorExample, ModelLatency, cost_cells, error_examples
-from .report_queries import model_latency as read_model_latency
+from batchgen.report import charts
+from batchgen.report.files import REPORT_HTML
+from batchgen.report.gallery import collect, gallery_html, make_thumbnails
+from batchgen.report.queries import CostCell, ErrorExample, ModelLatency, cost_cells, error_examples
+from batchgen.report.queries import model_latency as read_model_latency
+from batchgen.report.stats import duration_text
+from batchgen.store.journal import Journal
 
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2430;
@@ -167,7 +167,7 @@ def _latency(models: Sequence[ModelLatency]) -> str:
     return _section(
         "latency",
         "Latency per model",
-        _chart(report_charts.latency_cdf(models), "No task was rendered: no latency to show."),
+        _chart(charts.latency_cdf(models), "No task was rendered: no latency to show."),
         table(("model", "phase", "tasks", "p50", "p90", "p99", "max"), rows, {2, 3, 4, 5, 6})
         if rows
         else "",
@@ -186,7 +186,7 @@ def _throughput(s: dict[str, Any]) -> str:
     return _section(
         "throughput",
         "Throughput over time",
-        _chart(report_charts.throughput(runs), "No image was rendered: no throughput to show."),
+        _chart(charts.throughput(runs), "No image was rendered: no throughput to show."),
         _note(text),
     )
 
@@ -201,7 +201,7 @@ def _cost(cells: Sequence[CostCell], s: dict[str, Any]) -> str:
     return _section(
         "cost",
         "Cost by model and aspect ratio",
-        _chart(report_charts.cost_bars(cells), "Nothing was spent."),
+        _chart(charts.cost_bars(cells), "Nothing was spent."),
         table(("model", "aspect", "tasks", "images", "cost", "per image"), rows, {2, 3, 4, 5})
         if rows
         else "",

@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from . import pricing, retry
-from .budget import Budget
-from .errors import (
+from batchgen import pricing, retry
+from batchgen.errors import (
     BatchgenError,
     BudgetExceeded,
     DownloadError,
@@ -20,11 +19,12 @@ from .errors import (
     ProviderTimeout,
     RateLimited,
 )
-from .journal import Journal, PendingGeneration
-from .limits import Limiter
-from .models import Generation, Outcome, SavedImage, Task, Timing
-from .providers.base import Provider
-from .saving import AttemptFailed, ImageSaver
+from batchgen.models import Generation, Outcome, SavedImage, Task, Timing
+from batchgen.providers.base import Provider
+from batchgen.run.budget import Budget
+from batchgen.run.limits import Limiter
+from batchgen.run.saving import AttemptFailed, ImageSaver
+from batchgen.store.journal import Journal, PendingGeneration
 
 BREAKER_S = 60.0  # a model that just failed a task outright is skipped for this long
 ADAPTIVE_HOLD_OVER_S = 2.0  # Retry-After longer than this pauses everyone even when adaptive

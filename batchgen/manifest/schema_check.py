@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from batchgen.sources import KeyPath, Problem, dotted, show
+from batchgen.manifest.sources import KeyPath, Problem, dotted, show
 
 Schema = dict[str, Any]
 

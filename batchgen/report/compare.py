@@ -12,10 +12,10 @@ from typing import Any, Literal
 
 from rich.table import Table
 
-from .journal import Journal
-from .report import duration_text
-from .report_files import build_summary
-from .report_queries import ModelLatency, model_latency
+from batchgen.report.files import build_summary
+from batchgen.report.queries import ModelLatency, model_latency
+from batchgen.report.stats import duration_text
+from batchgen.store.journal import Journal
 
 Better = Literal["lower", "higher", "neither"]
 PHASES = ("end_to_end", "request", "wait", "download")
@@ -140,8 +140,8 @@ def comparison_json(rows: list[Row], a: RunFacts, b: RunFacts) -> dict[str, Any]
 
 def comparison_html(rows: list[Row], a: RunFacts, b: RunFacts) -> str:
     """The same comparison as a self-contained page, with both runs' latency curves."""
-    from .report_charts import latency_cdf  # matplotlib: only when a page is asked for
-    from .report_html import page
+    from batchgen.report.charts import latency_cdf  # matplotlib: only when a page is asked for
+    from batchgen.report.html import page
 
     body = "".join(
         f'<tr class="{verdict(row)}"><td>{escape(row.label)}</td>'
