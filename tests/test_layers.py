@@ -163,6 +163,16 @@ def test_only_the_cli_imports_click() -> None:
     assert not found, broken(found, "only batchgen/cli.py imports click")
 
 
+# The manifest's checks produce located messages; showing them with source excerpts is terminal
+# display, for the CLI alone.
+DISPLAY = "batchgen.manifest.excerpts"
+
+
+def test_only_the_cli_shows_source_excerpts() -> None:
+    found = [i.where() for i in IMPORTS if i.target == DISPLAY and i.module != "batchgen.cli"]
+    assert not found, broken(found, f"only batchgen/cli.py imports {DISPLAY}")
+
+
 # --- the emulator shares no code with the client side ------------------------------------------
 
 # The two places that start an emulator, and only lazily (inside the function that starts it),
