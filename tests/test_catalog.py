@@ -4,6 +4,7 @@ they share, and a manifest asking a model for what it cannot do fails with a loc
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,7 +89,7 @@ def test_prices_and_plans_follow_the_provider() -> None:
 
 
 def test_resolution_changes_task_ids_only_when_it_is_not_the_default() -> None:
-    base = {
+    base: dict[str, Any] = {
         "model": FAST,
         "prompt": "p",
         "aspect_ratio": "1:1",
@@ -96,8 +97,8 @@ def test_resolution_changes_task_ids_only_when_it_is_not_the_default() -> None:
         "num_images": 1,
         "params": {},
     }
-    assert task_id(**base, resolution="1K") == task_id(**base)  # type: ignore[arg-type]  # ids of old runs stay valid
-    assert task_id(**base, resolution="2K") != task_id(**base)  # type: ignore[arg-type]
+    assert task_id(**base, resolution="1K") == task_id(**base)  # ids of old runs stay valid
+    assert task_id(**base, resolution="2K") != task_id(**base)
     manifest = parse_manifest(
         "version: 1\nprovider: {kind: gemini}\nmodels: [imagen-4.0-generate-001]\n"
         "resolution: 2K\nprompts: [a]\n",

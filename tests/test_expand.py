@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import tracemalloc
+from typing import Any
 
 import pytest
 
@@ -58,7 +59,7 @@ def test_ids_are_stable_and_depend_on_what_changes_the_image() -> None:
     again = [t.id for t in expand(manifest())]
     assert first == again
     assert len(set(first)) == len(first)
-    base = {
+    base: dict[str, Any] = {
         "model": FAST,
         "prompt": "p",
         "aspect_ratio": "1:1",
@@ -66,12 +67,12 @@ def test_ids_are_stable_and_depend_on_what_changes_the_image() -> None:
         "num_images": 1,
         "params": {},
     }
-    variants = [
+    variants: list[dict[str, Any]] = [
         {"model": STANDARD}, {"prompt": "q"}, {"aspect_ratio": "16:9"}, {"seed": 7},
         {"num_images": 2}, {"params": {"enhance_prompt": False}},
     ]  # fmt: skip
-    ids = {task_id(**{**base, **v}) for v in variants}  # type: ignore[arg-type]
-    assert len(ids) == len(variants) and task_id(**base) not in ids  # type: ignore[arg-type]
+    ids = {task_id(**{**base, **v}) for v in variants}
+    assert len(ids) == len(variants) and task_id(**base) not in ids
 
 
 def test_id_ignores_the_order_of_params() -> None:

@@ -12,6 +12,7 @@ from batchgen.manifest.schema import MANIFEST_SCHEMA
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 TEST_COMMAND = "pip install -e '.[test]' && pytest"
+LINT_COMMAND = "ruff format --check . && ruff check . && mypy"
 
 
 def keys(schema: dict[str, Any], prefix: str = "") -> list[str]:
@@ -55,3 +56,6 @@ def test_quick_start_benchmarks_and_ci_agree() -> None:
         assert section in README
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
     assert ci[-1] == TEST_COMMAND
+    # CI keeps the rules the README states, one step a line (set -e ignores a failing `a && b`'s a)
+    assert LINT_COMMAND in README
+    assert all(step in ci for step in LINT_COMMAND.split(" && ")), ci

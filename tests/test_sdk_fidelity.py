@@ -49,7 +49,8 @@ def pixels(data: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(data)) as image:
         image.load()
         assert image.format == "PNG"
-        return image.size
+        size: tuple[int, int] = image.size
+        return size
 
 
 async def test_openai_sdk_images_generate_base64(emulator: Emulator) -> None:
@@ -98,8 +99,8 @@ async def test_google_genai_generate_content_with_an_image_model(emulator: Emula
                 image_config=types.ImageConfig(aspect_ratio="16:9", image_size="2K"),
             ),
         )
-    parts = response.candidates[0].content.parts  # type: ignore[index, union-attr]
-    images = [part.inline_data for part in parts if part.inline_data]  # type: ignore[union-attr]
+    parts = response.candidates[0].content.parts
+    images = [part.inline_data for part in parts if part.inline_data]
     assert len(images) == 1 and images[0].mime_type == "image/png"
     assert pixels(images[0].data or b"") == (2752, 1536)
     assert response.text  # the text part came through too
@@ -126,7 +127,7 @@ async def test_google_genai_generate_images_in_vertex_express_mode(emulator: Emu
         )
     images = response.generated_images or []
     assert len(images) == 3  # the prompt's safety rating is split off, not counted as an image
-    assert all(pixels(item.image.image_bytes or b"") == (1536, 2816) for item in images)  # type: ignore[union-attr]
+    assert all(pixels(item.image.image_bytes or b"") == (1536, 2816) for item in images)
     assert response.positive_prompt_safety_attributes is not None
 
 

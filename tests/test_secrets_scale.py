@@ -49,7 +49,8 @@ async def image_host() -> AsyncIterator[tuple[TestServer, list[dict[str, str]]]]
 
     app = web.Application()
     app.router.add_get("/img/{name}", image)
-    async with TestServer(app, host="127.0.0.1") as server:
+    server = TestServer(app, host="127.0.0.1")
+    async with server:
         yield server, seen
 
 
@@ -73,7 +74,8 @@ async def api(
 
     app = web.Application()
     app.router.add_post("/v1/images/generations", generate)
-    async with TestServer(app, host="127.0.0.1") as server:
+    server = TestServer(app, host="127.0.0.1")
+    async with server:
         yield server, seen
 
 
@@ -164,7 +166,8 @@ async def test_an_api_redirect_is_not_followed_with_the_key(
     app = web.Application()
     app.router.add_post("/v1/images/generations", moved)
     monkeypatch.setenv("SECRET_KEY_ENV", KEY)
-    async with TestServer(app, host="127.0.0.1") as server:
+    server = TestServer(app, host="127.0.0.1")
+    async with server:
         manifest = load(tmp_path, f"""
             version: 1
             provider: {aimlapi_at(server)}

@@ -1,20 +1,16 @@
-"""Manifest notes that are not errors (a model name batchgen does not know), and the source line
-with a caret under each located message, the way a compiler shows it.
+"""Manifest notes that are not errors: a model name batchgen does not know, located at its key
+with the closest known name. Showing them (source excerpts) is manifest/excerpts.py's job.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from batchgen import catalog
 from batchgen.manifest.sources import Document, KeyPath, Problem, show
-
-# A YAML token from its first column: a quoted string, or plain text up to a separator.
-_TOKEN = re.compile(r""""(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|(?:[^\s,\[\]{}#:]|:(?!\s|$))+""")
 
 
 def known_models() -> list[str]:
@@ -56,28 +52,3 @@ def _model_names(values: dict[str, Any]) -> Iterator[tuple[KeyPath, str, Any]]:
     # fallback keys are names from models (checked as errors); their targets are new names
     for model, target in values.get("fallback", {}).items():
         yield ("fallback", model), target, "value"
-
-
-def excerpt(lines: Sequence[str], line: int, column: int) -> list[str]:
-    """The source line and a marker under the token at `column`: '  9 | x: 1' / '    |    ^'."""
-    if not 1 <= line <= len(lines):
-        return []
-    text = lines[line - 1].rstrip("\r\n")
-    match = _TOKEN.match(text, column - 1)
-    width = max(len(match[0]) if match else 1, 1)
-    gutter = " " * len(str(line))
-    return [f"  {line} | {text}", f"  {gutter} | {' ' * (column - 1)}^{'~' * (width - 1)}"]
-
-
-def with_excerpts(messages: Sequence[str], source: Path, label: str) -> Iterator[str]:
-    """Each `file:line:col: message` as `label: ...`, followed by the excerpt it points at."""
-    try:
-        lines = source.read_text(encoding="utf-8-sig").splitlines()
-    except (OSError, UnicodeDecodeError):
-        lines = []
-    where = re.compile(re.escape(str(source)) + r":(\d+):(\d+): ")
-    for message in messages:
-        yield f"{label}: {message}"
-        match = where.match(message)
-        if match:
-            yield from excerpt(lines, int(match[1]), int(match[2]))

@@ -11,21 +11,20 @@ from typing import Any
 
 from batchgen import catalog
 from batchgen.manifest.sources import KeyPath, Problem
-from batchgen.models import DEFAULT_RESOLUTION, EMULATOR_DIALECTS
+from batchgen.models import DEFAULT_RESOLUTION, EMULATOR_DIALECTS, ProviderConfig
 
 AIMLAPI_PROMPT_CHARS = 400  # the AI/ML API's maxLength, also for models batchgen does not list
 NO_LIMIT = sys.maxsize
 
 
 def api_of(values: dict[str, Any]) -> str:
-    """The wire format a manifest's provider speaks (the emulator speaks its dialect)."""
+    """The wire format a manifest's provider speaks, as ProviderConfig.api decides it, read from
+    values not yet checked (a dialect the schema refuses reads as none given)."""
     provider = values.get("provider")
     provider = provider if isinstance(provider, dict) else {}
-    kind = provider.get("kind", "emulator")
-    if kind == "emulator":
-        dialect = provider.get("dialect", "aimlapi")
-        return dialect if dialect in EMULATOR_DIALECTS else "aimlapi"
-    return str(kind)
+    dialect = provider.get("dialect")
+    kind = str(provider.get("kind", "emulator"))
+    return ProviderConfig(kind, dialect=dialect if dialect in EMULATOR_DIALECTS else None).api
 
 
 def prompt_limit(kind: str, models: list[Any] | None) -> tuple[int, str]:
