@@ -113,7 +113,12 @@ def test_sigkill_at_random_moments_loses_nothing_and_pays_once(tmp_path: Path) -
             run = subprocess.Popen(
                 command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
-            time.sleep(rng.uniform(0.3, 1.2))
+            # a loaded machine may take seconds to start Python: kill only once the run has
+            # made its journal, so each kill lands in the run, not in the interpreter's start-up
+            deadline = time.monotonic() + 60
+            while not (run_dir / "journal.sqlite").exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.1, 0.9))
             run.send_signal(signal.SIGKILL)
             run.wait(timeout=30)
             # after a kill: every file that is there is whole and known to the journal
