@@ -115,12 +115,13 @@ class Renderer:
                 generation = await self._request(task, model, tally)
             except ProviderError as exc:
                 self._log.attempt_failed(task, model, tally.attempts, exc)
-                decision = self._decide(exc, attempt)
-                if isinstance(decision, StopRun):
-                    raise
-                if not isinstance(decision, Retry):
-                    return exc, decision
-                await self._wait(decision)
+                match self._decide(exc, attempt):
+                    case Retry() as again:
+                        await self._wait(again)
+                    case StopRun():
+                        raise
+                    case NextModel() | GiveUp() as move_on:
+                        return exc, move_on
             else:
                 return await self._finish(task, model, generation, tally)
 
