@@ -24,7 +24,7 @@ from batchgen.errors import BudgetExceeded, JournalError, ProviderError, SinkErr
 from batchgen.models import Task
 from batchgen.run.observer import Observer as Observer  # its public home stays here
 from batchgen.run.render import Abandoned, Renderer
-from batchgen.run.runlog import COMMIT_EVERY_S, RunLog
+from batchgen.run.runlog import RunLog
 from batchgen.store.journal import PendingGeneration
 
 DEFAULT_GRACE_S = 30.0
@@ -129,13 +129,10 @@ class Engine:
         self.cancel()
 
     async def _commit_periodically(self) -> None:
-        while True:
-            await anyio.sleep(COMMIT_EVERY_S)
-            try:
-                self._log.commit_pending()
-            except JournalError as exc:
-                self.stop("aborted", str(exc))
-                return
+        try:
+            await self._log.commit_periodically()
+        except JournalError as exc:
+            self.stop("aborted", str(exc))
 
     async def _watch_signals(self) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:

@@ -5,13 +5,16 @@ with no wait between the answer and the commit, so a kill from then on means dow
 again, never paying again. An image's row is durable before its file is renamed into place
 (`image_saved`, a commit shared by writers within a few ms), so every file on disk is known.
 Failed attempts and finished tasks join the open group, committed every COMMIT_EVERY_S
-(`commit_pending`) and at the end: a kill loses at most that much, and reruns only that.
+(`commit_periodically`) and at the end (`commit_pending`): a kill loses at most that much,
+and a rerun redoes only that (from the paid generation, when there is one).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+
+import anyio
 
 from batchgen.errors import BatchgenError
 from batchgen.models import ImageRef, Outcome, SavedImage, Task
@@ -89,5 +92,11 @@ class RunLog:
         self._observer.finished(outcome)
 
     def commit_pending(self) -> None:
-        """Make the open group durable (every COMMIT_EVERY_S, and at the end of the run)."""
+        """Make the open group durable (at the end of the run)."""
         self._journal.commit()
+
+    async def commit_periodically(self) -> None:
+        """Commit the open group every COMMIT_EVERY_S until cancelled or a commit fails."""
+        while True:
+            await anyio.sleep(COMMIT_EVERY_S)
+            self._journal.commit()
