@@ -1,4 +1,6 @@
-"""When to try again and how long to wait: full-jitter backoff, Retry-After, retryDelay (pure)."""
+"""When to try again and how long to wait (pure): one `RetryPolicy` for requests and downloads,
+`decide(error, attempt, policy)` -> Retry | NextModel | GiveUp | StopRun, full-jitter backoff,
+and the parsers of Retry-After, retryDelay and x-ratelimit-reset."""
 
 from __future__ import annotations
 
@@ -6,13 +8,128 @@ import email.utils
 import math
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
-from batchgen.errors import BatchgenError, DownloadError, ProviderError
+from batchgen.errors import BatchgenError, DownloadError, ModelRetired, ProviderError, RateLimited
+from batchgen.models import DEFAULT_MAX_ATTEMPTS
 
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 60.0
 RETRY_AFTER_CAP_S = 300.0  # a server asking for longer is treated as "not now", capped
+DOWNLOAD_BACKOFF_CAP_S = 10.0
+RESUME_ATTEMPTS = 2  # links left by a killed run may be gone for good: few tries
+ADAPTIVE_HOLD_OVER_S = 2.0  # Retry-After longer than this pauses everyone even when adaptive
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """How often and how long to try again, for requests and for downloads alike."""
+
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS  # requests per model
+    backoff_base_s: float = BACKOFF_BASE_S
+    backoff_cap_s: float = BACKOFF_CAP_S
+    retry_after_cap_s: float = RETRY_AFTER_CAP_S
+    download_attempts: int = DEFAULT_MAX_ATTEMPTS  # per image
+    download_backoff_cap_s: float = DOWNLOAD_BACKOFF_CAP_S
+    resume_attempts: int = RESUME_ATTEMPTS  # per image, for links from a killed run
+    wait_scale: float = 1.0  # multiplies every wait; tests turn it down (stamina's habit)
+
+    def __post_init__(self) -> None:
+        for name in ("max_attempts", "download_attempts", "resume_attempts"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.wait_scale < 0:
+            raise ValueError(f"wait_scale must be >= 0, got {self.wait_scale}")
+
+    def resuming(self) -> RetryPolicy:
+        """The policy for downloading what a killed run paid for."""
+        return replace(self, download_attempts=self.resume_attempts)
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Try the same thing again after `after_s`; `hold_all`: every request waits that long."""
+
+    after_s: float
+    hold_all: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NextModel:
+    """This model is done for this task; ask the next in the fallback chain.
+    `retired`: the model is gone for good, for every task."""
+
+    retired: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GiveUp:
+    """The task fails with this error (a fallback model would be asked the same thing)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StopRun:
+    """Every other task would fail the same way (bad key, quota): stop the run."""
+
+
+Decision = Retry | NextModel | GiveUp | StopRun
+
+
+def decide(
+    error: BatchgenError,
+    attempt: int,
+    policy: RetryPolicy,
+    *,
+    rand: Callable[[], float],
+    adaptive: bool = False,
+) -> Decision:
+    """What to do after `attempt` (from 1) failed with `error`. `adaptive`: the concurrency
+    limit adapts to load, so a short Retry-After is answered by shrinking, not by a hold."""
+    if isinstance(error, DownloadError):
+        return _decide_download(error, attempt, policy, rand)
+    if isinstance(error, ProviderError) and error.stops_run:
+        return StopRun()
+    if isinstance(error, ModelRetired):
+        return NextModel(retired=True)
+    if not is_retryable(error):
+        return GiveUp()
+    if attempt >= policy.max_attempts:
+        return NextModel()
+    delay = _request_delay_s(error, attempt, policy, rand)
+    return Retry(after_s=delay * policy.wait_scale, hold_all=_holds_everyone(error, adaptive))
+
+
+def _decide_download(
+    error: DownloadError, attempt: int, policy: RetryPolicy, rand: Callable[[], float]
+) -> Decision:
+    """A paid image is fetched again, never generated again: no fallback, no hold."""
+    if not error.retryable or attempt >= policy.download_attempts:
+        return GiveUp()
+    delay = backoff_s(
+        attempt, rand=rand, base=policy.backoff_base_s, cap=policy.download_backoff_cap_s
+    )
+    return Retry(after_s=delay * policy.wait_scale)
+
+
+def _request_delay_s(
+    error: BatchgenError, attempt: int, policy: RetryPolicy, rand: Callable[[], float]
+) -> float:
+    """The server's hint wins over our backoff."""
+    hint = error.retry_after if isinstance(error, ProviderError) else None
+    if hint is not None:
+        return min(max(hint, 0.0), policy.retry_after_cap_s)
+    return backoff_s(attempt, rand=rand, base=policy.backoff_base_s, cap=policy.backoff_cap_s)
+
+
+def _holds_everyone(error: BatchgenError, adaptive: bool) -> bool:
+    """A Retry-After asks every request to wait, not just this one. An adaptive limit
+    answers a short one (a concurrency 429) by shrinking; a long one is a quota window."""
+    if not isinstance(error, RateLimited) or error.retry_after is None:
+        return False
+    return not adaptive or error.retry_after > ADAPTIVE_HOLD_OVER_S
+
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*s\s*$")
 
 
@@ -38,10 +155,7 @@ def backoff_s(
 
 def delay_s(error: BatchgenError, attempt: int, *, rand: Callable[[], float]) -> float:
     """How long to wait before the next attempt: the server's hint wins over our backoff."""
-    hint = error.retry_after if isinstance(error, ProviderError) else None
-    if hint is not None:
-        return min(max(hint, 0.0), RETRY_AFTER_CAP_S)
-    return backoff_s(attempt, rand=rand)
+    return _request_delay_s(error, attempt, RetryPolicy(), rand)
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:

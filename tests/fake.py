@@ -14,10 +14,14 @@ from PIL import Image
 
 from batchgen.models import Generation, ImageRef, Task, Usage
 from batchgen.providers.base import Download, Provider
+from batchgen.retry import RetryPolicy
 from batchgen.run.budget import Budget
-from batchgen.run.engine import Engine, RunResult, TaskSource
+from batchgen.run.engine import RunResult, TaskSource
+from batchgen.run.job import build_engine
 from batchgen.run.limits import Limiter
 from batchgen.run.render import RenderSettings
+from batchgen.run.runlog import RunLog
+from batchgen.run.saving import SaveSettings
 from batchgen.store.journal import Journal
 from batchgen.store.sink import Sink
 from tests.helpers import PIXELS
@@ -66,20 +70,18 @@ async def run_engine(
     journal = Journal.open(tmp_path, lock=False)
     sink = Sink(tmp_path)
     sink.prepare()
-    engine = Engine(
+    policy = RetryPolicy(
+        max_attempts=max_attempts, download_attempts=max_attempts, wait_scale=0.001
+    )
+    engine = build_engine(
         provider=provider,
         limiter=Limiter(concurrency=concurrency),
-        sink=sink,
-        journal=journal,
-        run_id=journal.begin_run(name="fake", planned=0, started_at=0.0),
         budget=Budget(max_usd),
-        settings=RenderSettings(
-            name="fake",
-            filename="{task_id}-{index}.{ext}",
-            max_attempts=max_attempts,
-            request_timeout_s=request_timeout_s,
-            fallback=fallback or {},
-            wait_scale=0.001,
+        sink=sink,
+        log=RunLog(journal, journal.begin_run(name="fake", planned=0, started_at=0.0)),
+        save=SaveSettings(name="fake", filename="{task_id}-{index}.{ext}"),
+        render=RenderSettings(
+            request_timeout_s=request_timeout_s, fallback=fallback or {}, policy=policy
         ),
         workers=concurrency,
     )

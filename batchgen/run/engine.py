@@ -8,11 +8,10 @@ cancelled. The journal only ever holds whole outcomes, so a rerun picks up what 
 from __future__ import annotations
 
 import itertools
-import random
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,18 +20,14 @@ from anyio import CancelScope
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from batchgen.errors import BatchgenError, BudgetExceeded, JournalError, ProviderError, SinkError
-from batchgen.models import Outcome, Task
-from batchgen.providers.base import Provider
-from batchgen.run.budget import Budget
-from batchgen.run.limits import Limiter
-from batchgen.run.render import Abandoned, Renderer, RenderSettings
-from batchgen.run.saving import ImageSaver, SaveSettings
-from batchgen.store.journal import Journal, PendingGeneration
-from batchgen.store.sink import Sink
+from batchgen.errors import BudgetExceeded, JournalError, ProviderError, SinkError
+from batchgen.models import Task
+from batchgen.run.observer import Observer as Observer  # its public home stays here
+from batchgen.run.render import Abandoned, Renderer
+from batchgen.run.runlog import RunLog
+from batchgen.store.journal import PendingGeneration
 
 DEFAULT_GRACE_S = 30.0
-COMMIT_EVERY_S = 0.25  # outcomes not yet committed are at most this old (a kill redoes them)
 FEED_BATCH = 256
 RunStatus = Literal["complete", "interrupted", "budget", "aborted"]
 TaskSource = Iterable[Task] | AsyncIterable[Task]
@@ -49,19 +44,6 @@ async def _batches(tasks: TaskSource) -> AsyncIterator[list[Task]]:
         yield batch
 
 
-class Observer:
-    """Hooks for progress views; every method is optional to override."""
-
-    def skipped(self, count: int, by_model: Mapping[str, int] | None = None) -> None:
-        """`count` tasks were already rendered by an earlier run (`by_model`: how many each)."""
-
-    def attempt_failed(self, task: Task, model: str, attempt: int, error: BatchgenError) -> None:
-        """One attempt failed (it may be retried)."""
-
-    def finished(self, outcome: Outcome) -> None:
-        """A task ended, rendered or failed, and is in the journal."""
-
-
 @dataclass(frozen=True, slots=True)
 class RunResult:
     status: RunStatus
@@ -73,54 +55,27 @@ class RunResult:
 
 
 class Engine:
+    """Runs tasks through parts built elsewhere (batchgen.run.job assembles them): the
+    renderer takes a task to an outcome, the run log keeps the journal."""
+
     def __init__(
         self,
         *,
-        provider: Provider,
-        limiter: Limiter,
-        sink: Sink,
-        journal: Journal,
-        run_id: int,
-        budget: Budget,
-        settings: RenderSettings,
+        renderer: Renderer,
+        log: RunLog,
+        stopping: anyio.Event,
         workers: int,
         observer: Observer | None = None,
         grace_s: float = DEFAULT_GRACE_S,
-        rand: Callable[[], float] = random.random,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
-        self._journal = journal
-        self._run_id = run_id
+        self._renderer = renderer
+        self._log = log
+        self._stopping = stopping  # shared with the renderer: set, no new request starts
         self._workers = workers
         self._observer = observer or Observer()
         self._grace_s = grace_s
-        self._stopping = anyio.Event()
-        saver = ImageSaver(
-            provider=provider,
-            sink=sink,
-            journal=journal,
-            settings=SaveSettings(
-                name=settings.name,
-                filename=settings.filename,
-                max_attempts=settings.max_attempts,
-                wait_scale=settings.wait_scale,
-            ),
-            attempt_failed=self._attempt_failed,
-            rand=rand,
-        )
-        self._renderer = Renderer(
-            provider=provider,
-            limiter=limiter,
-            saver=saver,
-            journal=journal,
-            run_id=run_id,
-            budget=budget,
-            settings=settings,
-            attempt_failed=self._attempt_failed,
-            stopping=self._stopping,
-            rand=rand,
-        )
         self._status: RunStatus = "complete"
         self._reason: str | None = None
         self._in_flight: set[str] = set()
@@ -145,7 +100,7 @@ class Engine:
                     for _ in range(self._workers):
                         work.start_soon(self._work, receive.clone())
             outer.cancel_scope.cancel()  # the signal watcher, committer, grace timer too
-        self._journal.commit()
+        self._log.commit_pending()
         return RunResult(
             status=self._status,
             reason=self._reason,
@@ -174,13 +129,10 @@ class Engine:
         self.cancel()
 
     async def _commit_periodically(self) -> None:
-        while True:
-            await anyio.sleep(COMMIT_EVERY_S)
-            try:
-                self._journal.commit()
-            except JournalError as exc:
-                self.stop("aborted", str(exc))
-                return
+        try:
+            await self._log.commit_periodically()
+        except JournalError as exc:
+            self.stop("aborted", str(exc))
 
     async def _watch_signals(self) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -193,7 +145,7 @@ class Engine:
     async def _feed(self, tasks: TaskSource, send: MemoryObjectSendStream[Task]) -> None:
         async with send:
             async for batch in _batches(tasks):
-                done = self._journal.done_among([task.id for task in batch])
+                done = self._log.done_among([task.id for task in batch])
                 self._skip(Counter(task.model for task in batch if task.id in done))
                 for task in batch:
                     if self._stopping.is_set():
@@ -209,7 +161,7 @@ class Engine:
             async for task in receive:
                 if self._stopping.is_set():
                     return
-                done, pending = self._journal.task_state(task.id)
+                done, pending = self._log.task_state(task.id)
                 if done or task.id in self._in_flight:
                     self._skip(Counter([task.model]))  # a task twice in one manifest: rendered once
                     continue
@@ -222,7 +174,7 @@ class Engine:
     async def _render(self, task: Task, pending: PendingGeneration | None) -> None:
         try:
             outcome = await self._renderer.render(task, pending)
-            self._journal.record(outcome, run_id=self._run_id)
+            self._log.finished(outcome)  # in the journal, then the observer hears of it
         except Abandoned:
             return
         except BudgetExceeded as exc:
@@ -232,24 +184,9 @@ class Engine:
             self.stop("aborted", str(exc))
             return
         self._counts[outcome.status] += 1
-        self._observer.finished(outcome)
 
     def _skip(self, by_model: Counter[str]) -> None:
         count = sum(by_model.values())
         if count:
             self._counts["skipped"] += count
             self._observer.skipped(count, by_model)
-
-    def _attempt_failed(self, task: Task, model: str, attempt: int, error: BatchgenError) -> None:
-        self._journal.record_error(
-            task_id=task.id,
-            run_id=self._run_id,
-            attempt=attempt,
-            model=model,
-            kind=getattr(error, "kind", type(error).__name__),
-            status=getattr(error, "status", None),
-            message=str(error),
-            billed_usd=getattr(error, "billed_usd", 0.0),
-            at=time.time(),
-        )
-        self._observer.attempt_failed(task, model, attempt, error)

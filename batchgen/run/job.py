@@ -1,10 +1,14 @@
-"""A whole job: manifest + options -> run directory with images, journal and report."""
+"""A whole job: manifest + options -> run directory with images, journal and report.
+This is where every part of a run is built (limiter, budget, provider, sink, run log, renderer,
+saver and their settings); the engine receives them ready-made."""
 
 from __future__ import annotations
 
 import dataclasses
+import random
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,12 +18,16 @@ import anyio
 from batchgen.expand import count_tasks, expand
 from batchgen.models import Manifest
 from batchgen.providers import open_provider
+from batchgen.providers.base import Provider
 from batchgen.report.files import REPORT_FILES, THUMBS_DIR, write_reports
+from batchgen.retry import RetryPolicy
 from batchgen.run.adaptive import DEFAULT_CEILING as ADAPTIVE_CEILING
 from batchgen.run.budget import Budget
 from batchgen.run.engine import DEFAULT_GRACE_S, Engine, Observer, RunResult, TaskSource
 from batchgen.run.limits import Limiter
-from batchgen.run.render import RenderSettings
+from batchgen.run.render import Renderer, RenderSettings
+from batchgen.run.runlog import RunLog
+from batchgen.run.saving import ImageSaver, SaveSettings
 from batchgen.store.journal import Journal
 from batchgen.store.sink import IMAGES_DIR, Sink
 
@@ -87,19 +95,19 @@ async def run_job(
         sink = Sink(run_dir)
         sink.prepare()
         journal.drop_missing_images(run_dir)
-        planned = count_tasks(manifest)
-        run_id = journal.begin_run(name=manifest.name, planned=planned, started_at=time.time())
+        log = RunLog.begin(
+            journal, name=manifest.name, planned=count_tasks(manifest), observer=observer
+        )
         started, status = time.monotonic(), "aborted"
         try:
             source = tasks if tasks is not None else expand(manifest)
-            result = await _render(manifest, options, journal, run_id, sink, observer, source)
+            result = await _render(manifest, options, log, sink, observer, source)
             status = result.status
         except (anyio.get_cancelled_exc_class(), KeyboardInterrupt):
             status = "cancelled"
             raise
         finally:  # a run that dies (no key, a hard cancel) still records how long it ran
-            wall_s = time.monotonic() - started
-            journal.end_run(run_id, finished_at=time.time(), wall_s=wall_s, status=status)
+            log.end(wall_s=time.monotonic() - started, status=status)
         summary = write_reports(run_dir, journal, name=manifest.name, html=options.html)
     finally:
         journal.close()
@@ -109,30 +117,30 @@ async def run_job(
 async def _render(
     manifest: Manifest,
     options: RunOptions,
-    journal: Journal,
-    run_id: int,
+    log: RunLog,
     sink: Sink,
     observer: Observer | None,
     tasks: TaskSource,
 ) -> RunResult:
     limits = manifest.limits
     async with open_provider(manifest) as provider:
-        engine = Engine(
+        engine = build_engine(
             provider=provider,
             limiter=Limiter(
                 concurrency=limits.concurrency, requests_per_minute=limits.requests_per_minute
             ),
-            sink=sink,
-            journal=journal,
-            run_id=run_id,
             budget=Budget(manifest.max_usd),
-            settings=RenderSettings(
-                name=manifest.name,
-                filename=manifest.output.filename,
-                max_attempts=limits.max_attempts,
+            sink=sink,
+            log=log,
+            save=SaveSettings(name=manifest.name, filename=manifest.output.filename),
+            render=RenderSettings(
                 request_timeout_s=limits.request_timeout_s,
                 fallback=manifest.fallback,
-                wait_scale=options.wait_scale,
+                policy=RetryPolicy(
+                    max_attempts=limits.max_attempts,
+                    download_attempts=limits.max_attempts,
+                    wait_scale=options.wait_scale,
+                ),
             ),
             # more workers than slots: one busy downloading or saving does not idle a slot
             workers=2 * (limits.concurrency or ADAPTIVE_CEILING),
@@ -140,6 +148,50 @@ async def _render(
             grace_s=options.grace_s,
         )
         return await engine.run(tasks, handle_signals=options.handle_signals)
+
+
+def build_engine(
+    *,
+    provider: Provider,
+    limiter: Limiter,
+    budget: Budget,
+    sink: Sink,
+    log: RunLog,
+    save: SaveSettings,
+    render: RenderSettings,
+    workers: int,
+    observer: Observer | None = None,
+    grace_s: float = DEFAULT_GRACE_S,
+    rand: Callable[[], float] = random.random,
+) -> Engine:
+    """Wire the parts of a run into an engine; requests and downloads share one retry policy."""
+    stopping = anyio.Event()  # set by the engine on stop; the renderer starts no request after
+    saver = ImageSaver(
+        provider=provider,
+        sink=sink,
+        log=log,
+        settings=save,
+        policy=render.policy,
+        rand=rand,
+    )
+    renderer = Renderer(
+        provider=provider,
+        limiter=limiter,
+        saver=saver,
+        log=log,
+        budget=budget,
+        settings=render,
+        stopping=stopping,
+        rand=rand,
+    )
+    return Engine(
+        renderer=renderer,
+        log=log,
+        stopping=stopping,
+        workers=workers,
+        observer=observer,
+        grace_s=grace_s,
+    )
 
 
 def run(

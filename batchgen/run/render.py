@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from batchgen import pricing, retry
+from batchgen import pricing
 from batchgen.errors import (
     BatchgenError,
     BudgetExceeded,
@@ -21,27 +21,25 @@ from batchgen.errors import (
 )
 from batchgen.models import Generation, Outcome, SavedImage, Task, Timing
 from batchgen.providers.base import Provider
+from batchgen.retry import Decision, GiveUp, NextModel, Retry, RetryPolicy, StopRun, decide
 from batchgen.run.budget import Budget
 from batchgen.run.limits import Limiter
-from batchgen.run.saving import AttemptFailed, ImageSaver
-from batchgen.store.journal import Journal, PendingGeneration
+from batchgen.run.runlog import RunLog
+from batchgen.run.saving import ImageSaver
+from batchgen.store.journal import PendingGeneration
 
 BREAKER_S = 60.0  # a model that just failed a task outright is skipped for this long
-ADAPTIVE_HOLD_OVER_S = 2.0  # Retry-After longer than this pauses everyone even when adaptive
 
 
 class Abandoned(Exception):
     """The run is stopping; this task was dropped before its request went out."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RenderSettings:
-    name: str
-    filename: str
-    max_attempts: int
     request_timeout_s: float
     fallback: Mapping[str, str] = field(default_factory=dict)
-    wait_scale: float = 1.0  # multiplies backoff and Retry-After waits; tests turn it down
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 @dataclass(slots=True)
@@ -65,22 +63,18 @@ class Renderer:
         provider: Provider,
         limiter: Limiter,
         saver: ImageSaver,
-        journal: Journal,
-        run_id: int,
+        log: RunLog,
         budget: Budget,
         settings: RenderSettings,
-        attempt_failed: AttemptFailed,
         stopping: anyio.Event,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self._provider = provider
         self._limiter = limiter
         self._saver = saver
-        self._journal = journal
-        self._run_id = run_id
+        self._log = log
         self._budget = budget
         self._settings = settings
-        self._attempt_failed = attempt_failed
         self._stopping = stopping
         self._rand = rand
         self._retired: set[str] = set()
@@ -88,28 +82,57 @@ class Renderer:
         self._waiting: set[anyio.CancelScope] = set()
 
     async def render(self, task: Task, pending: PendingGeneration | None = None) -> Outcome:
-        """Render `task`. Abandoned, BudgetExceeded, SinkError, JournalError or a
-        ProviderError that `stops_run` (bad key, quota) end the run instead."""
+        """Render `task`, trying each model of its fallback chain in turn. Abandoned,
+        BudgetExceeded, SinkError, JournalError or a ProviderError that `stops_run` (bad key,
+        quota) end the run instead."""
         tally = _Tally()
         resumed = await self._resume(task, pending, tally) if pending else None
         if resumed is not None:
             return resumed
-        error: BatchgenError = ModelRetired("every model in the fallback chain is retired")
+        error: BatchgenError | None = None
         for model in self._chain(task.model):
-            for attempt in range(1, self._settings.max_attempts + 1):
-                tally.attempts += 1
-                try:
-                    generation = await self._request(task, model, tally)
-                except ProviderError as exc:
-                    error = exc
-                    if not await self._after_failure(task, model, attempt, exc, tally):
-                        break
-                    continue
-                return await self._finish(task, model, generation, tally)
-            if not (retry.is_retryable(error) or isinstance(error, ModelRetired)):
-                break  # rejected: a fallback model would be asked the same thing
+            result = await self._render_with(task, model, tally)
+            if isinstance(result, Outcome):
+                return result
+            error, decision = result
+            if isinstance(decision, GiveUp):
+                break
             self._broken_until[model] = time.monotonic() + BREAKER_S
+            if decision.retired:
+                self._retired.add(model)
+        error = error or ModelRetired("every model in the fallback chain is retired")
         return _outcome(task, tally, None, error)
+
+    async def _render_with(
+        self, task: Task, model: str, tally: _Tally
+    ) -> Outcome | tuple[ProviderError, NextModel | GiveUp]:
+        """Ask one model until it answers, or until the decision is to move on."""
+        attempt = 0
+        while True:
+            attempt += 1
+            tally.attempts += 1
+            try:
+                generation = await self._request(task, model, tally)
+            except ProviderError as exc:
+                self._log.attempt_failed(task, model, tally.attempts, exc)
+                match self._decide(exc, attempt):
+                    case Retry() as again:
+                        await self._wait(again)
+                    case StopRun():
+                        raise
+                    case NextModel() | GiveUp() as move_on:
+                        return exc, move_on
+            else:
+                return await self._finish(task, model, generation, tally)
+
+    def _decide(self, error: ProviderError, attempt: int) -> Decision:
+        policy = self._settings.policy
+        return decide(error, attempt, policy, rand=self._rand, adaptive=self._limiter.adaptive)
+
+    async def _wait(self, decision: Retry) -> None:
+        if decision.hold_all:
+            self._limiter.cool_down(decision.after_s)
+        await self._pause(decision.after_s)
 
     async def _resume(
         self, task: Task, pending: PendingGeneration, tally: _Tally
@@ -133,16 +156,7 @@ class Renderer:
     async def _finish(
         self, task: Task, model: str, generation: Generation, tally: _Tally
     ) -> Outcome:
-        self._journal.record_generation(
-            task.id,
-            run_id=self._run_id,
-            model=model,
-            refs=generation.images,
-            cost_usd=tally.cost_usd,
-        )
-        # Paid: commit now, with no wait between the answer and the commit, so a kill from
-        # here on means downloading again, never paying again (one commit per task).
-        self._journal.commit()
+        self._log.paid(task, model=model, refs=generation.images, cost_usd=tally.cost_usd)
         started = time.monotonic()
         try:
             await self._saver.save_all(task, model, generation.images, tally.images)
@@ -230,31 +244,6 @@ class Renderer:
         """Drop every task still waiting for a slot: the run is stopping."""
         for scope in list(self._waiting):
             scope.cancel()
-
-    async def _after_failure(
-        self, task: Task, model: str, attempt: int, error: ProviderError, tally: _Tally
-    ) -> bool:
-        """Record the failure; wait and return True when the same model should try again."""
-        self._attempt_failed(task, model, tally.attempts, error)
-        if error.stops_run:
-            raise error
-        if isinstance(error, ModelRetired):
-            self._retired.add(model)
-            return False
-        if not error.retryable or attempt >= self._settings.max_attempts:
-            return False
-        delay = retry.delay_s(error, attempt, rand=self._rand) * self._settings.wait_scale
-        if self._holds_everyone(error):
-            self._limiter.cool_down(delay)
-        await self._pause(delay)
-        return True
-
-    def _holds_everyone(self, error: ProviderError) -> bool:
-        """A Retry-After asks every request to wait, not just this one. An adaptive limit
-        answers a short one (a concurrency 429) by shrinking; a long one is a quota window."""
-        if not isinstance(error, RateLimited) or error.retry_after is None:
-            return False
-        return not self._limiter.adaptive or error.retry_after > ADAPTIVE_HOLD_OVER_S
 
     async def _pause(self, seconds: float) -> None:
         with anyio.move_on_after(seconds):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import posixpath
 import random
 from collections.abc import Callable, Sequence
@@ -9,25 +10,21 @@ from dataclasses import dataclass
 
 import anyio
 
-from batchgen import retry
-from batchgen.errors import BatchgenError, DownloadError
+from batchgen.errors import DownloadError
 from batchgen.expand import image_path
 from batchgen.models import ImageRef, SavedImage, Task
 from batchgen.providers.base import Provider
-from batchgen.store.journal import Journal
+from batchgen.retry import Retry, RetryPolicy, decide
+from batchgen.run.runlog import RunLog
 from batchgen.store.sink import IMAGES_DIR, Sink
-
-AttemptFailed = Callable[[Task, str, int, BatchgenError], None]
-DOWNLOAD_BACKOFF_CAP_S = 10.0
-RESUME_ATTEMPTS = 2
 
 
 @dataclass(frozen=True, slots=True)
 class SaveSettings:
+    """Where an image goes: the run's name and its filename pattern."""
+
     name: str
     filename: str
-    max_attempts: int
-    wait_scale: float = 1.0  # multiplies every retry wait; tests turn it down (stamina's habit)
 
 
 class ImageSaver:
@@ -36,16 +33,16 @@ class ImageSaver:
         *,
         provider: Provider,
         sink: Sink,
-        journal: Journal,
+        log: RunLog,
         settings: SaveSettings,
-        attempt_failed: AttemptFailed,
+        policy: RetryPolicy,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self._provider = provider
         self._sink = sink
-        self._journal = journal
+        self._log = log
         self._settings = settings
-        self._attempt_failed = attempt_failed
+        self._policy = policy
         self._rand = rand
 
     async def save_all(
@@ -60,24 +57,24 @@ class ImageSaver:
         """Bring every image to disk, appending to `saved` as each lands (so a failure part
         way still reports the files that are there). Resuming, images already on disk are
         kept, and links from a dead run get few tries: they may be gone for good."""
-        attempts = RESUME_ATTEMPTS if resuming else self._settings.max_attempts
-        on_disk = self._journal.saved_images(task.id) if resuming else {}
+        policy = self._policy.resuming() if resuming else self._policy
+        on_disk = self._log.saved_images(task.id) if resuming else {}
         for ref in refs:
             if ref.index in on_disk and (self._sink.root / on_disk[ref.index].path).exists():
                 saved.append(on_disk[ref.index])
             else:
-                saved.append(await self._save(task, model, ref, attempts))
+                saved.append(await self._save(task, model, ref, policy))
 
-    async def _save(self, task: Task, model: str, ref: ImageRef, attempts: int) -> SavedImage:
-        for attempt in range(1, attempts + 1):
+    async def _save(self, task: Task, model: str, ref: ImageRef, policy: RetryPolicy) -> SavedImage:
+        for attempt in itertools.count(1):
             try:
                 return await self._save_once(task, ref)
             except DownloadError as exc:  # noqa: PERF203 - a retry loop, not a hot loop
-                self._attempt_failed(task, model, attempt, exc)
-                if attempt >= attempts or not exc.retryable:
+                self._log.attempt_failed(task, model, attempt, exc)
+                decision = decide(exc, attempt, policy, rand=self._rand)
+                if not isinstance(decision, Retry):
                     raise
-                delay = retry.backoff_s(attempt, rand=self._rand, cap=DOWNLOAD_BACKOFF_CAP_S)
-                await anyio.sleep(delay * self._settings.wait_scale)
+                await anyio.sleep(decision.after_s)
         raise AssertionError("unreachable")
 
     async def _save_once(self, task: Task, ref: ImageRef) -> SavedImage:
@@ -90,10 +87,7 @@ class ImageSaver:
                 expected_bytes=download.expected_bytes,
             )
         try:
-            # The row is durable before the file appears, so a kill between the two leaves a
-            # row to drop on resume, never a file nobody knows about.
-            self._journal.record_image(task.id, staged.image)
-            await self._journal.durable()
+            await self._log.image_saved(task, staged.image)  # durable before the rename
         except BaseException:
             self._sink.discard(staged)
             raise

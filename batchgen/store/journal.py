@@ -5,6 +5,7 @@ transaction (WAL mode) that is committed in groups: whenever a writer needs its 
 (`durable()`: an image row before its file is renamed into place), every few hundred ms, and
 at the end. A killed process loses at most the last uncommitted group, and each record is
 written whole, so the journal is always consistent; committing per record cost 8x the CPU.
+Which write is committed when is decided in one place, batchgen.run.runlog (the run log).
 """
 
 from __future__ import annotations

@@ -1,0 +1,21 @@
+"""The hooks a progress view overrides: skipped, attempt_failed, finished."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from batchgen.errors import BatchgenError
+from batchgen.models import Outcome, Task
+
+
+class Observer:
+    """Hooks for progress views; every method is optional to override."""
+
+    def skipped(self, count: int, by_model: Mapping[str, int] | None = None) -> None:
+        """`count` tasks were already rendered by an earlier run (`by_model`: how many each)."""
+
+    def attempt_failed(self, task: Task, model: str, attempt: int, error: BatchgenError) -> None:
+        """One attempt failed (it may be retried)."""
+
+    def finished(self, outcome: Outcome) -> None:
+        """A task ended, rendered or failed, and is in the journal."""

@@ -1,0 +1,102 @@
+"""The run log: everything a run writes to its journal, and when each write becomes durable.
+
+When is a paid generation durable? At once: `paid` commits before the first download starts,
+with no wait between the answer and the commit, so a kill from then on means downloading
+again, never paying again. An image's row is durable before its file is renamed into place
+(`image_saved`, a commit shared by writers within a few ms), so every file on disk is known.
+Failed attempts and finished tasks join the open group, committed every COMMIT_EVERY_S
+(`commit_periodically`) and at the end (`commit_pending`): a kill loses at most that much,
+and a rerun redoes only that (from the paid generation, when there is one).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import anyio
+
+from batchgen.errors import BatchgenError
+from batchgen.models import ImageRef, Outcome, SavedImage, Task
+from batchgen.run.observer import Observer
+from batchgen.store.journal import Journal, PendingGeneration
+
+COMMIT_EVERY_S = 0.25  # outcomes not yet committed are at most this old (a kill redoes them)
+
+
+class RunLog:
+    """One run's journal, in the run's words. Engine, renderer and saver write only here."""
+
+    def __init__(self, journal: Journal, run_id: int, observer: Observer | None = None) -> None:
+        self._journal = journal
+        self._run_id = run_id
+        self._observer = observer or Observer()
+
+    def __repr__(self) -> str:
+        return f"RunLog(run_id={self._run_id}, journal={self._journal.path})"
+
+    @classmethod
+    def begin(
+        cls, journal: Journal, *, name: str, planned: int, observer: Observer | None = None
+    ) -> RunLog:
+        """Start a run in the journal (committed at once)."""
+        run_id = journal.begin_run(name=name, planned=planned, started_at=time.time())
+        return cls(journal, run_id, observer)
+
+    def end(self, *, wall_s: float, status: str) -> None:
+        """Close the run in the journal (committed at once, with everything before it)."""
+        self._journal.end_run(self._run_id, finished_at=time.time(), wall_s=wall_s, status=status)
+
+    # reads the engine and the saver need
+    def done_among(self, task_ids: Sequence[str]) -> set[str]:
+        return self._journal.done_among(task_ids)
+
+    def task_state(self, task_id: str) -> tuple[bool, PendingGeneration | None]:
+        return self._journal.task_state(task_id)
+
+    def saved_images(self, task_id: str) -> dict[int, SavedImage]:
+        return self._journal.saved_images(task_id)
+
+    # writes, each with its durability
+    def paid(self, task: Task, *, model: str, refs: Sequence[ImageRef], cost_usd: float) -> None:
+        """A generation was paid for: durable now, before any of its downloads starts."""
+        self._journal.record_generation(
+            task.id, run_id=self._run_id, model=model, refs=refs, cost_usd=cost_usd
+        )
+        self._journal.commit()  # no await before it: nothing can slip in between
+
+    async def image_saved(self, task: Task, image: SavedImage) -> None:
+        """An image is staged: its row is durable when this returns, before the file's rename."""
+        self._journal.record_image(task.id, image)
+        await self._journal.durable()
+
+    def attempt_failed(self, task: Task, model: str, attempt: int, error: BatchgenError) -> None:
+        """One attempt failed, retried or not (in the open group); the observer hears of it."""
+        self._journal.record_error(
+            task_id=task.id,
+            run_id=self._run_id,
+            attempt=attempt,
+            model=model,
+            kind=getattr(error, "kind", type(error).__name__),
+            status=getattr(error, "status", None),
+            message=str(error),
+            billed_usd=getattr(error, "billed_usd", 0.0),
+            at=time.time(),
+        )
+        self._observer.attempt_failed(task, model, attempt, error)
+
+    def finished(self, outcome: Outcome) -> None:
+        """A task ended (in the open group: a kill before the next commit renders it again,
+        from its paid generation if it has one); then the observer hears of it."""
+        self._journal.record(outcome, run_id=self._run_id)
+        self._observer.finished(outcome)
+
+    def commit_pending(self) -> None:
+        """Make the open group durable (at the end of the run)."""
+        self._journal.commit()
+
+    async def commit_periodically(self) -> None:
+        """Commit the open group every COMMIT_EVERY_S until cancelled or a commit fails."""
+        while True:
+            await anyio.sleep(COMMIT_EVERY_S)
+            self._journal.commit()
