@@ -107,5 +107,5 @@ def test_policy_checks_attempts_up_front(name: str) -> None:
 
 def test_policy_is_keyword_only_with_a_readable_repr() -> None:
     with pytest.raises(TypeError):
-        RetryPolicy(3)  # type: ignore[misc]
+        RetryPolicy(3)  # type: ignore[call-arg]
     assert "max_attempts=5" in repr(RetryPolicy())
