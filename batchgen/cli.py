@@ -128,7 +128,7 @@ def _exit_code(job: JobResult) -> int:
     result = job.result
     if result.status == "interrupted":
         return EXIT_INTERRUPTED
-    if result.status != "complete" or job.summary["tasks"]["failed"]:
+    if result.status != "complete" or job.summary.tasks.failed:
         return EXIT_FAILED
     return EXIT_OK
 
@@ -213,7 +213,7 @@ def report_command(run_dirs: tuple[Path, ...], html_out: Path | None, as_json: b
     run_dir = run_dirs[0]
     summary = _guard(lambda: rebuild_reports(run_dir))
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        click.echo(json.dumps(summary.to_json(), indent=2))
         return
     for line in rebuilt_lines(summary, run_dir):
         click.echo(line)

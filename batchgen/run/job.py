@@ -7,14 +7,15 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import anyio
 
 from batchgen.expand import count_tasks, expand
 from batchgen.models import Manifest
 from batchgen.providers import open_provider
-from batchgen.report.files import REPORT_FILES, THUMBS_DIR, write_reports
+from batchgen.report.files import write_reports
+from batchgen.report.names import REPORT_FILES, THUMBS_DIR
+from batchgen.report.summary import Summary
 from batchgen.run.adaptive import DEFAULT_CEILING as ADAPTIVE_CEILING
 from batchgen.run.budget import Budget
 from batchgen.run.engine import DEFAULT_GRACE_S, Engine, Observer, RunResult, TaskSource
@@ -43,7 +44,7 @@ class RunOptions:
 class JobResult:
     run_dir: Path
     result: RunResult
-    summary: dict[str, Any]
+    summary: Summary  # the whole job across its runs, as report.json says
 
 
 def with_overrides(manifest: Manifest, options: RunOptions) -> Manifest:
