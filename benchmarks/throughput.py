@@ -52,7 +52,7 @@ def run(
     check_files(out / "images", count * num_images)
     after = emulator_stats(url)
     refused = after["responses"].get("429", 0) - before["responses"].get("429", 0)
-    latency = job.summary["latency_s"]["request"]["mean"]
+    latency = job.summary.latency_s.request.mean
     ideal = min(concurrency / latency, (rpm or float("inf")) / 60) * num_images
     achieved = count * num_images / wall
     steady = steady_rate(out, latency) * num_images
