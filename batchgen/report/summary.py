@@ -1,5 +1,5 @@
-"""The typed summary of a run, as read from its journal: every view (report.json, tasks.csv's
-neighbours report.html and the comparison, the command line) reads this one record (pure)."""
+"""The typed summary of a job, as read from its journal: report.json, report.html, the comparison
+of two runs and the command line are all views of this one frozen record (pure)."""
 
 from __future__ import annotations
 
