@@ -2,7 +2,7 @@
 
 from batchgen import load_manifest, run, make_plan
 job = run(load_manifest("jobs/demo.yaml"))
-print(job.summary["images_per_s"])
+print(job.summary.images_per_s, job.summary.latency_s.end_to_end.p95)
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from batchgen.manifest import load_manifest, parse_manifest
 from batchgen.manifest.schema import manifest_schema
 from batchgen.models import Manifest, Outcome, Task
 from batchgen.plan import Plan, make_plan
+from batchgen.report.summary import Summary
 from batchgen.run.engine import Observer, RunResult
 from batchgen.run.job import JobResult, RunOptions, run, run_job
 
@@ -53,6 +54,7 @@ __all__ = [
     "RunResult",
     "ServerError",
     "SinkError",
+    "Summary",
     "Task",
     "count_tasks",
     "expand",

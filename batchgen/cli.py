@@ -28,8 +28,8 @@ from batchgen.report.compare import (
     read_run,
 )
 from batchgen.report.files import rebuild_reports
-from batchgen.report.text import json_summary, rebuilt_lines, stop_line, summary_lines
 from batchgen.run.job import JobResult, RunOptions, run, run_dir_for, with_overrides
+from batchgen.run_text import json_summary, rebuilt_lines, stop_line, summary_lines
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -128,7 +128,7 @@ def _exit_code(job: JobResult) -> int:
     result = job.result
     if result.status == "interrupted":
         return EXIT_INTERRUPTED
-    if result.status != "complete" or job.summary["tasks"]["failed"]:
+    if result.status != "complete" or job.summary.tasks.failed:
         return EXIT_FAILED
     return EXIT_OK
 
@@ -213,7 +213,7 @@ def report_command(run_dirs: tuple[Path, ...], html_out: Path | None, as_json: b
     run_dir = run_dirs[0]
     summary = _guard(lambda: rebuild_reports(run_dir))
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        click.echo(json.dumps(summary.to_json(), indent=2))
         return
     for line in rebuilt_lines(summary, run_dir):
         click.echo(line)

@@ -117,10 +117,10 @@ def main() -> None:
             sum(capacities) / latency * args.phase_seconds * 1.1
         )  # outlasts the phases a little
         samples, job = asyncio.run(run(url, count, capacities, args.phase_seconds))
-    measured = job.summary["latency_s"]["request"]["mean"]
+    measured = job.summary.latency_s.request.mean
     print(
         f"server capacity {capacities} over {args.phase_seconds:.0f} s phases; batchgen not told; "
-        f"mean request latency {measured:.3f} s; {job.summary['tasks']['done']} tasks"
+        f"mean request latency {measured:.3f} s; {job.summary.tasks.done} tasks"
     )
     summarise(samples, measured, args.phase_seconds)
 

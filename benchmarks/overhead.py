@@ -68,9 +68,9 @@ def manifest_for(url: str, count: int, concurrency: int) -> Manifest:
 async def batchgen_run(manifest: Manifest, out: Path) -> None:
     # report.html is a fixed cost per run (400 thumbnails at most), measured on its own below
     job = await run_job(manifest, RunOptions(out=out, html=False))
-    if job.result.done != job.summary["tasks"]["planned"]:
+    if job.result.done != job.summary.tasks.planned:
         raise SystemExit(
-            f"BROKEN RUN: batchgen rendered {job.result.done} of {job.summary['tasks']['planned']}"
+            f"BROKEN RUN: batchgen rendered {job.result.done} of {job.summary.tasks.planned}"
         )
 
 

@@ -52,7 +52,9 @@ def run(
     check_files(out / "images", count * num_images)
     after = emulator_stats(url)
     refused = after["responses"].get("429", 0) - before["responses"].get("429", 0)
-    latency = job.summary["latency_s"]["request"]["mean"]
+    latency = job.summary.latency_s.request.mean
+    if latency is None:  # None: no task was rendered (check_files has already said so)
+        raise SystemExit("BROKEN RUN: no task rendered, no latency")
     ideal = min(concurrency / latency, (rpm or float("inf")) / 60) * num_images
     achieved = count * num_images / wall
     steady = steady_rate(out, latency) * num_images

@@ -30,6 +30,7 @@ PUBLIC = [
     "RunResult",
     "ServerError",
     "SinkError",
+    "Summary",
     "Task",
     "count_tasks",
     "expand",

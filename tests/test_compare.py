@@ -10,6 +10,9 @@ from click.testing import CliRunner
 
 from batchgen.cli import main
 from batchgen.report.compare import Row, comparison_rows, verdict
+from batchgen.report.read import read_summary
+from batchgen.report.summary import Summary
+from batchgen.store.journal import Journal
 from tests.helpers import FAST, many_prompts, write_manifest
 
 JOB = f"""
@@ -107,23 +110,23 @@ def test_report_usage_errors(runner: CliRunner, tmp_path: Path) -> None:
     assert not list(tmp_path.glob("[abc]/*"))  # nothing was created in any of them
 
 
-def test_rows_ratio_and_verdict() -> None:
+def test_rows_ratio_and_verdict(tmp_path: Path) -> None:
     assert Row("x", 0, 5, "count", "lower").ratio is None
     assert Row("x", None, 5, "s", "lower").ratio is None
     assert verdict(Row("p50", 2.0, 1.0, "s", "lower")) == "better"
     assert verdict(Row("rate", 2.0, 1.0, "rate", "higher")) == "worse"
     assert verdict(Row("p50", 1.0, 1.01, "s", "lower")) == "same"
     assert verdict(Row("images", 1.0, 9.0, "count", "neither")) == "same"
-    empty = {
-        "tasks": {"done": 0, "failed": 0},
-        "images": {"count": 0},
-        "wall_s": 0.0,
-        "images_per_s": 0.0,
-        "latency_s": {
-            p: {"p50": None, "p90": None, "p99": None}
-            for p in ("end_to_end", "request", "wait", "download")
-        },
-        "cost_usd": {"total": 0.0, "per_image": None},
-        "errors": {"attempts_by_kind": {}},
-    }
+    empty = _empty_summary(tmp_path)
     assert all(row.ratio is None for row in comparison_rows(empty, empty))
+
+
+def _empty_summary(folder: Path) -> Summary:
+    """The summary of a journal with one finished run and no task at all."""
+    journal = Journal.open(folder)
+    try:
+        run_id = journal.begin_run(name="empty", planned=0, started_at=1.0)
+        journal.end_run(run_id, finished_at=1.0, wall_s=0.0, status="complete")
+        return read_summary(journal, name="empty")
+    finally:
+        journal.close()

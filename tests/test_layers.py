@@ -322,10 +322,6 @@ ROOM_RULES = {
     "batchgen.store": ("batchgen.run", "batchgen.report", "batchgen.providers"),
     "batchgen.report": ("batchgen.run", "batchgen.providers"),
 }
-# Breaks today, in rooms other changes own (issue 9 point 1 rebuilds report/): shrink, never grow.
-ROOM_ALLOWANCES = {
-    ("batchgen.report.text", "batchgen.run.job"),  # JobResult, until report/ has a typed Summary
-}
 
 
 def room_breaks() -> list[Import]:
@@ -338,15 +334,9 @@ def room_breaks() -> list[Import]:
 
 
 def test_rooms_import_only_downstream() -> None:
-    found = [i.where() for i in room_breaks() if (i.module, i.target) not in ROOM_ALLOWANCES]
+    found = [i.where() for i in room_breaks()]
     assert not found, broken(
         found,
         "manifest/ imports no run/ store/ report/ providers/; store/ no run/ report/ "
         "providers/; report/ no run/ providers/",
     )
-
-
-def test_room_allowances_are_still_needed() -> None:
-    # an allowance the code no longer needs is dropped, so the list only shrinks
-    used = {(i.module, i.target) for i in room_breaks()}
-    assert used >= ROOM_ALLOWANCES, ROOM_ALLOWANCES - used

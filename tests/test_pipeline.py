@@ -111,8 +111,8 @@ async def test_rerun_renders_nothing_new_and_reports_the_whole_job(
     second = await run_job(manifest, RunOptions(out=tmp_path / "run"))
     assert emulator.stats.generation_requests == sent == 20
     assert (second.result.done, second.result.skipped) == (0, 20)
-    assert second.summary["tasks"]["done"] == 20 and len(second.summary["runs"]) == 2
-    assert second.summary["cost_usd"]["total"] == pytest.approx(first.summary["cost_usd"]["total"])
+    assert second.summary.tasks.done == 20 and len(second.summary.runs) == 2
+    assert second.summary.cost_usd.total == pytest.approx(first.summary.cost_usd.total)
 
     grown = on(emulator, load(tmp_path, body.replace('"4:3"]', '"4:3", "3:4"]')))
     third = await run_job(grown, RunOptions(out=tmp_path / "run"))
@@ -189,7 +189,7 @@ async def test_a_bad_key_stops_the_run_instead_of_failing_every_task(
     job = await run_job(manifest, RunOptions(out=tmp_path / "run"))
     assert job.result.status == "aborted" and "401" in (job.result.reason or "")
     assert emulator.stats.generation_requests <= 4
-    assert job.summary["tasks"]["failed"] == 0 and job.summary["tasks"]["pending"] == 100
+    assert job.summary.tasks.failed == 0 and job.summary.tasks.pending == 100
 
 
 async def test_budget_is_never_exceeded(tmp_path: Path, emulator: Emulator) -> None:
@@ -203,7 +203,7 @@ async def test_budget_is_never_exceeded(tmp_path: Path, emulator: Emulator) -> N
     """))  # fmt: skip
     job = await run_job(manifest, RunOptions(out=tmp_path / "run"))
     assert job.result.status == "budget"
-    assert job.summary["cost_usd"]["total"] <= 0.2
+    assert job.summary.cost_usd.total <= 0.2
     assert job.result.done == 4  # 4 x $0.042 fits; a fifth could pass $0.20
     assert emulator.stats.generation_requests == 4
 
@@ -221,7 +221,7 @@ async def test_retryable_faults_are_retried_until_done(tmp_path: Path, key: str)
         manifest = dataclasses.replace(manifest)
         job = await run_job(manifest, RunOptions(out=tmp_path / "run"))
     assert job.result.status == "complete" and job.result.done == 40
-    errors = job.summary["errors"]["attempts_by_kind"]
+    errors = job.summary.errors.attempts_by_kind
     assert errors.get("server_error", 0) > 0 and errors.get("download", 0) > 0
     assert check_run_dir(job.run_dir) == 40
     # a cut download is fetched again, never paid for again

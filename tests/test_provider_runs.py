@@ -61,7 +61,7 @@ async def test_a_used_up_quota_stops_the_run(tmp_path: Path, kind: str, error_ki
     assert emulator.stats.generation_requests <= 2
     kinds = journal_rows(job.run_dir, "SELECT DISTINCT kind FROM errors")
     assert kinds == [(error_kind,)]
-    assert job.summary["tasks"]["pending"] == 40  # nothing marked failed: a rerun tomorrow resumes
+    assert job.summary.tasks.pending == 40  # nothing marked failed: a rerun tomorrow resumes
 
 
 async def test_retry_hints_from_google_and_openai_are_followed(tmp_path: Path) -> None:
@@ -73,7 +73,7 @@ async def test_retry_hints_from_google_and_openai_are_followed(tmp_path: Path) -
             manifest = job_on(emulator, kind, tmp_path, body)
             job = await run_job(manifest, RunOptions(out=tmp_path / kind))
         assert job.result.status == "complete" and check_run_dir(job.run_dir) == 20
-        errors = job.summary["errors"]["attempts_by_kind"]
+        errors = job.summary.errors.attempts_by_kind
         assert errors["rate_limited"] == emulator.stats.faults_injected["429"] > 0
 
 
@@ -87,7 +87,7 @@ async def test_images_withheld_by_the_safety_filter_are_skipped_or_reported(
         )
     assert job.result.done == 4
     assert check_run_dir(job.run_dir) == 8  # one of three withheld per task; the rest saved
-    assert job.summary["cost_usd"]["total"] == pytest.approx(8 * 0.02)  # only what arrived
+    assert job.summary.cost_usd.total == pytest.approx(8 * 0.02)  # only what arrived
 
     async with emulating(time_scale=0, faults=parse_faults("policy=1")) as emulator:
         job = await run_job(

@@ -51,7 +51,7 @@ async def test_gemini_imagen_predict_end_to_end(tmp_path: Path, emulator: Emulat
     assert job.result.status == "complete" and job.result.done == 12
     assert check_run_dir(job.run_dir) == 24
     # Google's own price for Fast (the catalog), not the AI/ML API's
-    assert job.summary["cost_usd"]["by_model"] == {FAST: pytest.approx(24 * 0.02)}
+    assert job.summary.cost_usd.by_model == {FAST: pytest.approx(24 * 0.02)}
     assert emulator.stats.downloads == 0  # inline base64, nothing fetched
 
 
@@ -73,7 +73,7 @@ async def test_gemini_image_model_generate_content_at_2k(
     assert check_run_dir(job.run_dir, GEMINI3_2K) == 6
     paths = [path for (path,) in journal_rows(job.run_dir, "SELECT path FROM images")]
     assert all(path.startswith("images/2K/") for path in paths)
-    assert job.summary["cost_usd"]["total"] == pytest.approx(6 * 0.101)  # the 2K price
+    assert job.summary.cost_usd.total == pytest.approx(6 * 0.101)  # the 2K price
 
 
 async def test_openai_compatible_end_to_end_base64_and_urls(
@@ -121,7 +121,7 @@ async def test_fal_queue_end_to_end(tmp_path: Path, emulator: Emulator) -> None:
     assert emulator.stats.generation_requests == 8  # one submission per task
     assert emulator.stats.status_polls >= 8  # each polled until COMPLETED
     assert emulator.stats.downloads == 8
-    cost = job.summary["cost_usd"]["by_model"]
+    cost = job.summary.cost_usd.by_model
     assert cost == {
         "google/imagen-4.0-generate-001": pytest.approx(4 * 0.04),
         "google/imagen-4.0-ultra-generate-001": pytest.approx(4 * 0.06),

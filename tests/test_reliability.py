@@ -237,12 +237,12 @@ async def test_every_emulator_fault_is_survived_or_reported(tmp_path: Path) -> N
         job = await run_job(manifest, RunOptions(out=tmp_path / "run", wait_scale=0.001))
         stats = emulator.stats
     summary = job.summary
-    failed = summary["errors"]["failed_tasks_by_kind"]
+    failed = summary.errors.failed_tasks_by_kind
     assert set(failed) <= {"rejected"}  # only content-policy blocks fail; the rest recovered
-    assert summary["tasks"]["done"] + failed.get("rejected", 0) == 150
+    assert summary.tasks.done + failed.get("rejected", 0) == 150
     assert failed.get("rejected", 0) == stats.faults_injected["policy"]
-    assert check_run_dir(job.run_dir) == summary["tasks"]["done"]
-    kinds = summary["errors"]["attempts_by_kind"]
+    assert check_run_dir(job.run_dir) == summary.tasks.done
+    kinds = summary.errors.attempts_by_kind
     assert {"rate_limited", "server_error", "download", "rejected"} <= set(kinds)
 
 

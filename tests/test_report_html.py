@@ -8,12 +8,12 @@ import sqlite3
 import time
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
 
 from batchgen.models import Outcome, SavedImage, Task, Timing
 from batchgen.report import stats as report
 from batchgen.report.files import write_reports
 from batchgen.report.gallery import MAX_IMAGES, collect, gallery_html
+from batchgen.report.summary import Summary
 from batchgen.run.job import RunOptions, run
 from batchgen.store.journal import Journal
 from tests.helpers import FAST, load, many_prompts
@@ -48,7 +48,7 @@ class Page(HTMLParser):
         return " ".join(" ".join(self.text).split())
 
 
-def render(tmp_path: Path, body: str) -> tuple[Path, Page, dict[str, Any]]:
+def render(tmp_path: Path, body: str) -> tuple[Path, Page, Summary]:
     job = run(load(tmp_path, body), RunOptions(out=tmp_path / "run"))
     html = (job.run_dir / "report.html").read_text(encoding="utf-8")
     return job.run_dir, Page(html), job.summary
@@ -69,7 +69,7 @@ MIXED = f"""
 def test_the_page_has_every_section_and_stands_alone(tmp_path: Path) -> None:
     run_dir, page, summary = render(tmp_path, MIXED)
     assert {"headline", "latency", "throughput", "cost", "errors", "gallery"} <= page.ids
-    done, failed = summary["tasks"]["done"], summary["tasks"]["failed"]
+    done, failed = summary.tasks.done, summary.tasks.failed
     assert done > 0 and failed >= 12  # every Ultra task: the model is retired
     words = page.words
     assert f"Images {done * 2}" in words and f"Failures {failed}" in words
@@ -120,7 +120,7 @@ def test_fresh_forgets_the_old_report_and_thumbnails(tmp_path: Path) -> None:
     stale.write_bytes(b"old")
     job = run(load(tmp_path, MIXED), RunOptions(out=run_dir, fresh=True))
     assert not stale.exists() and (run_dir / "report.html").is_file()
-    assert len(list((run_dir / "thumbs").glob("*.jpg"))) == job.summary["images"]["count"]
+    assert len(list((run_dir / "thumbs").glob("*.jpg"))) == job.summary.images.count
 
 
 def test_only_failures_still_make_a_whole_page(tmp_path: Path) -> None:
@@ -141,7 +141,7 @@ def test_a_single_task_makes_a_whole_page(tmp_path: Path) -> None:
         models: {FAST}
         prompts: ["One racoon"]
     """)  # fmt: skip
-    assert summary["images"] == {"count": 1, "bytes": summary["images"]["bytes"]}
+    assert summary.images.to_json() == {"count": 1, "bytes": summary.images.bytes}
     assert len(page.all("svg")) == 3 and len(page.all("img")) == 1
     assert "No errors: every attempt succeeded." in page.words
     assert "Showing 1 of 1 images (1 of 1 prompts" in page.words
@@ -195,7 +195,7 @@ def test_ten_thousand_images_are_capped_and_the_page_stays_small(tmp_path: Path)
         summary = write_reports(tmp_path, journal, name="big")
     finally:
         journal.close()
-    assert summary["images"]["count"] == 10_000 and summary["images_per_s"] > 100
+    assert summary.images.count == 10_000 and summary.images_per_s > 100
     assert gallery.shown_images == MAX_IMAGES and gallery.total_images == 10_000
     assert len(gallery.groups) == MAX_IMAGES // 4 and gallery.total_prompts == 2_500
     html = (tmp_path / "report.html").read_text(encoding="utf-8")

@@ -176,4 +176,4 @@ async def test_an_api_redirect_is_not_followed_with_the_key(
         """)  # fmt: skip
         job = await run_job(manifest, RunOptions(out=tmp_path / "run"))
     assert job.result.failed == 2 and seen_elsewhere == []
-    assert job.summary["errors"]["failed_tasks_by_kind"] == {"rejected": 2}
+    assert job.summary.errors.failed_tasks_by_kind == {"rejected": 2}

@@ -54,7 +54,7 @@ async def test_soak_5000_tasks_under_25_percent_faults(tmp_path: Path) -> None:
         )
         job = await run_job(manifest, RunOptions(out=tmp_path / "run", wait_scale=0.001))
         stats = emulator.stats
-    done, failed = job.summary["tasks"]["done"], job.summary["errors"]["failed_tasks_by_kind"]
+    done, failed = job.summary.tasks.done, job.summary.errors.failed_tasks_by_kind
     # every retryable task succeeded; only content-policy blocks failed, each with its reason
     assert (
         set(failed) <= {"rejected"} and failed.get("rejected", 0) == stats.faults_injected["policy"]

@@ -12,7 +12,7 @@ import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from batchgen.report.queries import CostCell, ModelLatency
+from batchgen.report.summary import CostCell, ModelLatency
 
 WIDTH_IN, HEIGHT_IN = 10.0, 3.6
 _STYLE: dict[str, Any] = {

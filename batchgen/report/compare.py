@@ -12,13 +12,14 @@ from typing import Any, Literal
 
 from rich.table import Table
 
-from batchgen.report.files import build_summary
-from batchgen.report.queries import ModelLatency, model_latency
+from batchgen.report.names import SHOWN_PHASES, Phase
+from batchgen.report.read import read_summary
 from batchgen.report.stats import duration_text
+from batchgen.report.summary import Summary
 from batchgen.store.journal import Journal
 
 Better = Literal["lower", "higher", "neither"]
-PHASES = ("end_to_end", "request", "wait", "download")
+Unit = Literal["count", "s", "usd", "rate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +27,11 @@ class RunFacts:
     """What a comparison needs from one run directory."""
 
     run_dir: Path
-    summary: dict[str, Any]
-    latency: list[ModelLatency]
+    summary: Summary
 
     @property
     def label(self) -> str:
-        return f"{self.summary['name']} ({self.run_dir})"
+        return f"{self.summary.name} ({self.run_dir})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,7 @@ class Row:
     label: str
     a: float | None
     b: float | None
-    unit: Literal["count", "s", "usd", "rate"]
+    unit: Unit
     better: Better
 
     @property
@@ -54,40 +54,40 @@ def read_run(run_dir: Path) -> RunFacts:
     journal = Journal.open_readonly(run_dir)
     try:
         name = journal.meta("name") or run_dir.name
-        return RunFacts(run_dir, build_summary(journal, name=name), model_latency(journal))
+        return RunFacts(run_dir, read_summary(journal, name=name))
     finally:
         journal.close()
 
 
-def comparison_rows(a: dict[str, Any], b: dict[str, Any]) -> list[Row]:
+def comparison_rows(a: Summary, b: Summary) -> list[Row]:
     """Throughput, latency percentiles per phase, cost and failures of two summaries."""
 
-    def row(label: str, get: Callable[[dict[str, Any]], Any], unit: Any, better: Better) -> Row:
+    def row(label: str, get: Callable[[Summary], float | None], unit: Unit, better: Better) -> Row:
         return Row(label, get(a), get(b), unit, better)
 
     rows = [
-        row("tasks rendered", lambda s: s["tasks"]["done"], "count", "neither"),
-        row("images", lambda s: s["images"]["count"], "count", "neither"),
-        row("wall time", lambda s: s["wall_s"], "s", "lower"),
-        row("images / s", lambda s: s["images_per_s"], "rate", "higher"),
+        row("tasks rendered", lambda s: s.tasks.done, "count", "neither"),
+        row("images", lambda s: s.images.count, "count", "neither"),
+        row("wall time", lambda s: s.wall_s, "s", "lower"),
+        row("images / s", lambda s: s.images_per_s, "rate", "higher"),
     ]
     rows += [
         row(f"{phase.replace('_', '-')} {q}", _latency(phase, q), "s", "lower")
-        for phase in PHASES
+        for phase in SHOWN_PHASES
         for q in ("p50", "p90", "p99")
     ]
     return [
         *rows,
-        row("cost", lambda s: s["cost_usd"]["total"], "usd", "lower"),
-        row("cost per image", lambda s: s["cost_usd"]["per_image"], "usd", "lower"),
-        row("failed tasks", lambda s: s["tasks"]["failed"], "count", "lower"),
-        row("failed attempts", lambda s: sum(s["errors"]["attempts_by_kind"].values()), "count",
+        row("cost", lambda s: s.cost_usd.total, "usd", "lower"),
+        row("cost per image", lambda s: s.cost_usd.per_image, "usd", "lower"),
+        row("failed tasks", lambda s: s.tasks.failed, "count", "lower"),
+        row("failed attempts", lambda s: sum(s.errors.attempts_by_kind.values()), "count",
             "lower"),
     ]  # fmt: skip
 
 
-def _latency(phase: str, q: str) -> Callable[[dict[str, Any]], Any]:
-    return lambda s: s["latency_s"][phase][q]
+def _latency(phase: Phase, q: Literal["p50", "p90", "p99"]) -> Callable[[Summary], float | None]:
+    return lambda s: getattr(s.latency_s.of(phase), q)
 
 
 def figure_text(value: float | None, unit: str) -> str:
@@ -158,7 +158,7 @@ def comparison_html(rows: list[Row], a: RunFacts, b: RunFacts) -> str:
     curves = [
         dataclasses.replace(item, model=f"{side}: {item.model}")
         for side, facts in (("A", a), ("B", b))
-        for item in facts.latency
+        for item in facts.summary.model_latency
     ]
     svg = latency_cdf(curves)
     chart = f'<div class="chart">{svg}</div>' if svg else '<p class="note">No latency yet.</p>'

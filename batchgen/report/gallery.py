@@ -11,14 +11,14 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from html import escape
-from operator import itemgetter
+from operator import attrgetter
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 from PIL import Image
 
-from batchgen.report.files import THUMBS_DIR
+from batchgen.report.names import THUMBS_DIR
+from batchgen.report.read import GalleryRow, gallery_rows, gallery_totals
 from batchgen.store.journal import Journal
 
 THUMB_PX = 160  # longest side
@@ -62,40 +62,35 @@ class Gallery:
 
 def collect(journal: Journal, *, max_images: int = MAX_IMAGES) -> Gallery:
     """The first prompts' tasks in job order until `max_images` images are shown."""
-    rows = journal.iter_query(
-        "SELECT t.prompt, t.id, COALESCE(t.model_used, t.model), t.aspect_ratio, t.status,"
-        " t.total_s, t.cost_usd, t.error_kind, i.idx, i.path FROM tasks t"
-        " LEFT JOIN images i ON i.task_id = t.id ORDER BY t.ordinal, t.id, i.idx"
-    )
     groups: list[Group] = []
     shown = 0
-    for prompt, prompt_rows in itertools.groupby(rows, key=itemgetter(0)):
+    for prompt, prompt_rows in itertools.groupby(gallery_rows(journal), key=attrgetter("prompt")):
         if shown >= max_images:
             break
         shots: list[Shot] = []
         more = 0
-        for _, task_rows in itertools.groupby(prompt_rows, key=itemgetter(1)):
+        for _, task_rows in itertools.groupby(prompt_rows, key=attrgetter("task_id")):
             if len(shots) >= MAX_TASKS_PER_PROMPT or shown >= max_images:
                 more += 1
                 continue
             shots.append(_shot(list(task_rows)))
             shown += len(shots[-1].images)
         groups.append(Group(prompt, tuple(shots), more))
-    totals = journal.query(
-        "SELECT (SELECT COUNT(*) FROM images i JOIN tasks t ON t.id = i.task_id"
-        " WHERE t.status = 'done'), (SELECT COUNT(DISTINCT prompt) FROM tasks)"
-    )[0]
-    return Gallery(tuple(groups), shown, totals[0], totals[1])
+    total_images, total_prompts = gallery_totals(journal)
+    return Gallery(tuple(groups), shown, total_images, total_prompts)
 
 
-def _shot(rows: list[tuple[Any, ...]]) -> Shot:
-    _, task_id, model, aspect, status, total_s, cost, error_kind = rows[0][:8]
+def _shot(rows: list[GalleryRow]) -> Shot:
+    first = rows[0]
     images = tuple(
-        (path, f"{THUMBS_DIR}/{task_id}-{index}.jpg")
-        for *_, index, path in rows
-        if path is not None and status == "done"
+        (row.path, f"{THUMBS_DIR}/{first.task_id}-{row.index}.jpg")
+        for row in rows
+        if row.path is not None and first.status == "done"
     )
-    return Shot(task_id, model, aspect, status, total_s, cost, error_kind, images)
+    return Shot(
+        first.task_id, first.model, first.aspect_ratio, first.status, first.total_s,
+        first.cost_usd, first.error_kind, images,
+    )  # fmt: skip
 
 
 def make_thumbnails(run_dir: Path, gallery: Gallery) -> int:

@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from batchgen.report import charts
-from batchgen.report.files import REPORT_HTML
 from batchgen.report.gallery import collect, gallery_html, make_thumbnails
-from batchgen.report.queries import CostCell, ErrorExample, ModelLatency, cost_cells, error_examples
-from batchgen.report.queries import model_latency as read_model_latency
+from batchgen.report.names import REPORT_HTML, SHOWN_PHASES
 from batchgen.report.stats import duration_text
+from batchgen.report.summary import ErrorExample, ModelLatency, Summary
 from batchgen.store.journal import Journal
 
 CSS = """
@@ -42,21 +41,22 @@ font-size:12px;margin-top:40px}code{font-size:13px}
 """
 
 
-def write_html(run_dir: Path, journal: Journal, summary: dict[str, Any]) -> Path:
-    """Render report.html (and any thumbnails it needs) from the journal; returns its path."""
+def write_html(run_dir: Path, journal: Journal, summary: Summary) -> Path:
+    """Render report.html (and any thumbnails it needs): the summary, then the gallery streamed
+    from the journal; returns its path."""
     gallery = collect(journal)
     make_thumbnails(run_dir, gallery)
     body = [
         _headline(summary),
-        _latency(read_model_latency(journal)),
+        _latency(summary.model_latency),
         _throughput(summary),
-        _cost(cost_cells(journal), summary),
-        _errors(summary, error_examples(journal, list(summary["errors"]["attempts_by_kind"]))),
+        _cost(summary),
+        _errors(summary),
         gallery_html(gallery, run_dir),
     ]
     path = run_dir / REPORT_HTML
     part = path.with_name(path.name + ".part")
-    part.write_text(page(f"{summary['name']}: batchgen report", body, summary), encoding="utf-8")
+    part.write_text(page(f"{summary.name}: batchgen report", body, summary), encoding="utf-8")
     part.replace(path)
     return path
 
@@ -70,7 +70,7 @@ REBUILD = (
 def page(
     title: str,
     sections: Sequence[str],
-    summary: dict[str, Any] | None = None,
+    summary: Summary | None = None,
     footer: str = REBUILD,
 ) -> str:
     """A whole self-contained page; `sections` and `footer` are HTML, already escaped."""
@@ -85,11 +85,11 @@ def page(
     )
 
 
-def _subtitle(summary: dict[str, Any]) -> str:
-    tasks, runs = summary["tasks"], summary["runs"]
-    last = runs[-1]["status"] if runs else "no run yet"
+def _subtitle(summary: Summary) -> str:
+    tasks, runs = summary.tasks, summary.runs
+    last = runs[-1].status if runs else "no run yet"
     return (
-        f'<p class="sub">{tasks["planned"]:,} tasks planned, {tasks["pending"]:,} pending; '
+        f'<p class="sub">{tasks.planned:,} tasks planned, {tasks.pending:,} pending; '
         f"{len(runs)} run{'s' if len(runs) != 1 else ''}, the last one {escape(last)}</p>"
     )
 
@@ -139,20 +139,20 @@ def _card(key: str, label: str, value: str, more: str, bad: bool = False) -> str
     )
 
 
-def _headline(s: dict[str, Any]) -> str:
-    tasks, cost = s["tasks"], s["cost_usd"]
-    failed_attempts = sum(s["errors"]["attempts_by_kind"].values())
+def _headline(s: Summary) -> str:
+    tasks, cost = s.tasks, s.cost_usd
+    failed_attempts = sum(s.errors.attempts_by_kind.values())
     cards = [
-        _card("images", "Images", f"{s['images']['count']:,}", f"{tasks['done']:,} tasks rendered"),
+        _card("images", "Images", f"{s.images.count:,}", f"{tasks.done:,} tasks rendered"),
         _card(
-            "failures", "Failures", f"{tasks['failed']:,}",
-            f"tasks failed; {failed_attempts:,} failed attempts", bad=tasks["failed"] > 0,
+            "failures", "Failures", f"{tasks.failed:,}",
+            f"tasks failed; {failed_attempts:,} failed attempts", bad=tasks.failed > 0,
         ),
-        _card("wall", "Wall time", duration_text(s["wall_s"]), f"{len(s['runs'])} run(s)"),
-        _card("rate", "Images / s", f"{s['images_per_s']:,.2f}", "over the wall time"),
-        _card("cost", "Total cost", usd(cost["total"]),
-              f"{usd(cost['billed_failed_attempts'])} on failed attempts"),
-        _card("per-image", "Cost per image", usd(cost["per_image"], 4), "total ÷ images"),
+        _card("wall", "Wall time", duration_text(s.wall_s), f"{len(s.runs)} run(s)"),
+        _card("rate", "Images / s", f"{s.images_per_s:,.2f}", "over the wall time"),
+        _card("cost", "Total cost", usd(cost.total),
+              f"{usd(cost.billed_failed_attempts)} on failed attempts"),
+        _card("per-image", "Cost per image", usd(cost.per_image, 4), "total ÷ images"),
     ]  # fmt: skip
     return f'<section id="headline">{"".join(cards)}</section>'
 
@@ -160,9 +160,10 @@ def _headline(s: dict[str, Any]) -> str:
 def _latency(models: Sequence[ModelLatency]) -> str:
     rows = [
         (m.model, phase.replace("_", "-"), f"{m.count:,}",
-         *(duration_text(m.phases[phase][q]) for q in ("p50", "p90", "p99", "max")))
+         *(duration_text(x) for x in (at.p50, at.p90, at.p99, at.max)))
         for m in models
-        for phase in ("end_to_end", "request", "wait", "download")
+        for phase in SHOWN_PHASES
+        for at in (m.latency.of(phase),)
     ]  # fmt: skip
     return _section(
         "latency",
@@ -174,14 +175,11 @@ def _latency(models: Sequence[ModelLatency]) -> str:
     )
 
 
-def _throughput(s: dict[str, Any]) -> str:
-    runs = [
-        (f"run {run['id']}", [(p["t_s"], p["images_per_s"]) for p in run["throughput"]])
-        for run in s["runs"]
-    ]
+def _throughput(s: Summary) -> str:
+    runs = [(f"run {run.id}", [(p.t_s, p.images_per_s) for p in run.throughput]) for run in s.runs]
     text = (
-        f"{s['images']['count']:,} images in {duration_text(s['wall_s'])} of runs: "
-        f"{s['images_per_s']:,.2f} images/s overall."
+        f"{s.images.count:,} images in {duration_text(s.wall_s)} of runs: "
+        f"{s.images_per_s:,.2f} images/s overall."
     )
     return _section(
         "throughput",
@@ -191,13 +189,14 @@ def _throughput(s: dict[str, Any]) -> str:
     )
 
 
-def _cost(cells: Sequence[CostCell], s: dict[str, Any]) -> str:
+def _cost(s: Summary) -> str:
+    cells = s.cost_usd.cells
     rows = [
         (c.model, c.aspect_ratio, f"{c.tasks:,}", f"{c.images:,}", usd(c.cost_usd),
          usd(c.cost_usd / c.images, 4) if c.images else "–")
         for c in cells
     ]  # fmt: skip
-    billed = s["cost_usd"]["billed_failed_attempts"]
+    billed = s.cost_usd.billed_failed_attempts
     return _section(
         "cost",
         "Cost by model and aspect ratio",
@@ -209,19 +208,19 @@ def _cost(cells: Sequence[CostCell], s: dict[str, Any]) -> str:
     )
 
 
-def _errors(s: dict[str, Any], examples: dict[str, list[ErrorExample]]) -> str:
-    errors = s["errors"]
-    if not errors["attempts_by_kind"] and not errors["failed_tasks_by_kind"]:
+def _errors(s: Summary) -> str:
+    errors = s.errors
+    if not errors.attempts_by_kind and not errors.failed_tasks_by_kind:
         return _section("errors", "Errors by kind", _note("No errors: every attempt succeeded."))
-    kinds = dict.fromkeys([*errors["attempts_by_kind"], *errors["failed_tasks_by_kind"]])
+    kinds = dict.fromkeys([*errors.attempts_by_kind, *errors.failed_tasks_by_kind])
     rows = [
-        (kind or "unknown", f"{errors['attempts_by_kind'].get(kind, 0):,}",
-         f"{errors['failed_tasks_by_kind'].get(kind, 0):,}")
+        (kind or "unknown", f"{errors.attempts_by_kind.get(kind, 0):,}",
+         f"{errors.failed_tasks_by_kind.get(kind, 0):,}")
         for kind in kinds
     ]  # fmt: skip
     items = "".join(
         f"<li><strong>{escape(kind)}</strong>: {_example(example)}</li>"
-        for kind, found in examples.items()
+        for kind, found in errors.samples.items()
         for example in found
     )
     return _section(

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 
 PERCENTILES = (50, 90, 95, 99)
 SERIES_POINTS = 60
+CDF_QUANTILES = tuple(q / 2 for q in range(201))  # every half percent: a smooth curve, 201 points
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -32,6 +33,20 @@ def distribution(sorted_values: Sequence[float]) -> dict[str, float | int | None
         result[f"p{q}"] = percentile(sorted_values, q)
     result["max"] = sorted_values[-1]
     return result
+
+
+def cdf_quantiles(count: int) -> tuple[float, ...]:
+    """Where to sample a CDF of `count` values: each one when there are few, else every half
+    percent."""
+    if count > len(CDF_QUANTILES):
+        return CDF_QUANTILES
+    return tuple(100 * rank / max(count - 1, 1) for rank in range(count))
+
+
+def cdf(sorted_values: Sequence[float]) -> tuple[tuple[float, float], ...]:
+    """(value, fraction of values at or below it) at the points `cdf_quantiles` picks."""
+    quantiles = cdf_quantiles(len(sorted_values)) if sorted_values else ()
+    return tuple((percentile(sorted_values, q), q / 100) for q in quantiles)
 
 
 def duration_text(seconds: float | None) -> str:

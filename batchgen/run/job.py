@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import anyio
 
@@ -19,7 +18,9 @@ from batchgen.expand import count_tasks, expand
 from batchgen.models import Manifest
 from batchgen.providers import open_provider
 from batchgen.providers.base import Provider
-from batchgen.report.files import REPORT_FILES, THUMBS_DIR, write_reports
+from batchgen.report.files import write_reports
+from batchgen.report.names import REPORT_FILES, THUMBS_DIR
+from batchgen.report.summary import Summary
 from batchgen.retry import RetryPolicy
 from batchgen.run.adaptive import DEFAULT_CEILING as ADAPTIVE_CEILING
 from batchgen.run.budget import Budget
@@ -51,7 +52,7 @@ class RunOptions:
 class JobResult:
     run_dir: Path
     result: RunResult
-    summary: dict[str, Any]
+    summary: Summary  # the whole job across its runs, as report.json says
 
 
 def with_overrides(manifest: Manifest, options: RunOptions) -> Manifest:

@@ -5,28 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from batchgen.report.files import REPORT_FILES, REPORT_HTML, REPORT_JSON
+from batchgen.report.names import REPORT_FILES, REPORT_HTML, REPORT_JSON
+from batchgen.report.summary import Summary
 from batchgen.run.job import JobResult
 
 
 def summary_lines(job: JobResult) -> list[str]:
     """A few lines for stdout: counts, speed, cost, failures by kind, where the report is."""
     s, result = job.summary, job.result
-    tasks, latency = s["tasks"], s["latency_s"]["end_to_end"]
-    this_run = s["runs"][-1]["tasks_done"]  # from the journal: what is durably done
+    tasks, latency = s.tasks, s.latency_s.end_to_end
+    this_run = s.runs[-1].tasks_done  # from the journal: what is durably done
     lines = [
-        f"{s['name']}: {tasks['done']} of {tasks['planned']} tasks rendered "
-        f"({s['images']['count']} images), {tasks['failed']} failed, {tasks['pending']} pending; "
+        f"{s.name}: {tasks.done} of {tasks.planned} tasks rendered "
+        f"({s.images.count} images), {tasks.failed} failed, {tasks.pending} pending; "
         f"this run {this_run} done in {result.wall_s:.1f}s"
     ]
-    if latency["count"]:
+    if latency.count:
         lines.append(
-            f"  {s['images_per_s']:.2f} images/s; end-to-end p50 {latency['p50']:.2f}s "
-            f"p95 {latency['p95']:.2f}s max {latency['max']:.2f}s; "
-            f"cost ${s['cost_usd']['total']:.2f}"
+            f"  {s.images_per_s:.2f} images/s; end-to-end p50 {latency.p50:.2f}s "
+            f"p95 {latency.p95:.2f}s max {latency.max:.2f}s; "
+            f"cost ${s.cost_usd.total:.2f}"
         )
-    for kind, count in s["errors"]["failed_tasks_by_kind"].items():
-        lines.append(f"  failed ({kind}): {count}; e.g. {s['errors']['examples'].get(kind, '')}")
+    for kind, count in s.errors.failed_tasks_by_kind.items():
+        lines.append(f"  failed ({kind}): {count}; e.g. {s.errors.examples.get(kind, '')}")
     lines.append(f"  report: {job.run_dir / REPORT_HTML} (and {REPORT_JSON}, tasks.csv)")
     return lines
 
@@ -36,7 +37,7 @@ def stop_line(job: JobResult) -> str | None:
     result = job.result
     if result.status != "complete":
         return f"stopped ({result.status}): {result.reason or ''}; rerun to resume"
-    failed = job.summary["tasks"]["failed"]
+    failed = job.summary.tasks.failed
     if failed:
         return f"{failed} tasks failed; see {job.run_dir / REPORT_HTML}"
     return None
@@ -46,7 +47,7 @@ def json_summary(job: JobResult) -> dict[str, Any]:
     """report.json's summary plus how this run ended and where its files are."""
     result = job.result
     return {
-        **job.summary,
+        **job.summary.to_json(),
         "run_dir": str(job.run_dir),
         "result": {
             "status": result.status,
@@ -59,12 +60,12 @@ def json_summary(job: JobResult) -> dict[str, Any]:
     }
 
 
-def rebuilt_lines(summary: dict[str, Any], run_dir: Path) -> list[str]:
+def rebuilt_lines(summary: Summary, run_dir: Path) -> list[str]:
     """What `batchgen report RUN_DIR` says: the job in one line, then the files written."""
-    tasks, cost = summary["tasks"], summary["cost_usd"]["total"]
+    tasks, cost = summary.tasks, summary.cost_usd.total
     return [
-        f"{summary['name']}: {tasks['done']} of {tasks['planned']} tasks rendered "
-        f"({summary['images']['count']} images), {tasks['failed']} failed; "
-        f"{summary['images_per_s']:.2f} images/s; cost ${cost:.2f}",
+        f"{summary.name}: {tasks.done} of {tasks.planned} tasks rendered "
+        f"({summary.images.count} images), {tasks.failed} failed; "
+        f"{summary.images_per_s:.2f} images/s; cost ${cost:.2f}",
         f"  rebuilt {', '.join(str(run_dir / name) for name in REPORT_FILES)}",
     ]
