@@ -115,11 +115,12 @@ def _openai(name: str, usd: float, sizes: SizeTable) -> Model:
     return Model((name,), {"openai": offering})
 
 
-# OpenAI bills tokens; the per-image figures are medium quality at 1024x1024 from OpenAI's
-# pricing page where known (gpt-image-2 $0.04, gpt-image-1.5 $0.034, gpt-image-1-mini $0.011,
-# as of 2026); the 2.5/2.6 models and chatgpt-image-latest have no published per-image figure
-# found (Nov 2026), so they are planned at gpt-image-2's. Models with custom WxH sizes (SDK 3.57
-# `size` doc: gpt-image-2, its snapshot, the 2.5 family) get Imagen's pixels; the rest make 1:1.
+# OpenAI bills tokens; the per-image figures are medium quality at 1024x1024: gpt-image-2's
+# $0.04 as before; gpt-image-1.5 $0.034 and gpt-image-1-mini $0.011 are OpenAI's list figures as
+# last known (not re-checked against a source in Nov 2026); the 2.5/2.6 models and
+# chatgpt-image-latest have no per-image figure found (Nov 2026): planned at gpt-image-2's.
+# Models with custom WxH sizes (SDK 3.57 `size` doc: gpt-image-2, its snapshot, the 2.5 family)
+# get Imagen's pixels; the rest make 1:1.
 _CUSTOM: SizeTable = UP_TO_2K
 _FIXED: SizeTable = {"1K": SQUARE}
 OPENAI_LINEUP: tuple[tuple[str, float, SizeTable], ...] = (
@@ -146,7 +147,8 @@ class Retirement:
     source: str
 
 
-# (kind, name) -> retirement. Source: openai SDK 3.57 types/image_model.py (Nov 2026).
+# (kind, name) -> retirement. Source: openai SDK 3.57 types/image_model.py (Nov 2026), which
+# names gpt-image-1's successors; for DALL-E it says "a GPT image model": gpt-image-2 here.
 RETIRED: Mapping[tuple[str, str], Retirement] = {
     ("openai", "gpt-image-1"): Retirement(
         "2026-10-23", "gpt-image-2.5-sunburst or gpt-image-2.5-flare", "openai SDK 3.57"
