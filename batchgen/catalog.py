@@ -4,6 +4,16 @@ seed and 2K support. One table, read by manifest validation, pricing and plannin
 The emulator keeps its own profiles (DESIGN.md: it shares no code with the client, so one shared
 bug cannot pass both sides); tests/test_catalog.py asserts the two agree on every shared fact.
 Figures from providers.md unless a comment says otherwise.
+
+Where the lineup comes from, as of when (a retirement is one line in RETIRED):
+- AI/ML API: aimlapi/api-docs docs/api-references/image-models/Google/*.json, commit f14fa72f
+  (2026-08-21); vendored under tests/data/specs/aimlapi/.
+- Google: providers.md 0 and 2 (Imagen shutdown announced for 2026-08-17; the ids still answer
+  on Vertex as far as anyone has recorded, so they stay listed; a 404 is a retired model).
+- OpenAI: the `openai` Python SDK 3.57 (Nov 2026) `types/image_model.py` and
+  `image_generate_params.py`: dall-e-2/dall-e-3 retired 2026-05-12, gpt-image-1 shut down
+  2026-10-23; custom WxH sizes for gpt-image-2 and the 2.5 family.
+- fal: providers.md 4.
 """
 
 from __future__ import annotations
@@ -36,8 +46,8 @@ GEMINI25_1K: Mapping[str, Size] = {
     "1:1": (1024, 1024), "3:4": (864, 1184), "4:3": (1184, 864),
     "9:16": (768, 1344), "16:9": (1344, 768),
 }  # fmt: skip
-# OpenAI's fixed sizes (providers.md 3): only the aspect ratios they really have.
-DALLE3: Mapping[str, Size] = {"1:1": (1024, 1024), "16:9": (1792, 1024), "9:16": (1024, 1792)}
+# OpenAI's fixed sizes (openai SDK 3.57 image_generate_params.py): 1024x1024, 1536x1024 and
+# 1024x1536; of batchgen's aspect ratios only 1:1 is among them.
 SQUARE: Mapping[str, Size] = {"1:1": (1024, 1024)}
 
 ONE_K: SizeTable = {"1K": IMAGEN_1K}
@@ -99,12 +109,62 @@ def _gemini_image(
     )
 
 
+def _openai(name: str, usd: float, sizes: SizeTable) -> Model:
+    """A GPT image model: 32,000 prompt characters, n up to 10, no seed, always base64."""
+    offering = Offering(name, usd, 20.0, 10, 32000, seed=False, sizes=sizes, url_output=False)
+    return Model((name,), {"openai": offering})
+
+
+# OpenAI bills tokens; the per-image figures are medium quality at 1024x1024: gpt-image-2's
+# $0.04 as before; gpt-image-1.5 $0.034 and gpt-image-1-mini $0.011 are OpenAI's list figures as
+# last known (not re-checked against a source in Nov 2026); the 2.5/2.6 models and
+# chatgpt-image-latest have no per-image figure found (Nov 2026): planned at gpt-image-2's.
+# Models with custom WxH sizes (SDK 3.57 `size` doc: gpt-image-2, its snapshot, the 2.5 family)
+# get Imagen's pixels; the rest make 1:1.
+_CUSTOM: SizeTable = UP_TO_2K
+_FIXED: SizeTable = {"1K": SQUARE}
+OPENAI_LINEUP: tuple[tuple[str, float, SizeTable], ...] = (
+    ("gpt-image-2", 0.04, _CUSTOM),
+    ("gpt-image-2-2026-04-21", 0.04, _CUSTOM),
+    ("gpt-image-2.5-sunburst", 0.04, _CUSTOM),
+    ("gpt-image-2.5-sunburst-2026-09-08", 0.04, _CUSTOM),
+    ("gpt-image-2.5-flare", 0.04, _CUSTOM),
+    ("gpt-image-2.5-flare-2026-09-08", 0.04, _CUSTOM),
+    ("gpt-image-2.6-sunburst", 0.04, _FIXED),
+    ("gpt-image-2.6-flare", 0.04, _FIXED),
+    ("gpt-image-1.5", 0.034, _FIXED),
+    ("gpt-image-1-mini", 0.011, _FIXED),
+    ("chatgpt-image-latest", 0.04, _FIXED),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Retirement:
+    """A model its provider no longer serves: validation refuses it and names the successor."""
+
+    on: str  # ISO date
+    successor: str
+    source: str
+
+
+# (kind, name) -> retirement. Source: openai SDK 3.57 types/image_model.py (Nov 2026), which
+# names gpt-image-1's successors; for DALL-E it says "a GPT image model": gpt-image-2 here.
+RETIRED: Mapping[tuple[str, str], Retirement] = {
+    ("openai", "gpt-image-1"): Retirement(
+        "2026-10-23", "gpt-image-2.5-sunburst or gpt-image-2.5-flare", "openai SDK 3.57"
+    ),
+    ("openai", "dall-e-3"): Retirement("2026-05-12", "gpt-image-2", "openai SDK 3.57"),
+    ("openai", "dall-e-2"): Retirement("2026-05-12", "gpt-image-2", "openai SDK 3.57"),
+}
+
+
 FAST, STANDARD, ULTRA, PREVIEW = (
     "google/imagen-4.0-fast-generate-001",
     "google/imagen-4.0-generate-001",
     "google/imagen-4.0-ultra-generate-001",
     "google/imagen4/preview",
 )
+PREVIEW_NO_VENDOR = "imagen4/preview"
 MODELS: tuple[Model, ...] = (
     Model(
         (FAST, "imagen-4.0-fast-generate-001", "fal-ai/imagen4/preview/fast"),
@@ -132,12 +192,16 @@ MODELS: tuple[Model, ...] = (
         },
     ),
     Model(
-        (PREVIEW, "imagen4/preview", "fal-ai/imagen4/preview"),
+        (PREVIEW, "fal-ai/imagen4/preview"),
         {
-            "aimlapi": Offering(PREVIEW, 0.06, 10.0, prompt_chars=4000),
+            # imagen-4-preview.json at f14fa72f: maxLength 400 (the May 2025 schema said 4,000)
+            "aimlapi": Offering(PREVIEW, 0.06, 10.0, prompt_chars=400),
             "fal": Offering("fal-ai/imagen4/preview", 0.04, 10.0, sizes=UP_TO_2K),
         },
     ),
+    # imagen-4-generate.json (2026-08-02 page, at f14fa72f): its own id and schema, no prompt
+    # maxLength, answers data/meta with usd_spent; priced by its example (120,000 credits, $0.06).
+    Model((PREVIEW_NO_VENDOR,), {"aimlapi": Offering(PREVIEW_NO_VENDOR, 0.06, 10.0)}),
     Model(
         ("imagen-4.0-ultra-generate-preview-06-06",),
         {  # the Vertex preview page: one image per request
@@ -168,39 +232,7 @@ MODELS: tuple[Model, ...] = (
         ("gemini-2.5-flash-image",),
         {"gemini": _gemini_image("gemini-2.5-flash-image", 0.039, 8.0, {"1K": GEMINI25_1K})},
     ),
-    # OpenAI bills tokens; these per-image figures are its medium-quality 1024x1024 list prices
-    # (an estimate for gpt-image-2). No OpenAI image model takes a seed.
-    Model(
-        ("gpt-image-2",),
-        {
-            "openai": Offering(
-                "gpt-image-2", 0.04, 20.0, 10, 32000, seed=False, sizes=UP_TO_2K, url_output=False
-            )
-        },
-    ),  # fmt: skip
-    Model(
-        ("gpt-image-1",),
-        {
-            "openai": Offering(
-                "gpt-image-1",
-                0.042,
-                20.0,
-                10,
-                32000,
-                seed=False,
-                sizes={"1K": SQUARE},
-                url_output=False,
-            )
-        },
-    ),  # fmt: skip
-    Model(
-        ("dall-e-3",),
-        {"openai": Offering("dall-e-3", 0.04, 15.0, 1, 4000, seed=False, sizes={"1K": DALLE3})},
-    ),
-    Model(
-        ("dall-e-2",),
-        {"openai": Offering("dall-e-2", 0.02, 5.0, 10, 1000, seed=False, sizes={"1K": SQUARE})},
-    ),
+    *(_openai(name, usd, sizes) for name, usd, sizes in OPENAI_LINEUP),
 )
 # Imagen parameters the Gemini API refuses (Vertex AI only; providers.md 2.2), in wire names.
 GEMINI_API_REFUSES = ("seed", "addWatermark", "enhancePrompt", "negativePrompt", "storageUri")
@@ -209,6 +241,10 @@ GEMINI_API_REFUSES = ("seed", "addWatermark", "enhancePrompt", "negativePrompt",
 CLOSED_KINDS = ("gemini", "fal")
 
 _BY_NAME: dict[str, Model] = {name: model for model in MODELS for name in model.names}
+
+
+def retirement(kind: str, name: str) -> Retirement | None:
+    return RETIRED.get((kind, name))
 
 
 def find_model(name: str) -> Model | None:

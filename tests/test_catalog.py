@@ -62,14 +62,17 @@ def test_catalog_and_emulator_agree_on_the_aimlapi_models() -> None:
         assert offering.max_images == emulated_aimlapi.MAX_NUM_IMAGES, name
         assert offering.sizes == {"1K": profiles.ASPECT_SIZES}, name
         assert offering.seed, name
-    for alias, target in profiles.MODEL_ALIASES.items():
-        assert catalog.lookup("aimlapi", alias) == ours[target]
+    for name in profiles.SAME_MODEL:  # two ids of one model: each its own offering
+        assert catalog.wire_model("aimlapi", name) == name
 
 
 def test_a_manifest_names_a_model_the_way_any_provider_does() -> None:
     assert catalog.wire_model("gemini", FAST) == "imagen-4.0-fast-generate-001"
     assert catalog.wire_model("fal", FAST) == "fal-ai/imagen4/preview/fast"
     assert catalog.wire_model("aimlapi", "imagen-4.0-fast-generate-001") == FAST
+    assert catalog.wire_model("aimlapi", "fal-ai/imagen4/preview/fast") == FAST
+    assert catalog.wire_model("aimlapi", "fal-ai/imagen4/preview/ultra") == ULTRA
+    assert catalog.wire_model("aimlapi", "imagen4/preview") == "imagen4/preview"
     assert catalog.wire_model("openai", "some-gateway/model") == "some-gateway/model"
 
 
@@ -142,18 +145,18 @@ def problems_of(text: str) -> list[str]:
             f"jobs/x.yaml:3:13: resolution: {FAST} on aimlapi makes 1K only, got '2K'",
         ),
         (
-            "provider: {kind: openai}\nmodels: [gpt-image-1]\naspect_ratios: ['1:1', '16:9']\n",
-            "jobs/x.yaml:4:24: aspect_ratios[1]: gpt-image-1 on openai makes 1:1 at 1K, got '16:9';"
-            " expected one of those (or params.size to choose the pixels)",
+            "provider: {kind: openai}\nmodels: [gpt-image-1.5]\naspect_ratios: ['1:1', '16:9']\n",
+            "jobs/x.yaml:4:24: aspect_ratios[1]: gpt-image-1.5 on openai makes 1:1 at 1K, "
+            "got '16:9'; expected one of those (or params.size to choose the pixels)",
         ),
         (
-            "provider: {kind: openai}\nmodels: [gpt-image-1]\nparams: {response_format: url}\n",
-            "jobs/x.yaml:4:27: params.response_format: gpt-image-1 on openai always answers "
+            "provider: {kind: openai}\nmodels: [gpt-image-2]\nparams: {response_format: url}\n",
+            "jobs/x.yaml:4:27: params.response_format: gpt-image-2 on openai always answers "
             "base64; remove response_format",
         ),
         (
-            "provider: {kind: gemini}\nmodels: [gpt-image-1]\n",
-            "jobs/x.yaml:3:10: models[0]: gpt-image-1 is not sold by provider kind gemini; "
+            "provider: {kind: gemini}\nmodels: [gpt-image-2]\n",
+            "jobs/x.yaml:3:10: models[0]: gpt-image-2 is not sold by provider kind gemini; "
             "expected a model it sells, or provider.kind openai",
         ),
         (
@@ -161,9 +164,30 @@ def problems_of(text: str) -> list[str]:
             "seeds: 3\n",
             "jobs/x.yaml:4:8: seeds: imagen-4.0-fast-generate-001 on gemini takes no seed",
         ),
+        (  # issue 12 point 3: the openai SDK 3.57 lineup (types/image_model.py)
+            "provider: {kind: openai}\nmodels: [dall-e-3]\n",
+            "jobs/x.yaml:3:10: models[0]: dall-e-3 was retired by openai on 2026-05-12 "
+            "(openai SDK 3.57); expected its successor: gpt-image-2",
+        ),
         (
-            "provider: {kind: openai}\nmodels: [dall-e-2]\nprompts: ['" + "x" * 1001 + "']\n",
-            "prompts[0]: prompt is 1001 characters; dall-e-2 on openai accepts at most 1000",
+            "provider: {kind: emulator, dialect: openai}\nmodels: [gpt-image-2, gpt-image-1]\n",
+            "jobs/x.yaml:3:23: models[1]: gpt-image-1 was retired by openai on 2026-10-23 "
+            "(openai SDK 3.57); expected its successor: gpt-image-2.5-sunburst or "
+            "gpt-image-2.5-flare",
+        ),
+        (
+            "provider: {kind: openai}\nmodels: [dall-e-2]\n",
+            "models[0]: dall-e-2 was retired by openai on 2026-05-12",
+        ),
+        (
+            "provider: {kind: openai}\nmodels: [gpt-image-1.5]\nprompts: ['" + "x" * 32001 + "']\n",
+            "prompts[0]: prompt is 32001 characters; gpt-image-1.5 on openai accepts at most 32000",
+        ),
+        (  # issue 12 point 2: imagen-4-preview.json at f14fa72f, maxLength 400
+            "provider: {kind: aimlapi}\nmodels: [google/imagen4/preview]\nprompts: ['"
+            + "x" * 401
+            + "']\n",
+            "prompts[0]: prompt is 401 characters",
         ),
         (
             f"provider: {{kind: gemini}}\nmodels: [{FAST}]\nparams: {{enhance_prompt: false}}\n",
@@ -194,11 +218,16 @@ def test_asking_a_model_for_what_it_cannot_do_is_a_located_problem(
         "provider: {kind: openai}\n"
         "models: [gpt-image-2]\naspect_ratios: ['16:9', '3:4']\nresolution: 2K\n",
         "provider: {kind: openai}\n"
-        "models: [gpt-image-1]\naspect_ratios: ['16:9']\nparams: {size: 1536x1024}\n",
+        "models: [gpt-image-1.5]\naspect_ratios: ['16:9']\nparams: {size: 1536x1024}\n",
+        "provider: {kind: openai}\nmodels: [gpt-image-2.5-flare, chatgpt-image-latest]\n",
+        "provider: {kind: aimlapi}\nmodels: [imagen4/preview]\nprompts: ['" + "x" * 1000 + "']\n",
+        "provider: {kind: aimlapi}\nmodels: [imagen-4.0-fast-generate-001, "
+        "fal-ai/imagen4/preview/ultra]\n",
         "provider: {kind: openai}\nmodels: [a-gateway/model]\nseeds: [1]\nresolution: 2K\n",
         "provider: {kind: emulator, dialect: fal}\n"
         "models: [google/imagen4/preview]\nresolution: 2K\n",
     ],
 )
 def test_what_a_model_can_do_passes(text: str) -> None:
-    parse_manifest(f"version: 1\n{text}prompts: [a]\n", source=SOURCE)
+    prompts = "" if "prompts:" in text else "prompts: [a]\n"
+    parse_manifest(f"version: 1\n{text}{prompts}", source=SOURCE)

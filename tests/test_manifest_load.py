@@ -105,7 +105,8 @@ def test_template_without_placeholders_or_vars_is_allowed() -> None:
 
 
 def test_preview_model_takes_longer_prompts() -> None:
-    text = "version: 1\nmodels: google/imagen4/preview\nprompts: [" + "a" * 1000 + "]\n"
+    # imagen4/preview's page states no maxLength; google/imagen4/preview's now says 400
+    text = "version: 1\nmodels: imagen4/preview\nprompts: [" + "a" * 1000 + "]\n"
     assert parse_manifest(text, source=SOURCE).prompts[0].template == "a" * 1000
 
 

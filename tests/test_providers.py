@@ -95,13 +95,19 @@ async def test_openai_compatible_end_to_end_base64_and_urls(
     assert job.result.done == 6 and check_run_dir(job.run_dir) == 12
     assert emulator.stats.downloads == 0  # GPT image models answer base64
 
-    dalle = on(emulator, load(tmp_path, body.format(
-        model="dall-e-3", aspects='["16:9"]', n=1, params="{response_format: url}",
-        prompts=many_prompts(3),
-    )), "openai")  # fmt: skip
-    job = await run_job(dalle, RunOptions(out=tmp_path / "dalle"))
+    # URL answers: no model OpenAI still serves gives them (the DALL-E models that did were
+    # retired 2026-05-12), but OpenAI-compatible gateways do: the AI/ML API's route here.
+    gateway = dataclasses.replace(
+        load(tmp_path, body.format(
+            model=FAST, aspects='["1:1"]', n=1, params="{}", prompts=many_prompts(3),
+        )),
+        provider=ProviderConfig(
+            kind="openai", base_url=emulator.base_url + "/v1", api_key_env=KEY_ENV
+        ),
+    )  # fmt: skip
+    job = await run_job(gateway, RunOptions(out=tmp_path / "gateway"))
     assert job.result.done == 3
-    assert check_run_dir(job.run_dir, {"16:9": (1792, 1024)}) == 3  # size derived from 16:9
+    assert check_run_dir(job.run_dir, {"1:1": (1024, 1024)}) == 3
     assert emulator.stats.downloads == 3  # URLs, fetched without the key
 
 

@@ -66,17 +66,31 @@ async def test_openai_sdk_images_generate_base64(emulator: Emulator) -> None:
     assert result.usage is not None and result.usage.total_tokens > 0
 
 
-async def test_openai_sdk_images_generate_url(emulator: Emulator) -> None:
+async def test_openai_sdk_against_the_aimlapi_dialect_gets_urls(emulator: Emulator) -> None:
+    """The AI/ML API is OpenAI-compatible: the SDK, pointed at its /v1, reads its answer."""
+    client = openai.AsyncOpenAI(base_url=emulator.base_url + "/v1", api_key=KEY, max_retries=0)
+    async with client:
+        result = await client.images.generate(
+            model="google/imagen-4.0-fast-generate-001",
+            prompt="a red kite",
+            extra_body={"aspect_ratio": "16:9", "num_images": 2},
+        )
+    assert len(result.data or []) == 2
+    async with aiohttp.ClientSession() as session:
+        for item in result.data or []:
+            async with session.get(item.url or "") as response:
+                assert pixels(await response.read()) == (1408, 768)
+
+
+@pytest.mark.parametrize("model", ["dall-e-3", "dall-e-2", "gpt-image-1"])
+async def test_openai_sdk_gets_404_for_retired_models(emulator: Emulator, model: str) -> None:
+    """openai SDK 3.57 types/image_model.py: retired 2026-05-12 / shut down 2026-10-23."""
     client = openai.AsyncOpenAI(
         base_url=emulator.base_url + "/openai/v1", api_key=KEY, max_retries=0
     )
     async with client:
-        result = await client.images.generate(
-            model="dall-e-3", prompt="a red kite", size="1792x1024", response_format="url"
-        )
-    (item,) = result.data
-    async with aiohttp.ClientSession() as session, session.get(item.url or "") as response:
-        assert pixels(await response.read()) == (1792, 1024)
+        with pytest.raises(openai.NotFoundError):
+            await client.images.generate(model=model, prompt="a red kite")
 
 
 async def test_openai_sdk_sees_the_emulators_errors_as_openais(emulator: Emulator) -> None:

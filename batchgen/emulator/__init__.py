@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from batchgen.emulator.app import EmulatorStats, create_app, stats_of
+from batchgen.emulator.config import EmulatorConfig
 from batchgen.emulator.faults import FaultSpec, parse_faults
-from batchgen.emulator.profiles import EmulatorConfig
 
 __all__ = [
     "Emulator",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -14,7 +15,6 @@ from batchgen.emulator.profiles import (
     ASPECT_SIZES,
     MODELS,
     ModelProfile,
-    canonical_model,
     usd_for_credits,
 )
 from batchgen.emulator.state import (
@@ -27,6 +27,7 @@ from batchgen.emulator.state import (
 PATH = "/v1/images/generations"
 UNAUTHORIZED_MESSAGE = "This request requires a valid API key (Authorization: Bearer <key>)."
 MAX_SEED = 4_294_967_295
+NO_PROMPT_LIMIT = sys.maxsize
 
 
 class _Aimlapi:
@@ -77,7 +78,7 @@ async def _result_body(request: web.Request, state: State, job: GenerationReques
     """The success body: aimlapi's data/meta shape, or fal's images/seed shape for the preview."""
     tokens = state.tokens(ASPECT_SIZES[job.aspect_ratio], job.num_images, job.prompt)
     state.bill(job.num_images, usd_for_credits(job.credits), job.prompt)
-    if job.profile.fal_shape:
+    if job.profile.fal_shape and job.as_url:  # base64 asked for: the data shape carries it
         sizes = [(await images.load_png(token)).size for token in tokens]
         seed = job.seed if job.seed is not None else state.latency_rng.randrange(MAX_SEED + 1)
         return fal_body(file_urls(request, tokens), sizes, seed)
@@ -86,7 +87,8 @@ async def _result_body(request: web.Request, state: State, job: GenerationReques
     return aimlapi_body(job, blobs=await inline_images(tokens))
 
 
-# The request schema shared by all four models (providers.md 1.1).
+# The request schema of the GA models and google/imagen4/preview (providers.md 1.1); the
+# imagen4/preview page documents fewer keys, and unknown keys are ignored, so one parser serves.
 MAX_NUM_IMAGES = 4
 DEFAULT_ASPECT_RATIO = "1:1"
 _OPTIONAL_ENUMS: dict[str, tuple[str, ...]] = {
@@ -100,7 +102,7 @@ _OPTIONAL_BOOLEANS = ("enhance_prompt", "add_watermark")
 class GenerationRequest:
     """A validated POST /v1/images/generations body."""
 
-    model: str  # as sent, which may be an alias
+    model: str
     profile: ModelProfile
     prompt: str
     num_images: int
@@ -118,8 +120,9 @@ def parse_request(body: object) -> GenerationRequest:
     if not isinstance(body, dict):
         raise checks.BodyValidationError(f"Expected object, received {checks.json_type(body)}")
     model = checks.enum_value("model", checks.required(body, "model"), ACCEPTED_MODEL_NAMES)
-    profile = MODELS[canonical_model(model)]
-    prompt = checks.string("prompt", checks.required(body, "prompt"), 1, profile.max_prompt_chars)
+    profile = MODELS[model]
+    longest = profile.max_prompt_chars or NO_PROMPT_LIMIT
+    prompt = checks.string("prompt", checks.required(body, "prompt"), 1, longest)
     num_images = checks.integer(body, "num_images", 1, MAX_NUM_IMAGES)
     aspect_ratio = checks.enum(body, "aspect_ratio", tuple(ASPECT_SIZES))
     seed = checks.integer(body, "seed", 0, MAX_SEED)

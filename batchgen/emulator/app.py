@@ -10,8 +10,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from batchgen.emulator import aimlapi, fal, google, images, lineup, openai
+from batchgen.emulator.config import EmulatorConfig
 from batchgen.emulator.faults import NoResponse, drop_connection, error_response
-from batchgen.emulator.profiles import ASPECT_SIZES, EmulatorConfig
+from batchgen.emulator.profiles import ASPECT_SIZES
 from batchgen.emulator.state import STATE, EmulatorStats, State
 
 __all__ = ["EmulatorStats", "create_app", "stats_of"]

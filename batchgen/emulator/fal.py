@@ -36,6 +36,8 @@ class Job:
     ready_at: float
     done: bool = False
     cancelled: bool = False
+    answer: dict[str, Any] | None = None  # the stored result: every GET gives the same one
+    problems: list[dict[str, Any]] | None = None  # bad input, reported by the result URL (422)
 
 
 _JOBS = web.AppKey("batchgen_emulator_fal_jobs", dict[str, Job])
@@ -98,10 +100,17 @@ async def _submit(request: web.Request, state: State) -> web.StreamResponse:
         if listing is None or state.faults.spec.is_retired(app):
             state.release()
             return detail(404, f"Application '{app}' not found")
-        job = _parse(await request.json(), listing, state)
-    except ValueError as exc:
+        body = await request.json()
+    except ValueError as exc:  # not JSON at all: the queue itself refuses it
         state.release()
         return detail(422, [{"loc": ["body"], "msg": str(exc), "type": "value_error"}])
+    try:
+        job = _parse(body, listing, state)
+    except checks.BodyValidationError as exc:
+        # The live queue takes the submit and the app's validation fails: the 422 comes from
+        # the result URL, and the status says COMPLETED.
+        state.release()
+        job = _refused(listing, state, str(exc))
     fault = state.faults.generation()
     if fault is not None and fault != "filter":  # filter is Google's :predict only
         state.inject(fault)
@@ -138,6 +147,11 @@ def _parse(body: object, listing: Listing, state: State) -> Job:
         seed = state.latency_rng.randrange(MAX_SEED + 1)
     size = listing.sizes[resolution][aspect]
     return Job(listing, prompt, count, size, resolution, seed, state.clock() + latency)
+
+
+def _refused(listing: Listing, state: State, message: str) -> Job:
+    problems = [{"loc": ["body"], "msg": message, "type": "value_error"}]
+    return Job(listing, "", 0, (0, 0), "1K", 0, state.clock(), done=True, problems=problems)
 
 
 def _job(request: web.Request) -> tuple[str, Job | None]:
@@ -181,6 +195,14 @@ async def _result(request: web.Request) -> web.Response:
         return detail(400, "Request was cancelled")
     if not _settle(state, job):
         return detail(400, "Request is still in progress")
+    if job.problems is not None:
+        return detail(422, job.problems)
+    if job.answer is None:  # made once: fal stores the result, two GETs give the same files
+        job.answer = await _answer(request, state, job)
+    return web.json_response(job.answer)
+
+
+async def _answer(request: web.Request, state: State, job: Job) -> dict[str, Any]:
     tokens = state.tokens(job.size, job.count, job.prompt)
     files = [
         {
@@ -193,7 +215,7 @@ async def _result(request: web.Request) -> web.Response:
         }
         for url, token in zip(file_urls(request, tokens), tokens, strict=True)
     ]
-    return web.json_response({"images": files, "seed": job.seed})
+    return {"images": files, "seed": job.seed}
 
 
 async def _cancel(request: web.Request) -> web.Response:

@@ -57,7 +57,6 @@ class FaultSpec:
                 raise ValueError(f"fault probabilities {names} add up to {total:g}, more than 1")
         for model in self.retired:
             _check_model(model)
-        # Freeze the mapping and resolve aliases so lookups need no further care.
         object.__setattr__(self, "rates", MappingProxyType(dict(self.rates)))
         object.__setattr__(self, "retired", frozenset(canonical_model(m) for m in self.retired))
 

@@ -36,6 +36,10 @@ _STATUS = {
     503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }
+# personGeneration in either spelling: the REST docs' lower case, the SDK's enum names
+# (google-genai types.PersonGeneration: DONT_ALLOW, ALLOW_ADULT, ALLOW_ALL).
+PERSON_GENERATION = ("dont_allow", "allow_adult", "allow_all")
+_FREE_FORM = ("labels",)  # maps whose keys are the user's, not field names
 _TOKEN = re.compile(r"\w+|[^\w\s]")  # a rough token count: words and punctuation
 _FAULT_MESSAGES = {"500": "An internal error has occurred.", "504": "Deadline expired."}
 _FILTERED = "Image was filtered because it violates the Responsible AI practices (code 58061214)."
@@ -111,7 +115,7 @@ async def _generate(request: web.Request, state: State) -> web.StreamResponse:
             f"for {method}.",
         )
     try:
-        body = await request.json()
+        body = proto_json(await request.json())
         job = _parse(body, listing, vertex="publishers" in request.path)
     except ValueError as exc:  # a BodyValidationError, or JSON that is not JSON
         return status_response(400, f"Invalid request: {exc}")
@@ -137,6 +141,25 @@ class _Job:
     count: int
     size: tuple[int, int]
     resolution: str
+
+
+def proto_json(value: Any) -> Any:
+    """Field names in lowerCamelCase: the proto3 JSON mapping says a server accepts the proto
+    field name (generation_config, image_config, response_modalities) as well."""
+    if isinstance(value, list):
+        return [proto_json(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    return {
+        _camel(key): item if key in _FREE_FORM else proto_json(item)
+        for key, item in value.items()
+        if not (_camel(key) != key and _camel(key) in value)  # the camelCase one wins
+    }
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 def _parse(body: object, listing: Listing, *, vertex: bool) -> _Job:
@@ -175,7 +198,12 @@ def _parse_predict(body: dict[str, Any], listing: Listing, *, vertex: bool) -> _
     count = checks.integer(params, "sampleCount", 1, listing.max_images)
     aspect = checks.enum(params, "aspectRatio", ASPECT_RATIOS) or "1:1"
     resolution = checks.enum(params, "sampleImageSize", ("1K", "2K")) or "1K"
-    checks.enum(params, "personGeneration", ("dont_allow", "allow_adult", "allow_all"))
+    person = params.get("personGeneration")
+    if person is not None:
+        checks.enum_value(
+            "personGeneration", person.lower() if isinstance(person, str) else person,
+            PERSON_GENERATION,
+        )  # fmt: skip
     checks.integer(params, "seed", 0, 4_294_967_295)
     # Gemini's docs: sampleCount defaults to 4 (clamped to what the model makes)
     return _Job(

@@ -1,5 +1,6 @@
 """The models the Google, OpenAI and fal dialects serve, and what each can do there: latency, price,
-pixel sizes, images per request, prompt limit, seed. (The aimlapi lineup is profiles.MODELS.)
+pixel sizes, images per request, prompt limit, seed. The Imagen sizes and latencies here are the
+emulator's one copy; profiles.MODELS (the AI/ML API dialect) reads them from this module.
 
 The emulator's own copy of these facts, written from providers.md beside the client's catalog
 and never imported from it; tests/test_catalog.py checks that the two agree.
@@ -48,16 +49,23 @@ GEMINI25_1K = {
     "9:16": (768, 1344),
     "16:9": (1344, 768),
 }
-# OpenAI takes a "WxH" size; these are the ones each model accepts.
-DALLE3_SIZES = ((1024, 1024), (1792, 1024), (1024, 1792))
-GPT_IMAGE_1_SIZES = ((1024, 1024), (1536, 1024), (1024, 1536))
-DALLE2_SIZES = ((256, 256), (512, 512), (1024, 1024))
+# OpenAI takes a "WxH" size: the GPT image models' standard three (openai SDK 3.57
+# image_generate_params.py); the custom-size models also take any WxH within CUSTOM_SIZE rules.
+GPT_IMAGE_SIZES = ((1024, 1024), (1536, 1024), (1024, 1536))
 
-# Latency (median s, lognormal sigma, min s, max s), as in profiles.MODELS where the model is one.
+Latency = tuple[float, float, float, float]  # median s, lognormal sigma, min s, max s
+
+# sigma from p50 4.8 s / p95 5.7 s: ln(5.7 / 4.8) / 1.645 (providers.md 5)
 FAST = (4.8, 0.105, 3.0, 9.0)
 STANDARD = (10.0, 0.18, 7.0, 20.0)
 ULTRA = (27.0, 0.25, 20.0, 45.0)
 SLOW = (20.0, 0.25, 10.0, 60.0)
+
+
+def sample(latency: Latency, rng: random.Random) -> float:
+    """One lognormal latency draw in seconds, clamped to the range (before time scaling)."""
+    median, sigma, low, high = latency
+    return min(max(rng.lognormvariate(math.log(median), sigma), low), high)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +73,7 @@ class Listing:
     """One model as one emulated API sells it."""
 
     name: str
-    latency: tuple[float, float, float, float]
+    latency: Latency
     usd: float  # per image at 1K
     sizes: dict[str, dict[str, Size]]  # resolution -> aspect ratio -> pixels
     max_images: int = 4
@@ -76,10 +84,10 @@ class Listing:
     method: str = ""  # Google: "predict" or "generateContent"
     url_output: bool = True  # OpenAI: False when answers are always base64
     accepted_sizes: tuple[Size, ...] = field(default=())  # OpenAI: the "WxH" values it takes
+    custom_sizes: bool = False  # OpenAI: any WxH within CUSTOM_SIZE rules is taken too
 
     def sample_latency(self, rng: random.Random) -> float:
-        median, sigma, low, high = self.latency
-        return min(max(rng.lognormvariate(math.log(median), sigma), low), high)
+        return sample(self.latency, rng)
 
     def usd_for(self, resolution: str) -> float:
         return self.usd_2k if resolution == "2K" and self.usd_2k is not None else self.usd
@@ -87,7 +95,7 @@ class Listing:
 
 def _imagen(
     name: str,
-    latency: tuple[float, float, float, float],
+    latency: Latency,
     usd: float,
     two_k: bool,
     max_images: int = 4,
@@ -133,51 +141,34 @@ GOOGLE: dict[str, Listing] = {
     )
 }
 
+
+def _gpt_image(name: str, usd: float, custom: bool) -> Listing:
+    """A GPT image model (openai SDK 3.57): n 1-10, 32,000 characters, base64 answers only."""
+    sizes = {"1K": IMAGEN_1K, "2K": IMAGEN_2K} if custom else {"1K": {"1:1": (1024, 1024)}}
+    accepted = (*GPT_IMAGE_SIZES, *IMAGEN_1K.values(), *IMAGEN_2K.values()) if custom else ()
+    return Listing(
+        name, SLOW, usd, sizes, 10, seed=False, prompt_chars=32000, url_output=False,
+        accepted_sizes=accepted or GPT_IMAGE_SIZES, custom_sizes=custom,
+    )  # fmt: skip
+
+
+# The openai SDK 3.57 (Nov 2026) types/image_model.py lineup, less what it calls retired or shut
+# down (dall-e-2, dall-e-3 on 2026-05-12; gpt-image-1 on 2026-10-23): those answer 404 here.
+# Per-image prices: medium quality at 1024x1024, gpt-image-2's where none is published.
 OPENAI: dict[str, Listing] = {
     listing.name: listing
     for listing in (
-        Listing(
-            "gpt-image-2",
-            SLOW,
-            0.04,
-            {"1K": IMAGEN_1K, "2K": IMAGEN_2K},
-            10,
-            seed=False,
-            prompt_chars=32000,
-            url_output=False,
-            accepted_sizes=(*IMAGEN_1K.values(), *IMAGEN_2K.values()),
-        ),
-        Listing(
-            "gpt-image-1",
-            SLOW,
-            0.042,
-            {"1K": {"1:1": (1024, 1024)}},
-            10,
-            seed=False,
-            prompt_chars=32000,
-            url_output=False,
-            accepted_sizes=GPT_IMAGE_1_SIZES,
-        ),
-        Listing(
-            "dall-e-3",
-            (15.0, 0.2, 8.0, 30.0),
-            0.04,
-            {"1K": {"1:1": (1024, 1024), "16:9": (1792, 1024), "9:16": (1024, 1792)}},
-            1,
-            seed=False,
-            prompt_chars=4000,
-            accepted_sizes=DALLE3_SIZES,
-        ),
-        Listing(
-            "dall-e-2",
-            FAST,
-            0.02,
-            {"1K": {"1:1": (1024, 1024)}},
-            10,
-            seed=False,
-            prompt_chars=1000,
-            accepted_sizes=DALLE2_SIZES,
-        ),
+        _gpt_image("gpt-image-2", 0.04, custom=True),
+        _gpt_image("gpt-image-2-2026-04-21", 0.04, custom=True),
+        _gpt_image("gpt-image-2.5-sunburst", 0.04, custom=True),
+        _gpt_image("gpt-image-2.5-sunburst-2026-09-08", 0.04, custom=True),
+        _gpt_image("gpt-image-2.5-flare", 0.04, custom=True),
+        _gpt_image("gpt-image-2.5-flare-2026-09-08", 0.04, custom=True),
+        _gpt_image("gpt-image-2.6-sunburst", 0.04, custom=False),
+        _gpt_image("gpt-image-2.6-flare", 0.04, custom=False),
+        _gpt_image("gpt-image-1.5", 0.034, custom=False),
+        _gpt_image("gpt-image-1-mini", 0.011, custom=False),
+        _gpt_image("chatgpt-image-latest", 0.04, custom=False),
     )
 }
 

@@ -4,17 +4,31 @@ headers from the emulator's own start window and OpenAI's error body.
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import io
 import math
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from PIL import Image
 
 from batchgen.emulator import checks
 from batchgen.emulator.faults import common_fault
 from batchgen.emulator.lineup import OPENAI, Listing
 from batchgen.emulator.state import State, file_urls, guarded, inline_images, state_of
+
+# Custom WxH sizes (openai SDK 3.57 image_generate_params.py `size`): both edges multiples of 16,
+# aspect ratio within 1:3..3:1, at most 3840x2160 (edge 3840, 8,294,400 pixels).
+SIZE_STEP = 16
+MAX_EDGE = 3840
+MAX_PIXELS = 3840 * 2160
+MAX_RATIO = 3.0
+OUTPUT_FORMATS = ("png", "jpeg", "webp")
+_PIL_FORMATS = {"jpeg": "JPEG", "webp": "WEBP"}
 
 PATH = "/openai/v1/images/generations"
 _TYPES = {
@@ -113,46 +127,79 @@ def fault_response(request: web.Request, fault: str) -> web.Response | None:
     return common_fault(request, fault)
 
 
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """A validated request: the model, n, pixels, URLs or base64, and the file format."""
+
+    listing: Listing
+    count: int
+    size: tuple[int, int]
+    as_url: bool
+    output_format: str = "png"
+    compression: int = 100
+
+
 async def _generate(request: web.Request, state: State) -> web.StreamResponse:
     try:
         body = await request.json()
-        listing, count, size, as_url = _parse(body, state)
+        ask = _parse(body, state)
     except ValueError as exc:  # a BodyValidationError, or JSON that is not JSON
         return _answer(request, 400, error_body(400, str(exc)))
     except LookupError as exc:
-        return _answer(request, 404, error_body(404, str(exc.args[0])))
+        return _answer(request, 404, error_body(404, str(exc.args[0]), "model_not_found"))
     fault = state.faults.generation()
     if fault is not None and fault != "filter":  # filter is Google's :predict only
         state.inject(fault)
         if (refusal := fault_response(request, fault)) is not None:
             return refusal
-    await state.sleep(listing.sample_latency(state.latency_rng))
-    tokens = state.tokens(size, count, body["prompt"])
-    state.bill(count, listing.usd * count, body["prompt"])
-    if as_url:
+    await state.sleep(ask.listing.sample_latency(state.latency_rng))
+    tokens = state.tokens(ask.size, ask.count, body["prompt"])
+    state.bill(ask.count, ask.listing.usd * ask.count, body["prompt"])
+    if ask.as_url:
         data: list[dict[str, Any]] = [{"url": url} for url in file_urls(request, tokens)]
     else:
-        data = [{"b64_json": blob} for blob in await inline_images(tokens)]
+        blobs = await inline_images(tokens)
+        if ask.output_format != "png":
+            blobs = [await asyncio.to_thread(_reencode, blob, ask) for blob in blobs]
+        data = [{"b64_json": blob} for blob in blobs]
     answer: dict[str, Any] = {"created": int(time.time()), "data": data}
-    if not listing.url_output:  # the GPT image models also say what they made
-        answer |= {
-            "size": f"{size[0]}x{size[1]}",
-            "output_format": "png",
-            "quality": "medium",
-            "usage": {
-                "input_tokens": 12,
-                "output_tokens": 1056 * count,
-                "total_tokens": 12 + 1056 * count,
-            },
-        }
+    if not ask.listing.url_output:  # the GPT image models also say what they made
+        answer |= _gpt_image_details(ask, body["prompt"])
     return _answer(request, 200, answer)
 
 
-def _parse(body: object, state: State) -> tuple[Listing, int, tuple[int, int], bool]:
-    """(model, n, pixels, answer with URLs); LookupError for a model that is not there."""
+def _gpt_image_details(ask: _Ask, prompt: str) -> dict[str, Any]:
+    """size, format, quality and usage, with input_tokens_details as the spec's example has it."""
+    text_tokens = max(1, len(prompt) // 4)
+    output_tokens = 1056 * ask.count
+    return {
+        "background": "opaque",
+        "size": f"{ask.size[0]}x{ask.size[1]}",
+        "output_format": ask.output_format,
+        "quality": "medium",
+        "usage": {
+            "input_tokens": text_tokens,
+            "input_tokens_details": {"image_tokens": 0, "text_tokens": text_tokens},
+            "output_tokens": output_tokens,
+            "output_tokens_details": {"image_tokens": output_tokens, "text_tokens": 0},
+            "total_tokens": text_tokens + output_tokens,
+        },
+    }
+
+
+def _reencode(blob: str, ask: _Ask) -> str:
+    """The PNG as JPEG or WebP at the asked compression (quality), still base64."""
+    with Image.open(io.BytesIO(base64.b64decode(blob))) as image:
+        out = io.BytesIO()
+        image.convert("RGB").save(out, _PIL_FORMATS[ask.output_format], quality=ask.compression)
+    return base64.b64encode(out.getvalue()).decode()
+
+
+def _parse(body: object, state: State) -> _Ask:
+    """The request, checked; LookupError for a model that is not (or no longer) there."""
     if not isinstance(body, dict):
         raise checks.BodyValidationError("Expected a JSON object")
-    name = body.get("model", "dall-e-2")  # OpenAI's default model
+    name = body.get("model", "dall-e-2")  # the spec's default, retired like every DALL-E model
     listing = OPENAI.get(name) if isinstance(name, str) else None
     if listing is None or state.faults.spec.is_retired(str(name)):
         raise LookupError(f"The model '{name}' does not exist or you do not have access to it.")
@@ -162,16 +209,40 @@ def _parse(body: object, state: State) -> tuple[Listing, int, tuple[int, int], b
     if "response_format" in body and not listing.url_output:
         raise checks.BodyValidationError(f"Unknown parameter: 'response_format' for {name}")
     as_url = checks.enum(body, "response_format", ("url", "b64_json")) != "b64_json"
-    checks.enum(body, "output_format", ("png",))  # the emulator only makes PNGs
-    return listing, count, size, as_url and listing.url_output
+    output_format = checks.enum(body, "output_format", OUTPUT_FORMATS) or "png"
+    compression = checks.integer(body, "output_compression", 0, 100)
+    if compression is not None and output_format == "png":
+        raise checks.BodyValidationError(
+            "output_compression is only supported for the jpeg and webp output formats"
+        )
+    return _Ask(
+        listing, count, size, as_url and listing.url_output, output_format,
+        100 if compression is None else compression,
+    )  # fmt: skip
 
 
 def _size(value: object, listing: Listing) -> tuple[int, int]:
     if value == "auto":
         return (1024, 1024)  # every OpenAI model makes it
     accepted = {f"{w}x{h}": (w, h) for w, h in listing.accepted_sizes}
-    if value not in accepted:
-        raise checks.BodyValidationError(
-            f"Invalid size {value!r}; expected one of {', '.join(accepted)}, auto"
-        )
-    return accepted[str(value)]
+    if value in accepted:
+        return accepted[str(value)]
+    if listing.custom_sizes and isinstance(value, str) and (custom := _custom_size(value)):
+        return custom
+    rule = " or any WxH (multiples of 16, 1:3 to 3:1, up to 3840x2160)"
+    raise checks.BodyValidationError(
+        f"Invalid size {value!r}; expected one of {', '.join(accepted)}, auto"
+        + (rule if listing.custom_sizes else "")
+    )
+
+
+def _custom_size(value: str) -> tuple[int, int] | None:
+    width_text, _, height_text = value.partition("x")
+    if not (width_text.isdigit() and height_text.isdigit()):
+        return None
+    width, height = int(width_text), int(height_text)
+    if width < SIZE_STEP or height < SIZE_STEP or width % SIZE_STEP or height % SIZE_STEP:
+        return None
+    if max(width, height) > MAX_EDGE or width * height > MAX_PIXELS:
+        return None
+    return (width, height) if max(width, height) / min(width, height) <= MAX_RATIO else None

@@ -17,8 +17,9 @@ from typing import Protocol
 from aiohttp import web
 
 from batchgen.emulator import images
+from batchgen.emulator.config import EmulatorConfig
 from batchgen.emulator.faults import FaultDraws, StartWindow
-from batchgen.emulator.profiles import EmulatorConfig, image_target_bytes, usd_for_credits
+from batchgen.emulator.profiles import image_target_bytes, usd_for_credits
 
 START_TIMES_KEPT = 200_000
 CREDITS_PER_USD = 2_000_000  # every dialect's spend is counted in aimlapi credits

@@ -56,6 +56,13 @@ class _Fit:
         return self.values.get(key, default) if self.clean((key,)) else default
 
     def model(self, name: str, path: KeyPath) -> None:
+        if retired := catalog.retirement(self.kind, name):
+            self.add(
+                path,
+                f"{name} was retired by {self.kind} on {retired.on} ({retired.source}); "
+                f"expected its successor: {retired.successor}",
+            )
+            return
         offering = catalog.lookup(self.kind, name)
         if offering is None:
             sellers = catalog.sold_by(name)

@@ -7,6 +7,7 @@ from typing import Any
 
 import aiohttp
 
+from batchgen import catalog
 from batchgen.errors import (
     AuthError,
     ModelRetired,
@@ -46,9 +47,11 @@ class AimlapiProvider(HttpProvider):
 
 
 def request_body(task: Task, model: str) -> dict[str, Any]:
+    """A model named another provider's way (imagen-4.0-fast-generate-001,
+    fal-ai/imagen4/preview/fast) is sent under the AI/ML API's own id."""
     body: dict[str, Any] = dict(task.params)
     body.update(
-        model=model,
+        model=catalog.wire_model("aimlapi", model),
         prompt=task.prompt,
         num_images=task.num_images,
         aspect_ratio=task.aspect_ratio,
