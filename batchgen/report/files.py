@@ -13,6 +13,7 @@ from typing import Any
 
 from batchgen.errors import JournalError
 from batchgen.report import stats
+from batchgen.report.index import write_index
 from batchgen.store.journal import JOURNAL_FILE, Journal
 
 REPORT_JSON = "report.json"
@@ -29,7 +30,7 @@ PHASES = {
 CSV_COLUMNS = (
     "id", "ordinal", "status", "model", "model_used", "aspect_ratio", "seed", "num_images",
     "image_count", "prompt", "attempts", "wait_s", "request_s", "download_s", "total_s",
-    "cost_usd", "error_kind", "error_message",
+    "cost_usd", "error_kind", "error_message", "row_id",
 )  # fmt: skip
 
 
@@ -143,6 +144,7 @@ def write_reports(
     summary = build_summary(journal, name=name)
     _atomic_write(run_dir / REPORT_JSON, json.dumps(summary, indent=2, sort_keys=False) + "\n")
     _write_tasks_csv(run_dir / TASKS_CSV, journal)
+    write_index(run_dir, journal)  # index.jsonl, index.csv (and sidecars when asked)
     if html:
         from batchgen.report.html import write_html  # matplotlib loads in ~0.5 s; plan needs none
 

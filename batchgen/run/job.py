@@ -15,6 +15,7 @@ from batchgen.expand import count_tasks, expand
 from batchgen.models import Manifest
 from batchgen.providers import open_provider
 from batchgen.report.files import REPORT_FILES, THUMBS_DIR, write_reports
+from batchgen.report.index import SIDECAR_META
 from batchgen.run.adaptive import DEFAULT_CEILING as ADAPTIVE_CEILING
 from batchgen.run.budget import Budget
 from batchgen.run.engine import DEFAULT_GRACE_S, Engine, Observer, RunResult, TaskSource
@@ -88,6 +89,7 @@ async def run_job(
         sink.prepare()
         journal.drop_missing_images(run_dir)
         planned = count_tasks(manifest)
+        journal.set_meta(SIDECAR_META, "1" if manifest.output.sidecar else "0")
         run_id = journal.begin_run(name=manifest.name, planned=planned, started_at=time.time())
         started, status = time.monotonic(), "aborted"
         try:
