@@ -216,3 +216,13 @@ def test_a_missing_rows_file_is_located_at_its_key(tmp_path: Path) -> None:
         load_manifest(path)
     (message,) = caught.value.problems
     assert message.startswith(f"{path}:8:") and "prompts[0].rows.csv: cannot read" in message
+
+
+def test_a_prompt_entry_given_twice_is_counted_once(tmp_path: Path) -> None:
+    manifest = load(tmp_path, f"""
+        version: 1
+        models: [{FAST}]
+        prompts: ["a red fox", "a red fox", "a blue fox", "a red fox"]
+    """)  # fmt: skip
+    ids = [task.id for task in expand(manifest)]
+    assert count_tasks(manifest) == 2 == len(set(ids)) == len(ids)

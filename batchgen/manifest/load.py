@@ -111,7 +111,7 @@ class _Check:
         if not isinstance(items, list):
             return ()
         specs = [self.prompt(item, ("prompts", i), limit) for i, item in enumerate(items)]
-        return tuple(spec for spec in specs if spec is not None)
+        return rowspec.distinct(spec for spec in specs if spec is not None)
 
     def fallback(self, fallback: dict[str, str], models: list[str] | None) -> None:
         for model, target in fallback.items():

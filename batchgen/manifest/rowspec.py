@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import csv
 import difflib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from batchgen.manifest import rows
 from batchgen.manifest.sources import KeyPath, Problem
-from batchgen.models import ROW_FORMATS, RowSource
+from batchgen.models import ROW_FORMATS, PromptSpec, RowSource
 
 TEXT_TEMPLATE = "{" + rows.TEXT_FIELD + "}"  # a text file's line is the prompt as written
 
@@ -119,3 +120,29 @@ def _entry_named(values: dict[str, Any], item: Any, names: list[str]) -> bool:
 
 def _many(value: Any) -> bool:
     return isinstance(value, list) and len(value) > 1
+
+
+def distinct(specs: Iterable[PromptSpec]) -> tuple[PromptSpec, ...]:
+    """Prompt entries without repeats: the same entry twice makes the same tasks, which are
+    counted, run and reported once (never left 'pending' for ever)."""
+    seen: set[tuple[Any, ...]] = set()
+    kept = []
+    for spec in specs:
+        key = _spec_key(spec)
+        if key not in seen:
+            seen.add(key)
+            kept.append(spec)
+    return tuple(kept)
+
+
+def _spec_key(spec: PromptSpec) -> tuple[Any, ...]:
+    source = spec.rows
+    where = None
+    if source is not None:
+        where = (
+            source.path,
+            source.format,
+            source.id_column,
+            tuple(sorted(source.columns.items())),
+        )
+    return (spec.template if spec.is_template else ("plain", spec.template), spec.vars, where)
