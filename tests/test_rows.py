@@ -226,3 +226,15 @@ def test_a_prompt_entry_given_twice_is_counted_once(tmp_path: Path) -> None:
     """)  # fmt: skip
     ids = [task.id for task in expand(manifest)]
     assert count_tasks(manifest) == 2 == len(set(ids)) == len(ids)
+
+
+def test_csv_rows_need_a_template(tmp_path: Path) -> None:
+    products(tmp_path, 2)
+    body = f"""
+        version: 1
+        models: [{FAST}]
+        prompts:
+          - rows: {{csv: products.csv}}
+    """
+    (message,) = problems(tmp_path, body)
+    assert message.endswith("prompts[0]: missing required key 'template'")

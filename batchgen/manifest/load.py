@@ -10,7 +10,6 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from math import prod
 from pathlib import Path
 from string import Formatter
 from typing import Any
@@ -138,7 +137,7 @@ class _Check:
         if "filename" not in output:
             return
         path, filename = ("output", "filename"), output["filename"]
-        fields = _entry_fields(values.get("prompts"), self.base)
+        fields = rowspec.filename_fields(values.get("prompts"), self.base)
         allowed = [*FILENAME_FIELDS, *(name for name in fields if name not in FILENAME_FIELDS)]
         names = self.placeholders(filename, path, allowed)
         for message in rowspec.clashes(names or [], FILENAME_FIELDS, fields):
@@ -212,31 +211,19 @@ class _Check:
             self.add((*path, "rows", source.format), str(exc))
             return None
         self.problems += rowspec.header_problems(source, names, (*path, "rows"))
+        if "template" not in item and source.format != "text":
+            self.add((*path, "template"), "missing required key 'template'", "parent")
+            return None
         text = item.get("template", rowspec.TEXT_TEMPLATE)
         spec = self.template({**item, "template": text}, path, limit, row_fields=names)
-        if spec is None or not self.clean(path) or not self.clean_defaults():
+        if spec is None or not all(self.clean(k) for k in [path, *rowspec.DEFAULTS_FROM]):
             return spec
         needs = rowcheck.Needs(
             text, tuple(n for n in self.used if n in names), self.longest, limit, self.limit_by
         )
-        checked, problems = rowcheck.scan(source, needs, self.defaults(spec))
+        checked, problems = rowcheck.scan(source, needs, rowspec.defaults(self.values, spec))
         self.row_problems += problems
         return PromptSpec(spec.template, spec.vars, is_template=True, rows=checked)
-
-    def clean_defaults(self) -> bool:
-        keys = ("models", "aspect_ratios", "seeds", "num_images")
-        return all(self.clean((key,)) for key in keys)
-
-    def defaults(self, spec: PromptSpec) -> rowcheck.Defaults:
-        values = self.values
-        seeds = [int(seed) for seed in _as_list(values.get("seeds", []))]
-        return rowcheck.Defaults(
-            models=tuple(_as_list(values["models"])),
-            aspect_ratios=tuple(_as_list(values.get("aspect_ratios", "1:1"))),
-            seeds=tuple(seeds) or (None,),
-            num_images=int(values.get("num_images", 1)),
-            prompts_per_row=prod(len(v) for _, v in spec.vars),
-        )
 
     def template(
         self, item: dict[str, Any], path: KeyPath, limit: int, *, row_fields: Sequence[str] = ()
@@ -273,9 +260,8 @@ class _Check:
                 )
         ready = {name: values for name, values in variables.items() if values}
         self.longest = {name: max(values, key=len) for name, values in ready.items()}
-        if row_fields:
-            pass  # each row's prompt is measured when the rows are streamed
-        elif set(names) <= set(ready):
+        # with rows, each row's prompt is measured as the rows are streamed
+        if not row_fields and set(names) <= set(ready):
             self.expansion(fixed, names, ready, (*path, "template"), limit)
         return PromptSpec(text, tuple((n, v or ()) for n, v in variables.items()), is_template=True)
 
@@ -329,21 +315,6 @@ def _bad_placeholder(name: str, spec: str | None, conversion: str | None) -> str
     if not _is_name(name):
         return f"placeholder {written} is not a name; expected {{name}}, or {{{{ }}}} for braces"
     return f"placeholder {written} has a format spec or conversion; expected {{{name}}}"
-
-
-def _entry_fields(prompts: Any, base: Path) -> dict[str, str]:
-    """Every var and row field any prompt entry offers the filename, and where it is from."""
-    found: dict[str, str] = {}
-    for i, item in enumerate(prompts if isinstance(prompts, list) else []):
-        if not isinstance(item, dict):
-            continue
-        for name in rowspec.entry_fields(item, base):
-            found.setdefault(name, f"a field of prompts[{i}].rows")
-        if isinstance(item.get("vars"), dict):
-            for name in item["vars"]:
-                if isinstance(name, str):
-                    found.setdefault(name, f"a var of prompts[{i}]")
-    return found
 
 
 def _cycles(fallback: dict[str, str]) -> list[list[str]]:

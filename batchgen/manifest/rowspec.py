@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import csv
 import difflib
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from batchgen.manifest import rows
+from batchgen.manifest import rowcheck, rows
 from batchgen.manifest.sources import KeyPath, Problem
 from batchgen.models import ROW_FORMATS, PromptSpec, RowSource
 
+DEFAULTS_FROM: tuple[tuple[str], ...] = (
+    ("models",),
+    ("aspect_ratios",),
+    ("seeds",),
+    ("num_images",),
+)
 TEXT_TEMPLATE = "{" + rows.TEXT_FIELD + "}"  # a text file's line is the prompt as written
 
 
@@ -146,3 +153,34 @@ def _spec_key(spec: PromptSpec) -> tuple[Any, ...]:
             tuple(sorted(source.columns.items())),
         )
     return (spec.template if spec.is_template else ("plain", spec.template), spec.vars, where)
+
+
+def defaults(values: dict[str, Any], spec: PromptSpec) -> rowcheck.Defaults:
+    """The manifest's own values (schema-checked), which each row may override."""
+    seeds = tuple(int(seed) for seed in _as_list(values.get("seeds", [])))
+    return rowcheck.Defaults(
+        models=tuple(_as_list(values["models"])),
+        aspect_ratios=tuple(_as_list(values.get("aspect_ratios", "1:1"))),
+        seeds=seeds or (None,),
+        num_images=int(values.get("num_images", 1)),
+        prompts_per_row=math.prod(len(v) for _, v in spec.vars),
+    )
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def filename_fields(prompts: Any, base: Path) -> dict[str, str]:
+    """Every var and row field a prompt entry offers output.filename, and where it is from."""
+    found: dict[str, str] = {}
+    for i, item in enumerate(prompts if isinstance(prompts, list) else []):
+        if not isinstance(item, dict):
+            continue
+        for name in entry_fields(item, base):
+            found.setdefault(name, f"a field of prompts[{i}].rows")
+        if isinstance(item.get("vars"), dict):
+            for name in item["vars"]:
+                if isinstance(name, str):
+                    found.setdefault(name, f"a var of prompts[{i}]")
+    return found
