@@ -5,7 +5,7 @@ a CSV of 10k and 1M rows (one prompt per row, ids by SKU).
 
 Each command runs in its own process; its peak RSS is the kernel's (wait4's ru_maxrss). `plan`
 validates the whole file (one streaming pass: cells, duplicate ids, counts); `run` does the same
-pass, then renders until --seconds have passed since it was spawned, when it gets SIGINT and
+pass, then renders for --seconds from when its journal appears (the run began), then gets SIGINT and
 stops as a user's Ctrl-C would (report written, exit 130). The emulator answers at once with
 small images; finished files are checked and deleted as memory.py does. Goal: 1M within 1.2x of
 10k for both commands.
@@ -56,20 +56,35 @@ def write_manifest(folder: Path, url: str) -> Path:
     return path
 
 
-def peak_rss(command: list[str], cwd: Path, stop_after_s: float | None) -> tuple[float, int, float]:
-    """Peak RSS (MB), exit code and seconds of a command; SIGINT after `stop_after_s`."""
+def peak_rss(
+    command: list[str], cwd: Path, stop_after_s: float | None = None, journal: Path | None = None
+) -> tuple[float, int, float, float]:
+    """Peak RSS (MB), exit code, seconds in all and seconds until `journal` appeared (the run
+    began: the manifest was validated); SIGINT `stop_after_s` after that."""
     began = time.monotonic()
     process = subprocess.Popen(
         command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    timer = None
-    if stop_after_s is not None:
-        timer = threading.Timer(stop_after_s, process.send_signal, (signal.SIGINT,))
-        timer.start()
+    started: list[float] = []
+    if stop_after_s is not None and journal is not None:
+        watcher = threading.Thread(
+            target=_stop_later, args=(process, journal, stop_after_s, began, started), daemon=True
+        )
+        watcher.start()
     _, status, usage = os.wait4(process.pid, 0)
-    if timer is not None:
-        timer.cancel()
-    return usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), time.monotonic() - began
+    took = time.monotonic() - began
+    return usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), took, (started or [took])[0]
+
+
+def _stop_later(
+    process: subprocess.Popen[bytes], journal: Path, after_s: float, began: float, out: list[float]
+) -> None:
+    while not journal.exists() and process.poll() is None:
+        time.sleep(0.05)
+    out.append(time.monotonic() - began)
+    time.sleep(after_s)
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
 
 
 def measure(size: int, seconds: float) -> None:
@@ -78,17 +93,20 @@ def measure(size: int, seconds: float) -> None:
     command = [sys.executable, "-m", "batchgen"]
     with emulator_process("--time-scale", "0", "--image-bytes", "small") as url:
         path = write_manifest(folder, url)
-        plan_rss, code, plan_s = peak_rss([*command, "plan", str(path)], folder, None)
+        plan_rss, code, plan_s, _ = peak_rss([*command, "plan", str(path)], folder)
         assert code == 0, "plan failed"
         sweeper = Sweeper(folder / "out" / "catalog" / "images")
         sweeper.start()
-        run_rss, code, run_s = peak_rss([*command, "run", str(path)], folder, seconds)
+        journal = folder / "out" / "catalog" / "journal.sqlite"
+        run_rss, code, run_s, start_s = peak_rss(
+            [*command, "run", str(path)], folder, seconds, journal
+        )
         sweeper.done.set()
         sweeper.join()
     if code not in (0, 130) or sweeper.broken:
         raise SystemExit(f"BROKEN RUN: exit {code}, {sweeper.broken} broken files")
     print(
-        f"  {size:9,} {plan_rss:11.1f} {plan_s:7.1f} {run_rss:10.1f} {run_s:7.1f} "
+        f"  {size:9,} {plan_rss:11.1f} {plan_s:7.1f} {run_rss:10.1f} {start_s:9.1f} {run_s:7.1f} "
         f"{sweeper.checked:12,}",
         flush=True,
     )
@@ -100,7 +118,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     args = parser.parse_args()
     print(f"machine: {machine()}")
-    print(f"  {'rows':>9} {'plan RSS MB':>11} {'plan s':>7} {'run RSS MB':>10} {'run s':>7} "
+    print(f"  {'rows':>9} {'plan RSS MB':>11} {'plan s':>7} {'run RSS MB':>10} {'started s':>9} {'run s':>7} "
           f"{'images made':>12}")  # fmt: skip
     for size in args.sizes:
         measure(size, args.seconds)
