@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from batchgen.expand_rows import RowPrompt, row_prompts
 from batchgen.models import DEFAULT_RESOLUTION, Manifest, PromptSpec, Task
 
 SLUG_LENGTH = 40
@@ -28,8 +29,10 @@ def task_id(
     num_images: int,
     params: Mapping[str, Any],
     resolution: str = DEFAULT_RESOLUTION,
+    row_id: str | None = None,
 ) -> str:
-    """A stable hash of everything that changes the image, so reruns skip what is done."""
+    """A stable hash of everything that changes the image, so reruns skip what is done; and of
+    the row's id, so two rows alike but for their ids are two tasks with their own files."""
     key: dict[str, Any] = {
         "model": model,
         "prompt": prompt,
@@ -40,6 +43,8 @@ def task_id(
     }
     if resolution != DEFAULT_RESOLUTION:  # added later: ids of 1K tasks stay as they were
         key["resolution"] = resolution
+    if row_id is not None:  # added later too: tasks without a row id keep their ids
+        key["row_id"] = row_id
     blob = json.dumps(key, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -50,9 +55,29 @@ def count_prompts(spec: PromptSpec) -> int:
 
 def count_tasks(manifest: Manifest) -> int:
     """How many tasks the manifest makes, without making them."""
-    prompts = sum(count_prompts(spec) for spec in manifest.prompts)
-    seeds = len(manifest.seeds) or 1
-    return prompts * len(manifest.models) * len(manifest.aspect_ratios) * seeds
+    return sum(tasks for tasks, _ in count_by_model(manifest).values())
+
+
+def count_by_model(manifest: Manifest) -> dict[str, tuple[int, int]]:
+    """Tasks and images per model (a row may name its own model), without making them."""
+    counts = dict.fromkeys(manifest.models, (0, 0))
+    per_prompt = len(manifest.aspect_ratios) * (len(manifest.seeds) or 1)
+    for spec in manifest.prompts:
+        if spec.rows is not None:  # counted when the rows were validated
+            found = spec.rows.count
+            for model, tasks in found.tasks_by_model.items():
+                images = found.images_by_model.get(model, 0)
+                _add(counts, model, tasks, images)
+            continue
+        tasks = count_prompts(spec) * per_prompt
+        for model in manifest.models:
+            _add(counts, model, tasks, tasks * manifest.num_images)
+    return counts
+
+
+def _add(counts: dict[str, tuple[int, int]], model: str, tasks: int, images: int) -> None:
+    had = counts.get(model, (0, 0))
+    counts[model] = (had[0] + tasks, had[1] + images)
 
 
 def expand_prompt(spec: PromptSpec) -> Iterator[tuple[str, dict[str, str]]]:
@@ -67,35 +92,47 @@ def expand_prompt(spec: PromptSpec) -> Iterator[tuple[str, dict[str, str]]]:
 
 
 def expand(manifest: Manifest) -> Iterator[Task]:
-    """Yield every task lazily: prompts x models x aspect ratios x seeds."""
-    seeds: tuple[int | None, ...] = manifest.seeds or (None,)
-    ordinal = 0
+    """Yield every task lazily: prompts (rows x vars) x models x aspect ratios x seeds."""
+    ordinal = itertools.count()
     for spec in manifest.prompts:
+        if spec.rows is not None:
+            for row in row_prompts(spec, spec.rows, manifest):
+                yield from _tasks(manifest, row, ordinal)
+            continue
         for prompt, chosen in expand_prompt(spec):
-            for model, aspect, seed in itertools.product(
-                manifest.models, manifest.aspect_ratios, seeds
-            ):
-                yield Task(
-                    id=task_id(
-                        model=model,
-                        prompt=prompt,
-                        aspect_ratio=aspect,
-                        seed=seed,
-                        num_images=manifest.num_images,
-                        params=manifest.params,
-                        resolution=manifest.resolution,
-                    ),
-                    ordinal=ordinal,
-                    prompt=prompt,
-                    model=model,
-                    aspect_ratio=aspect,
-                    num_images=manifest.num_images,
-                    seed=seed,
-                    params=manifest.params,
-                    vars=chosen,
-                    resolution=manifest.resolution,
-                )
-                ordinal += 1
+            yield from _tasks(manifest, RowPrompt(prompt, chosen), ordinal)
+
+
+def _tasks(manifest: Manifest, one: RowPrompt, ordinal: Iterator[int]) -> Iterator[Task]:
+    seeds: tuple[int | None, ...] = one.seeds or manifest.seeds or (None,)
+    num_images = one.num_images or manifest.num_images
+    params = manifest.params if one.params is None else {**manifest.params, **one.params}
+    models = one.models or manifest.models
+    aspects = one.aspect_ratios or manifest.aspect_ratios
+    for model, aspect, seed in itertools.product(models, aspects, seeds):
+        yield Task(
+            id=task_id(
+                model=model,
+                prompt=one.prompt,
+                aspect_ratio=aspect,
+                seed=seed,
+                num_images=num_images,
+                params=params,
+                resolution=manifest.resolution,
+                row_id=one.row_id,
+            ),
+            ordinal=next(ordinal),
+            prompt=one.prompt,
+            model=model,
+            aspect_ratio=aspect,
+            num_images=num_images,
+            seed=seed,
+            params=params,
+            vars=one.vars,
+            resolution=manifest.resolution,
+            row_id=one.row_id,
+            row=one.row,
+        )
 
 
 def prompt_slug(prompt: str) -> str:
@@ -117,7 +154,8 @@ class _Fields(dict[str, str]):
 
 def image_path(template: str, task: Task, *, index: int, ext: str, name: str) -> str:
     """The image's path relative to the run's images/ folder, always inside it."""
-    fields = _Fields({key: safe_segment(value) for key, value in task.vars.items()})
+    fields = _Fields({key: safe_segment(value) for key, value in task.row.items()})
+    fields.update((key, safe_segment(value)) for key, value in task.vars.items())
     fields.update(
         model=safe_segment(task.model),
         aspect=safe_segment(task.aspect_ratio),

@@ -51,15 +51,46 @@ class Limits:
 class OutputConfig:
     dir: str = DEFAULT_OUTPUT_DIR
     filename: str = DEFAULT_FILENAME
+    sidecar: bool = False  # a JSON file beside each image with what made it
+
+
+ROW_FORMATS = ("csv", "jsonl", "text")
+# What a row may override through a column the manifest names (rows.columns).
+ROW_OVERRIDES = ("aspect_ratio", "model", "num_images", "seed", "negative_prompt", "params")
+
+
+@dataclass(frozen=True, slots=True)
+class RowCount:
+    """What a row source makes, counted while it was validated (so plan reads no file)."""
+
+    rows: int = 0  # distinct rows (a later copy of an identical row is not counted)
+    tasks_by_model: Mapping[str, int] = field(default_factory=dict)
+    images_by_model: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RowSource:
+    """`rows:` of a prompt entry: one prompt per record of a file, streamed, never held whole."""
+
+    path: Path
+    format: str  # one of ROW_FORMATS
+    id_column: str | None = None
+    columns: Mapping[str, str] = field(default_factory=dict)  # override -> column
+    # line numbers of rows identical to an earlier one (no id, same fields): skipped, so an
+    # identical task is made once; only these few lines are held, never the rows
+    skip_lines: frozenset[int] = frozenset()
+    count: RowCount = RowCount()
 
 
 @dataclass(frozen=True, slots=True)
 class PromptSpec:
-    """One `prompts:` entry: a plain prompt (no vars, used as written) or a template."""
+    """One `prompts:` entry: a plain prompt (no vars, used as written) or a template, whose
+    fields come from vars and, when `rows` is set, from each record of a file."""
 
     template: str
     vars: tuple[tuple[str, tuple[str, ...]], ...] = ()
     is_template: bool = False
+    rows: RowSource | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +127,8 @@ class Task:
     params: Mapping[str, Any] = field(default_factory=dict)
     vars: Mapping[str, str] = field(default_factory=dict)
     resolution: str = DEFAULT_RESOLUTION
+    row_id: str | None = None  # the user's key for the row it came from (id_column / JSONL id)
+    row: Mapping[str, str] = field(default_factory=dict)  # that row's fields, for the index
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +170,9 @@ class SavedImage:
     width: int
     height: int
     mime_type: str
+    # of the file's bytes, computed while they streamed in (not part of equality: a record
+    # read back from an older journal has none)
+    sha256: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from batchgen import pricing
-from batchgen.expand import count_tasks
+from batchgen.expand import count_by_model
 from batchgen.models import DEFAULT_CONCURRENCY, Manifest
 
 
@@ -30,12 +30,15 @@ class Plan:
 
 def make_plan(manifest: Manifest, *, latency_scale: float = 1.0) -> Plan:
     """Estimate at the configured limits with typical latencies; fallbacks are not counted."""
-    tasks = count_tasks(manifest)
-    per_model = tasks // len(manifest.models)
+    counts = count_by_model(manifest)
+    tasks = sum(count for count, _ in counts.values())
     kind = manifest.provider.api
-    by_model = tuple(_model_plan(manifest, model, per_model) for model in manifest.models)
+    by_model = tuple(
+        _model_plan(manifest, model, count, images) for model, (count, images) in counts.items()
+    )
     busy_s = sum(
-        per_model * pricing.typical_latency_s(m, kind=kind) * latency_scale for m in manifest.models
+        count * pricing.typical_latency_s(model, kind=kind) * latency_scale
+        for model, (count, _) in counts.items()
     )
     duration_s = busy_s / (manifest.limits.concurrency or DEFAULT_CONCURRENCY)
     rpm = manifest.limits.requests_per_minute
@@ -43,7 +46,7 @@ def make_plan(manifest: Manifest, *, latency_scale: float = 1.0) -> Plan:
         duration_s = max(duration_s, tasks * 60.0 / rpm)
     return Plan(
         tasks=tasks,
-        images=tasks * manifest.num_images,
+        images=sum(images for _, images in counts.values()),
         cost_usd=sum(m.cost_usd or 0.0 for m in by_model),
         duration_s=duration_s,
         concurrency=manifest.limits.concurrency,
@@ -52,9 +55,8 @@ def make_plan(manifest: Manifest, *, latency_scale: float = 1.0) -> Plan:
     )
 
 
-def _model_plan(manifest: Manifest, model: str, tasks: int) -> ModelPlan:
+def _model_plan(manifest: Manifest, model: str, tasks: int, images: int) -> ModelPlan:
     price = pricing.price_per_image(
         model, kind=manifest.provider.api, resolution=manifest.resolution
     )
-    images = tasks * manifest.num_images
     return ModelPlan(model, tasks, images, None if price is None else price * images)

@@ -219,6 +219,9 @@ PURE = {
     "batchgen.run.adaptive",
     "batchgen.store.imageinfo",
 }
+# A catalog job's rows are streamed from their file as tasks are drawn (a million rows never sit
+# in memory), so expansion reads through this one module; everything else in expand.py is pure.
+ROW_READERS = {("batchgen.expand", "batchgen.expand_rows")}
 # I/O, processes, the clock and randomness (they come in as arguments: STYLE habit 3), event
 # loops, and the outside libraries that do any of it. pathlib stays allowed: models.py keeps a
 # Path as data; file operations on paths are caught by IO_CALLS below instead.
@@ -286,6 +289,7 @@ def test_pure_modules_import_no_io() -> None:
         i.where()
         for i in IMPORTS
         if i.module in PURE
+        and (i.module, i.target) not in ROW_READERS
         and (
             within(i.target, *IMPURE_IMPORTS)
             or (within(i.target, "batchgen") and i.target not in PURE)

@@ -8,13 +8,14 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Formatter
 from typing import Any
 
 from batchgen.errors import ManifestError
-from batchgen.manifest import fit, sources
+from batchgen.manifest import fit, rowcheck, rows, rowspec, sources
 from batchgen.manifest.diagnostics import model_warnings
 from batchgen.manifest.schema import EMULATOR_OPTIONS, MANIFEST_SCHEMA, VAR_NAME
 from batchgen.manifest.schema_check import validate
@@ -58,8 +59,8 @@ def parse_manifest(text: str, *, source: Path) -> Manifest:
     ]
     check = _Check(source.parent, document.problems)
     prompts = check.manifest(values)
-    if document.problems:
-        raise ManifestError(document.messages(source))
+    if document.problems or check.row_problems:
+        raise ManifestError(document.messages(source) + check.row_problems)
     return _build(values, prompts, source, model_warnings(values, document, source))
 
 
@@ -85,6 +86,10 @@ class _Check:
     problems: list[Problem]
     tables: dict[Path, list[list[str]]] = field(default_factory=dict)
     limit_by: str = "the AI/ML API"  # who sets the prompt limit, for messages
+    values: dict[str, Any] = field(default_factory=dict)
+    row_problems: list[str] = field(default_factory=list)  # file:line: ... in a row source
+    used: list[str] = field(default_factory=list)  # the last template's placeholders
+    longest: dict[str, str] = field(default_factory=dict)  # and its vars' longest values
 
     def clean(self, path: KeyPath) -> bool:
         return not any(_within(p.path, path) or _within(path, p.path) for p in self.problems)
@@ -93,6 +98,7 @@ class _Check:
         self.problems.append(Problem(path, message, anchor))
 
     def manifest(self, values: dict[str, Any]) -> tuple[PromptSpec, ...]:
+        self.values = values
         models = _as_list(values["models"]) if self.clean(("models",)) else None
         if self.clean(("fallback",)):
             self.fallback(values.get("fallback", {}), models)
@@ -104,7 +110,7 @@ class _Check:
         if not isinstance(items, list):
             return ()
         specs = [self.prompt(item, ("prompts", i), limit) for i, item in enumerate(items)]
-        return tuple(spec for spec in specs if spec is not None)
+        return rowspec.distinct(spec for spec in specs if spec is not None)
 
     def fallback(self, fallback: dict[str, str], models: list[str] | None) -> None:
         for model, target in fallback.items():
@@ -131,12 +137,17 @@ class _Check:
         if "filename" not in output:
             return
         path, filename = ("output", "filename"), output["filename"]
-        allowed = [*FILENAME_FIELDS, *_var_names(values.get("prompts"))]
+        fields = rowspec.filename_fields(values.get("prompts"), self.base)
+        allowed = [*FILENAME_FIELDS, *(name for name in fields if name not in FILENAME_FIELDS)]
         names = self.placeholders(filename, path, allowed)
+        for message in rowspec.clashes(names or [], FILENAME_FIELDS, fields):
+            self.add(path, message)
         needed = {
             "task_id": "or tasks would overwrite each other's files",
             "ext": "the image type is known only when it arrives",
         }
+        if names is not None and rowspec.named_by_rows(values, names):
+            del needed["task_id"]  # files by the user's own ids (rows.id_column)
         count = values.get("num_images", 1) if self.clean(("num_images",)) else 1
         if count > 1:
             needed["index"] = f"num_images is {count}: every image needs its own file"
@@ -183,11 +194,40 @@ class _Check:
                 self.add(path, f"prompt is {len(item)} characters; {self.accepts(limit)}")
             return PromptSpec(item)
         usable = isinstance(item, dict) and isinstance(item.get("vars", {}), dict)
-        if usable and self.clean((*path, "template")):
+        if usable and "rows" in item:
+            return self.rows_entry(item, path, limit) if self.clean(path) else None
+        if usable and "template" not in item:
+            self.add((*path, "template"), "missing required key 'template'", "parent")
+        elif usable and self.clean((*path, "template")):
             return self.template(item, path, limit)
         return None
 
-    def template(self, item: dict[str, Any], path: KeyPath, limit: int) -> PromptSpec | None:
+    def rows_entry(self, item: dict[str, Any], path: KeyPath, limit: int) -> PromptSpec | None:
+        """A template filled from each record of a file (the rows checked by streaming it)."""
+        source = rowspec.source_of(item["rows"], self.base)
+        try:
+            names = rowspec.field_names(source)
+        except rows.RowError as exc:
+            self.add((*path, "rows", source.format), str(exc))
+            return None
+        self.problems += rowspec.header_problems(source, names, (*path, "rows"))
+        if "template" not in item and source.format != "text":
+            self.add((*path, "template"), "missing required key 'template'", "parent")
+            return None
+        text = item.get("template", rowspec.TEXT_TEMPLATE)
+        spec = self.template({**item, "template": text}, path, limit, row_fields=names)
+        if spec is None or not all(self.clean(k) for k in [path, *rowspec.DEFAULTS_FROM]):
+            return spec
+        needs = rowcheck.Needs(
+            text, tuple(n for n in self.used if n in names), self.longest, limit, self.limit_by
+        )
+        checked, problems = rowcheck.scan(source, needs, rowspec.defaults(self.values, spec))
+        self.row_problems += problems
+        return PromptSpec(spec.template, spec.vars, is_template=True, rows=checked)
+
+    def template(
+        self, item: dict[str, Any], path: KeyPath, limit: int, *, row_fields: Sequence[str] = ()
+    ) -> PromptSpec | None:
         text, raw_vars = item["template"], item.get("vars", {})
         variables = {
             name: self.var_values(raw, (*path, "vars", name)) for name, raw in raw_vars.items()
@@ -196,8 +236,16 @@ class _Check:
         if parsed is None:
             return None
         fixed, names = parsed
+        self.used = names
+        for name in raw_vars:
+            if name in row_fields:
+                self.add(
+                    (*path, "vars", name),
+                    f"var {name!r} is also a field of the rows; rename the var",
+                    "key",
+                )
         for name in dict.fromkeys(names):
-            if name not in raw_vars:
+            if name not in raw_vars and name not in row_fields:
                 self.add(
                     (*path, "template"),
                     f"placeholder {{{name}}} has no var; add {name} "
@@ -211,7 +259,9 @@ class _Check:
                     "key",
                 )
         ready = {name: values for name, values in variables.items() if values}
-        if set(names) <= set(ready):
+        self.longest = {name: max(values, key=len) for name, values in ready.items()}
+        # with rows, each row's prompt is measured as the rows are streamed
+        if not row_fields and set(names) <= set(ready):
             self.expansion(fixed, names, ready, (*path, "template"), limit)
         return PromptSpec(text, tuple((n, v or ()) for n, v in variables.items()), is_template=True)
 
@@ -265,17 +315,6 @@ def _bad_placeholder(name: str, spec: str | None, conversion: str | None) -> str
     if not _is_name(name):
         return f"placeholder {written} is not a name; expected {{name}}, or {{{{ }}}} for braces"
     return f"placeholder {written} has a format spec or conversion; expected {{{name}}}"
-
-
-def _var_names(prompts: Any) -> list[str]:
-    items = prompts if isinstance(prompts, list) else []
-    return [
-        name
-        for item in items
-        if isinstance(item, dict) and isinstance(item.get("vars"), dict)
-        for name in item["vars"]
-        if isinstance(name, str)
-    ]
 
 
 def _cycles(fallback: dict[str, str]) -> list[list[str]]:

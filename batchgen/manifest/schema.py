@@ -9,7 +9,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from batchgen.models import ASPECT_RATIOS, EMULATOR_DIALECTS, PROVIDER_KINDS, RESOLUTIONS
+from batchgen.models import (
+    ASPECT_RATIOS,
+    EMULATOR_DIALECTS,
+    PROVIDER_KINDS,
+    RESOLUTIONS,
+    ROW_OVERRIDES,
+)
 
 Schema = dict[str, Any]
 
@@ -130,12 +136,27 @@ _VAR_VALUES = {
     ],
     "x-expected": "a list of values or {csv: FILE, column: NAME}",
 }
+_COLUMN = _text("a column name")
+_ROW_OPTIONS: Schema = {
+    "id_column": _COLUMN,
+    "columns": _mapping(dict.fromkeys(ROW_OVERRIDES, _COLUMN)),
+}
+_ROWS = {
+    "anyOf": [
+        _mapping({"csv": _text("a CSV file path"), **_ROW_OPTIONS}, "csv"),
+        _mapping({"jsonl": _text("a JSONL file path"), **_ROW_OPTIONS}, "jsonl"),
+        _mapping({"text": _text("a text file path")}, "text"),
+    ],
+    "x-expected": "{csv: FILE}, {jsonl: FILE} or {text: FILE} (with id_column, columns)",
+}
+# `template` is required unless `rows` names a text file (each line is then the prompt);
+# load.py says so, as the schema subset has no conditional requirement.
 _TEMPLATE = _mapping(
     {
         "template": _text("non-empty template text"),
         "vars": {"type": "object", "propertyNames": VAR_NAME, "additionalProperties": _VAR_VALUES},
+        "rows": _ROWS,
     },
-    "template",
 )
 _PROMPT = {
     "anyOf": [_text("non-empty prompt text"), _TEMPLATE],
@@ -185,7 +206,13 @@ MANIFEST_SCHEMA: Schema = {
             },
             "limits": _LIMITS,
             "budget": _mapping({"max_usd": _number()}, "max_usd"),
-            "output": _mapping({"dir": _text("a directory"), "filename": _text("a file name")}),
+            "output": _mapping(
+                {
+                    "dir": _text("a directory"),
+                    "filename": _text("a file name"),
+                    "sidecar": {"type": "boolean"},
+                }
+            ),
             "api_key": _forbidden(KEY_IN_FILE),
         },
         "version",

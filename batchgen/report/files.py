@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from batchgen.errors import JournalError
+from batchgen.report.index import write_index
 from batchgen.report.names import REPORT_JSON, TASKS_CSV
 from batchgen.report.read import CSV_COLUMNS, read_summary, task_rows
 from batchgen.report.summary import Summary
@@ -20,6 +21,7 @@ def write_reports(run_dir: Path, journal: Journal, *, name: str, html: bool = Tr
     summary = read_summary(journal, name=name)
     _atomic_write(run_dir / REPORT_JSON, json.dumps(summary.to_json(), indent=2) + "\n")
     _write_tasks_csv(run_dir / TASKS_CSV, journal)
+    write_index(run_dir, journal)  # index.jsonl, index.csv (and sidecars when asked)
     if html:
         from batchgen.report.html import write_html  # matplotlib loads in ~0.5 s; plan needs none
 

@@ -8,6 +8,7 @@ import time
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from batchgen.report import stats
 from batchgen.report.names import PHASES, Phase
@@ -36,7 +37,7 @@ EXAMPLE_SCAN_ROWS = 10_000  # enough to find a few distinct messages; bounded fo
 CSV_COLUMNS = (
     "id", "ordinal", "status", "model", "model_used", "aspect_ratio", "seed", "num_images",
     "image_count", "prompt", "attempts", "wait_s", "request_s", "download_s", "total_s",
-    "cost_usd", "error_kind", "error_message",
+    "cost_usd", "error_kind", "error_message", "row_id",
 )  # fmt: skip
 
 
@@ -246,3 +247,28 @@ def gallery_totals(journal: Journal) -> tuple[int, int]:
         f"SELECT ({DONE_IMAGES}), (SELECT COUNT(DISTINCT prompt) FROM tasks)"
     )[0]
     return images, prompts
+
+
+INDEX_COLUMNS = (  # index.jsonl / index.csv, in the order index_rows() reads them
+    "task_id", "index", "row_id", "model", "aspect_ratio", "seed", "width", "height", "bytes",
+    "sha256", "path", "mime_type", "prompt", "revised_prompt",
+)  # fmt: skip
+# Done tasks' images in job order; model is the one that made it (a fallback, maybe).
+_IMAGES = """
+SELECT t.id, i.idx, t.row_id, COALESCE(t.model_used, t.model), t.aspect_ratio, t.seed,
+       i.width, i.height, i.bytes, i.sha256, i.path, i.mime_type, t.prompt, NULL, t.row
+FROM tasks t JOIN images i ON i.task_id = t.id
+WHERE t.status = 'done'
+ORDER BY t.ordinal, i.idx
+"""
+_ROW_KEYS = "SELECT DISTINCT j.key FROM tasks t, json_each(t.row) j WHERE t.status = 'done'"
+
+
+def index_rows(journal: Journal) -> Iterator[tuple[Any, ...]]:
+    """Every rendered image: INDEX_COLUMNS, then the row's fields as JSON (streamed)."""
+    return journal.iter_query(_IMAGES)
+
+
+def index_row_keys(journal: Journal) -> list[str]:
+    """The field names of every rendered row, sorted (index.csv's row.* columns)."""
+    return sorted(str(key) for (key,) in journal.iter_query(_ROW_KEYS))

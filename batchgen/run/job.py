@@ -19,6 +19,7 @@ from batchgen.models import Manifest
 from batchgen.providers import open_provider
 from batchgen.providers.base import Provider
 from batchgen.report.files import write_reports
+from batchgen.report.index import SIDECAR_META
 from batchgen.report.names import REPORT_FILES, THUMBS_DIR
 from batchgen.report.summary import Summary
 from batchgen.retry import RetryPolicy
@@ -96,6 +97,7 @@ async def run_job(
         sink = Sink(run_dir)
         sink.prepare()
         journal.drop_missing_images(run_dir)
+        journal.set_meta(SIDECAR_META, "1" if manifest.output.sidecar else "0")
         log = RunLog.begin(
             journal, name=manifest.name, planned=count_tasks(manifest), observer=observer
         )

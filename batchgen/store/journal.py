@@ -66,10 +66,22 @@ _TASK_STATE = """
 SELECT (SELECT status FROM tasks WHERE id = ?), g.model, g.refs, g.cost_usd
 FROM (SELECT 1) LEFT JOIN generations g ON g.task_id = ?
 """
+# Columns added after schema 1, by ALTER TABLE when missing: an older journal keeps working.
+_ADDED_COLUMNS = (
+    ("tasks", "row_id", "TEXT"),  # the user's key for the row (rows.id_column, JSONL id)
+    ("tasks", "row", "TEXT"),  # the row's fields as JSON, for the outputs index
+    ("images", "sha256", "TEXT"),
+)
+_TASK_COLUMNS = (
+    "id, ordinal, run_id, status, model, model_used, aspect_ratio, prompt, seed, num_images,"
+    " image_count, attempts, wait_s, request_s, download_s, total_s, cost_usd, error_kind,"
+    " error_message, started_at, finished_at, row_id, row"
+)
 # A task rendered again (it failed before) keeps what every earlier attempt cost.
-_UPSERT_TASK = """
-INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET
+_UPSERT_TASK = f"""
+INSERT INTO tasks ({_TASK_COLUMNS})
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET row_id = excluded.row_id, row = excluded.row,
     ordinal = excluded.ordinal, run_id = excluded.run_id, status = excluded.status,
     model_used = excluded.model_used, image_count = excluded.image_count,
     attempts = tasks.attempts + excluded.attempts, wait_s = excluded.wait_s,
@@ -108,6 +120,7 @@ class Journal:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(_SCHEMA)
+            _add_columns(conn)
             _check_version(conn)
         except (OSError, sqlite3.Error) as exc:
             if handle is not None:
@@ -204,6 +217,9 @@ class Journal:
         )
         self.commit()
 
+    def set_meta(self, key: str, value: str) -> None:
+        self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
     def meta(self, key: str) -> str | None:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
@@ -236,12 +252,16 @@ class Journal:
     def record_image(self, task_id: str, image: SavedImage) -> None:
         """Written just before the file is renamed into place: every file on disk is known."""
         self._write(
-            "INSERT OR REPLACE INTO images VALUES (?, ?, ?, ?, ?, ?, ?)", _image_row(task_id, image)
+            "INSERT OR REPLACE INTO images"
+            " (task_id, idx, path, bytes, width, height, mime_type, sha256)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            _image_row(task_id, image),
         )
 
     def saved_images(self, task_id: str) -> dict[int, SavedImage]:
         rows = self._conn.execute(
-            "SELECT idx, path, bytes, width, height, mime_type FROM images WHERE task_id = ?",
+            "SELECT idx, path, bytes, width, height, mime_type, sha256 FROM images"
+            " WHERE task_id = ?",
             (task_id,),
         )
         return {row[0]: SavedImage(*row) for row in rows}
@@ -266,7 +286,8 @@ class Journal:
                 task.aspect_ratio, task.prompt, task.seed, task.num_images, len(outcome.images),
                 outcome.attempts, timing.wait_s, timing.request_s, timing.download_s,
                 timing.total_s, outcome.cost_usd, outcome.error_kind, outcome.error_message,
-                outcome.started_at, outcome.finished_at,
+                outcome.started_at, outcome.finished_at, task.row_id,
+                json.dumps(dict(task.row), ensure_ascii=False) if task.row else None,
             ))  # fmt: skip
         self._write("DELETE FROM generations WHERE task_id = ?", (task.id,))
         # rows left by an earlier, larger attempt at this task (its files were replaced)
@@ -332,7 +353,16 @@ def _image_row(task_id: str, image: SavedImage) -> tuple[Any, ...]:
         image.width,
         image.height,
         image.mime_type,
+        image.sha256,
     )
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    """Additive migrations: a column a newer batchgen writes is added to an older journal."""
+    for table, column, kind in _ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
 def _take_lock(path: Path) -> Any:

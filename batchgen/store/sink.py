@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import shutil
 from collections.abc import AsyncIterable, Callable
@@ -61,7 +62,7 @@ class Sink:
         final file once the format is seen. Nothing is at the final path until `place`."""
         part = self.staging / f"{part_name}.part"
         try:
-            head, tail, size = await self._stream(chunks, part)
+            head, tail, size, digest = await self._stream(chunks, part)
             info = self._verify(head, tail, size, expected_bytes)
         except BaseException as exc:  # a cut, a bad image, a cancel: no half file stays
             part.unlink(missing_ok=True)
@@ -75,6 +76,7 @@ class Sink:
             width=info.width,
             height=info.height,
             mime_type=info.mime_type,
+            sha256=digest,
         )
         return Staged(part, image)
 
@@ -99,8 +101,11 @@ class Sink:
     def discard(self, staged: Staged) -> None:
         staged.part.unlink(missing_ok=True)
 
-    async def _stream(self, chunks: AsyncIterable[bytes], part: Path) -> tuple[bytes, bytes, int]:
+    async def _stream(
+        self, chunks: AsyncIterable[bytes], part: Path
+    ) -> tuple[bytes, bytes, int, str]:
         head = bytearray()
+        hasher = hashlib.sha256()  # hashed as it streams: the file is never read back
         tail = b""
         size = 0
         pending: list[bytes] = []
@@ -117,6 +122,7 @@ class Sink:
                 if len(head) < imageinfo.HEAD_BYTES:
                     head += chunk[: imageinfo.HEAD_BYTES - len(head)]
                 tail = (tail + chunk[-TAIL_BYTES:])[-TAIL_BYTES:]
+                hasher.update(chunk)
                 pending.append(chunk)
                 pending_bytes += len(chunk)
                 if pending_bytes >= WRITE_BUFFER:
@@ -124,7 +130,7 @@ class Sink:
                     pending, pending_bytes = [], 0
             if pending:
                 out.write(b"".join(pending))
-        return bytes(head), tail, size
+        return bytes(head), tail, size, hasher.hexdigest()
 
     def _verify(
         self, head: bytes, tail: bytes, size: int, expected_bytes: int | None

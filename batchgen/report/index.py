@@ -1,0 +1,73 @@
+"""The outputs index: index.jsonl and index.csv, one line per rendered image (row id and fields,
+model, aspect, seed, pixel size, bytes, sha256, path), and optional per-image sidecar JSON files.
+Streamed from the journal alone, so `batchgen report` rebuilds them and a million images cost
+no more memory than ten."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from batchgen.report.read import INDEX_COLUMNS as COLUMNS
+from batchgen.report.read import index_row_keys, index_rows
+from batchgen.store.journal import Journal
+
+INDEX_JSONL = "index.jsonl"
+INDEX_CSV = "index.csv"
+INDEX_FILES = (INDEX_JSONL, INDEX_CSV)
+SIDECAR_META = "sidecar"  # journal meta key: "1" when output.sidecar asked for sidecars
+ROW_PREFIX = "row."  # index.csv names a row's fields row.<name>, apart from its own columns
+
+
+def entries(journal: Journal) -> Iterator[dict[str, Any]]:
+    """Each rendered image's index entry, in job order (streamed)."""
+    for values in index_rows(journal):
+        entry = dict(zip(COLUMNS, values[:-1], strict=True))
+        entry["row"] = json.loads(values[-1]) if values[-1] else {}
+        yield entry
+
+
+def write_index(run_dir: Path, journal: Journal, *, sidecar: bool | None = None) -> int:
+    """Write index.jsonl and index.csv atomically (and sidecars when asked, or when the run
+    asked for them: journal meta); return how many images they list."""
+    if sidecar is None:
+        sidecar = journal.meta(SIDECAR_META) == "1"
+    row_keys = index_row_keys(journal)
+    jsonl_part = run_dir / (INDEX_JSONL + ".part")
+    csv_part = run_dir / (INDEX_CSV + ".part")
+    count = 0
+    with (
+        jsonl_part.open("w", encoding="utf-8") as jsonl,
+        csv_part.open("w", newline="", encoding="utf-8") as table,
+    ):
+        writer = csv.writer(table)
+        writer.writerow((*COLUMNS, *(ROW_PREFIX + key for key in row_keys)))
+        for entry in entries(journal):
+            line = json.dumps(entry, ensure_ascii=False)
+            jsonl.write(line + "\n")
+            row = entry["row"]
+            writer.writerow((*(entry[c] for c in COLUMNS), *(row.get(k, "") for k in row_keys)))
+            if sidecar:
+                _write_sidecar(run_dir, entry, line)
+            count += 1
+    os.replace(jsonl_part, run_dir / INDEX_JSONL)
+    os.replace(csv_part, run_dir / INDEX_CSV)
+    return count
+
+
+def sidecar_path(image_path: str) -> str:
+    """images/MUG-001/1x1-0.png -> images/MUG-001/1x1-0.json (beside the image)."""
+    return str(Path(image_path).with_suffix(".json"))
+
+
+def _write_sidecar(run_dir: Path, entry: dict[str, Any], line: str) -> None:
+    target = run_dir / sidecar_path(entry["path"])
+    if not target.parent.is_dir():
+        return  # the image's folder is gone (deleted by hand): no sidecar without its image
+    part = target.with_name(target.name + ".part")
+    part.write_text(line + "\n", encoding="utf-8")
+    os.replace(part, target)
