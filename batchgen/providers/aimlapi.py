@@ -16,7 +16,7 @@ from batchgen.errors import (
     ServerError,
 )
 from batchgen.models import Generation, ImageRef, Task, Usage
-from batchgen.providers.http import HttpProvider, call, redacted
+from batchgen.providers.http import HttpProvider, call, keyless, redacted
 from batchgen.providers.wire import body_text, json_object, maybe_json, shorten, string
 from batchgen.retry import parse_retry_after
 
@@ -42,7 +42,7 @@ class AimlapiProvider(HttpProvider):
         if answer.status not in (200, 201):
             error = error_for(answer.status, answer.body, answer.headers.get("Retry-After"))
             raise redacted(error, self._api_key)
-        return parse_generation(answer.body, model=model)
+        return keyless(parse_generation(answer.body, model=model))
 
 
 def request_body(task: Task, model: str) -> dict[str, Any]:

@@ -12,9 +12,10 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from batchgen.errors import DownloadError, ProviderError, ProviderTimeout, ServerError
-from batchgen.models import ImageRef
+from batchgen.errors import DownloadError, ProviderError, ProviderTimeout, Rejected, ServerError
+from batchgen.models import Generation, ImageRef
 from batchgen.providers.base import Download, Provider
+from batchgen.redact import clip, redact, remember
 
 DOWNLOAD_CHUNK = 64 * 1024
 MAX_IMAGE_BYTES = 64 * 1024 * 1024
@@ -76,11 +77,21 @@ def same_origin(url: str, base_url: str) -> bool:
 
 
 def redacted(error: ProviderError, secret: str | None) -> ProviderError:
-    """A server that echoes the key must not put it into our journal or logs."""
-    if secret and secret in error.message:
-        error.message = error.message.replace(secret, "***")
-        error.args = (error.message,)
+    """A server that echoes the key must not put it into our journal or logs. Errors redact
+    themselves at construction (batchgen.redact); this also covers a key not yet remembered."""
+    remember(secret)
+    error.message = redact(error.message)
+    error.args = (error.message,)
     return error
+
+
+def keyless(generation: Generation) -> Generation:
+    """Refuse an answer whose image links carry a live key: a link is journalled and fetched
+    from whatever host it names, so keeping it would write the key to disk and send it on."""
+    for ref in generation.images:
+        if ref.url is not None and redact(ref.url) != ref.url:
+            raise Rejected(f"image {ref.index}: the answer's image URL contains the API key")
+    return generation
 
 
 @asynccontextmanager
@@ -91,7 +102,7 @@ async def fetch_image(
     target = URL(url)
     if target.scheme not in ("http", "https") or not target.host:
         raise DownloadError(
-            f"refusing to fetch image from {url[:80]!r}: not an http(s) URL", retryable=False
+            f"refusing to fetch image from {clip(url, 80)!r}: not an http(s) URL", retryable=False
         )
     try:
         async with session.get(target, allow_redirects=True, max_redirects=5) as response:
@@ -131,6 +142,7 @@ class HttpProvider(Provider):
         self._session = session
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
+        remember(api_key)  # from here on, no message batchgen keeps can carry it
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self._base_url!r})"  # never the key
