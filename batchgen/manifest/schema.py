@@ -157,9 +157,11 @@ MANIFEST_SCHEMA: Schema = {
             "version": {"type": "integer", "const": 1},
             "name": {
                 "type": "string",
-                "pattern": r"^[A-Za-z0-9._-]+$",
+                # "." and ".." would make out/{name} the output folder's own parent
+                "pattern": r"^(?!\.\.?$)[A-Za-z0-9._-]+$",
                 "maxLength": 100,
-                "x-expected": "letters, digits, '.', '_' or '-' (at most 100 characters)",
+                "x-expected": "letters, digits, '.', '_' or '-' (at most 100 characters), "
+                "not '.' or '..'",
             },
             "provider": _PROVIDER,
             "models": _one_or_many(_MODEL, "a model id", "a non-empty list of unique model ids"),

@@ -20,7 +20,7 @@ from batchgen.run.budget import Budget
 from batchgen.run.engine import DEFAULT_GRACE_S, Engine, Observer, RunResult, TaskSource
 from batchgen.run.limits import Limiter
 from batchgen.run.render import RenderSettings
-from batchgen.store.journal import Journal
+from batchgen.store.journal import JOURNAL_FILE, Journal
 from batchgen.store.sink import IMAGES_DIR, Sink
 
 
@@ -80,9 +80,10 @@ async def run_job(
     directory, and write the report."""
     manifest = with_overrides(manifest, options)
     run_dir = run_dir_for(manifest, options.out)
+    ours = (run_dir / JOURNAL_FILE).is_file()  # no journal: images/ there is not batchgen's
     journal = Journal.open(run_dir, fresh=options.fresh)  # locks the folder first
     try:
-        if options.fresh:
+        if options.fresh and ours:
             forget_outputs(run_dir)
         sink = Sink(run_dir)
         sink.prepare()
