@@ -19,6 +19,8 @@ from batchgen.redact import clip, redact, remember
 
 DOWNLOAD_CHUNK = 64 * 1024
 MAX_IMAGE_BYTES = 64 * 1024 * 1024
+# Four 2K images inline as base64 come to ~50 MB; an answer past this is broken or hostile.
+MAX_ANSWER_BYTES = 96 * 1024 * 1024
 USER_AGENT = "batchgen/0.1"
 
 
@@ -45,7 +47,8 @@ def mapped_errors(what: str) -> Iterator[None]:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """An API response read whole: JSON answers are small next to the images they point at."""
+    """An API response read whole (up to MAX_ANSWER_BYTES): JSON answers are small next to the
+    images they point at."""
 
     status: int
     headers: CIMultiDictProxy[str]
@@ -59,6 +62,7 @@ async def call(
     *,
     headers: Mapping[str, str],
     json: Any = None,
+    max_bytes: int = MAX_ANSWER_BYTES,
 ) -> Answer:
     """One API request with credentials: redirects are never followed (they could carry the key
     to another host); network failures become retryable ProviderErrors."""
@@ -66,8 +70,23 @@ async def call(
         async with session.request(
             method, url, json=json, headers=dict(headers), allow_redirects=False
         ) as response:
-            body = await response.read()
+            body = await _capped_body(response, max_bytes, f"{method} {url}")
             return Answer(response.status, CIMultiDictProxy(CIMultiDict(response.headers)), body)
+
+
+async def _capped_body(response: aiohttp.ClientResponse, max_bytes: int, what: str) -> bytes:
+    """Read the (decompressed) answer chunk by chunk, stopping at `max_bytes`: a gzip bomb or a
+    runaway body fails this request instead of taking the memory of the whole run."""
+    if response.content_length is not None and response.content_length > max_bytes:
+        raise ServerError(f"{what}: answer of {response.content_length} bytes, over {max_bytes}")
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(DOWNLOAD_CHUNK):
+        size += len(chunk)
+        if size > max_bytes:
+            raise ServerError(f"{what}: answer over {max_bytes} bytes (after decompression)")
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def same_origin(url: str, base_url: str) -> bool:
