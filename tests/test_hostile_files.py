@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,3 +39,37 @@ def test_fresh_leaves_a_folder_that_batchgen_did_not_make_alone(tmp_path: Path) 
     job = run(load(tmp_path, JOB), RunOptions(out=project, fresh=True))
     assert job.summary["tasks"]["done"] == 2
     assert mine.read_bytes() == b"the user's own photo"
+
+
+@pytest.fixture
+def other_filesystem(tmp_path: Path) -> Iterator[Path]:
+    """A folder on another filesystem than tmp_path (tmpfs), removed afterwards."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs /dev/shm on another filesystem than the test folder")
+    folder = Path(tempfile.mkdtemp(prefix="batchgen-images-", dir=shm))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_images_on_another_filesystem_than_the_run_folder(
+    tmp_path: Path, other_filesystem: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "images").symlink_to(other_filesystem, target_is_directory=True)
+    job = run(load(tmp_path, JOB), RunOptions(out=run_dir))
+    assert job.summary["tasks"]["done"] == 2, job.summary
+    assert len(list(other_filesystem.rglob("*.png"))) == 2
+    assert list(other_filesystem.rglob("*.part")) == []
+
+
+def test_parts_a_kill_left_beside_their_final_names_go_on_resume(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run(load(tmp_path, JOB), RunOptions(out=run_dir))
+    folders = {path.parent for path in (run_dir / "images").rglob("*.png")}
+    left = [folder / ".deadbeef-0.part" for folder in folders]
+    for part in left:
+        part.write_bytes(b"half an image")
+    run(load(tmp_path, JOB), RunOptions(out=run_dir))
+    assert not any(part.exists() for part in left)
