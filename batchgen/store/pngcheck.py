@@ -106,7 +106,8 @@ def raw_size(ihdr: bytes) -> int | None:
     """Bytes the inflated image data must have (filter byte per row), or None if interlaced."""
     if len(ihdr) != 13:
         return None
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", ihdr)
+    fields: tuple[int, ...] = struct.unpack(">IIBBBBB", ihdr)
+    width, height, depth, colour, _, _, interlace = fields
     if interlace or colour not in CHANNELS:
         return None
     row_bits = width * CHANNELS[colour] * depth
