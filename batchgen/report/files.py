@@ -4,14 +4,17 @@ report.html."""
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
 import time
 from array import array
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from batchgen.errors import JournalError
+from batchgen.errors import JournalError, SinkError
 from batchgen.report import stats
 from batchgen.store.journal import JOURNAL_FILE, Journal
 
@@ -162,8 +165,7 @@ def rebuild_reports(run_dir: Path) -> dict[str, Any]:
 
 
 def _write_tasks_csv(path: Path, journal: Journal) -> None:
-    part = path.with_name(path.name + ".part")
-    with part.open("w", newline="", encoding="utf-8") as out:
+    with written(path) as part, part.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow((*CSV_COLUMNS, "files"))
         rows = journal.iter_query(
@@ -172,10 +174,25 @@ def _write_tasks_csv(path: Path, journal: Journal) -> None:
             " FROM tasks t ORDER BY t.ordinal"
         )
         writer.writerows(rows)
-    os.replace(part, path)
 
 
 def _atomic_write(path: Path, text: str) -> None:
+    with written(path) as part:
+        part.write_text(text, encoding="utf-8")
+
+
+@contextmanager
+def written(path: Path) -> Iterator[Path]:
+    """The one way a report file is written: into `path`.part, renamed over `path` when whole.
+    A failure (a full disk, a signal) leaves no .part behind and an OSError says what."""
     part = path.with_name(path.name + ".part")
-    part.write_text(text, encoding="utf-8")
-    os.replace(part, path)
+    try:
+        yield part
+        os.replace(part, path)
+    except BaseException as exc:
+        part.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            why = "the disk is full" if full else exc.strerror or str(exc)
+            raise SinkError(f"cannot write {path}: {why}") from exc
+        raise

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from batchgen.report import charts
-from batchgen.report.files import REPORT_HTML
+from batchgen.report.files import REPORT_HTML, written
 from batchgen.report.gallery import collect, gallery_html, make_thumbnails
 from batchgen.report.queries import CostCell, ErrorExample, ModelLatency, cost_cells, error_examples
 from batchgen.report.queries import model_latency as read_model_latency
@@ -55,9 +55,10 @@ def write_html(run_dir: Path, journal: Journal, summary: dict[str, Any]) -> Path
         gallery_html(gallery, run_dir),
     ]
     path = run_dir / REPORT_HTML
-    part = path.with_name(path.name + ".part")
-    part.write_text(page(f"{summary['name']}: batchgen report", body, summary), encoding="utf-8")
-    part.replace(path)
+    with written(path) as part:
+        part.write_text(
+            page(f"{summary['name']}: batchgen report", body, summary), encoding="utf-8"
+        )
     return path
 
 
