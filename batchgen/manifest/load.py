@@ -330,6 +330,7 @@ def _provider(raw: dict[str, Any]) -> ProviderConfig:
         api_key_env=settings.get("api_key_env"),
         options=options,
         dialect=raw.get("dialect"),
+        allow_private_image_hosts=raw.get("allow_private_image_hosts") is True,
     )
 
 

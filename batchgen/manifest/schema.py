@@ -82,6 +82,7 @@ _PROVIDER = _mapping(
         "base_url": _URL,
         "api_key_env": _ENV_NAME,
         "api_key": _forbidden(KEY_IN_FILE),
+        "allow_private_image_hosts": {"type": "boolean"},
         **EMULATOR_ONLY,
     },
     allOf=[

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from yarl import URL
 from batchgen.errors import DownloadError, ProviderError, ProviderTimeout, Rejected, ServerError
 from batchgen.models import Generation, ImageRef
 from batchgen.providers.base import Download, Provider
+from batchgen.providers.hosts import HostGuard, resolver_kwargs
 from batchgen.redact import clip, redact, remember
 
 DOWNLOAD_CHUNK = 64 * 1024
@@ -22,16 +24,27 @@ MAX_IMAGE_BYTES = 64 * 1024 * 1024
 # Four 2K images inline as base64 come to ~50 MB; an answer past this is broken or hostile.
 MAX_ANSWER_BYTES = 96 * 1024 * 1024
 USER_AGENT = "batchgen/0.1"
+MAX_REDIRECTS = 5
+REDIRECTS = (301, 302, 303, 307, 308)
 
 
-def new_session(*, request_timeout_s: float) -> aiohttp.ClientSession:
-    """No default headers: credentials are added per request, to the API origin only."""
-    return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+_GUARDS: weakref.WeakKeyDictionary[aiohttp.ClientSession, HostGuard] = weakref.WeakKeyDictionary()
+
+
+def new_session(
+    *, request_timeout_s: float, guard: HostGuard | None = None
+) -> aiohttp.ClientSession:
+    """No default headers: credentials are added per request, to the API origin only.
+    With a `guard`, image links may not lead to private addresses (batchgen.providers.hosts)."""
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, **resolver_kwargs(guard)),
         timeout=aiohttp.ClientTimeout(total=request_timeout_s, sock_connect=30),
         headers={"User-Agent": USER_AGENT},
         raise_for_status=False,
     )
+    if guard is not None:
+        _GUARDS[session] = guard
+    return session
 
 
 @contextmanager
@@ -123,12 +136,32 @@ async def fetch_image(
         raise DownloadError(
             f"refusing to fetch image from {clip(url, 80)!r}: not an http(s) URL", retryable=False
         )
+    guard = _GUARDS.get(session)
     try:
-        async with session.get(target, allow_redirects=True, max_redirects=5) as response:
+        async with _following(session, target, guard) as response:
             _check_image_response(response, max_bytes)
             yield Download(_body(response), expected_bytes=response.content_length)
     except (asyncio.TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
         raise DownloadError(f"image download failed: {type(exc).__name__}: {exc}") from exc
+
+
+@asynccontextmanager
+async def _following(
+    session: aiohttp.ClientSession, target: URL, guard: HostGuard | None
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """GET, following up to MAX_REDIRECTS redirects by hand so each hop's host is checked."""
+    for _ in range(MAX_REDIRECTS + 1):
+        if guard is not None:
+            await guard.check(target)
+        async with session.get(target, allow_redirects=False) as response:
+            location = response.headers.get("Location")
+            if response.status not in REDIRECTS or location is None:
+                yield response
+                return
+            target = target.join(URL(location))
+        if target.scheme not in ("http", "https"):
+            raise DownloadError("image link redirected to a non-http(s) URL", retryable=False)
+    raise DownloadError(f"image link redirected more than {MAX_REDIRECTS} times")
 
 
 def _check_image_response(response: aiohttp.ClientResponse, max_bytes: int) -> None:
