@@ -73,3 +73,31 @@ def test_parts_a_kill_left_beside_their_final_names_go_on_resume(tmp_path: Path)
         part.write_bytes(b"half an image")
     run(load(tmp_path, JOB), RunOptions(out=run_dir))
     assert not any(part.exists() for part in left)
+
+
+@pytest.mark.parametrize(
+    ("output", "where", "message"),
+    [
+        ('{filename: "' + "x" * 240 + '-{task_id}.{ext}"}', "output.filename", "over the 255"),
+        ('{filename: "{prompt_slug}' + "é" * 100 + '-{task_id}.{ext}"}', "output.filename", "255"),
+        ('{filename: "a\\0b-{task_id}.{ext}"}', "output.filename", "NUL"),
+        ('{dir: "out/a\\0b"}', "output.dir", "NUL"),
+    ],
+)  # fmt: skip
+def test_impossible_paths_are_found_at_validate(
+    tmp_path: Path, output: str, where: str, message: str
+) -> None:
+    manifest = write_manifest(tmp_path, JOB + f"output: {output}\n")
+    result = CliRunner().invoke(main, ["validate", str(manifest)])
+    assert result.exit_code == 2, result.output
+    assert f"{manifest}:6:" in result.output and f"{where}:" in result.output
+    assert message in result.output
+
+
+def test_a_lone_surrogate_in_a_prompt_is_found_at_validate(tmp_path: Path) -> None:
+    manifest = write_manifest(tmp_path, JOB.replace('"a dog"', '"a \\ud800 dog"'))
+    result = CliRunner().invoke(main, ["validate", str(manifest)])
+    assert result.exit_code == 2, result.output
+    assert (
+        f"{manifest}:5:" in result.output and "prompts[1]: holds a lone surrogate" in result.output
+    )

@@ -210,7 +210,8 @@ SCHEMA_CASES = [  # structure: the JSON Schema says so too
     ),
     (
         HEAD + "name: a b\nprompts: [a]\n",
-        "3:7: name: must be letters, digits, '.', '_' or '-' (at most 100 characters), not '.' or '..', got 'a b'",
+        "3:7: name: must be letters, digits, '.', '_' or '-' (at most 100 characters), "
+        "not '.' or '..', got 'a b'",
     ),
     (HEAD + "name: " + "n" * 101 + "\nprompts: [a]\n", "3:7: name: must be letters"),
     (

@@ -16,6 +16,7 @@ from typing import Any
 from batchgen.errors import ManifestError
 from batchgen.manifest import fit, sources
 from batchgen.manifest.diagnostics import model_warnings
+from batchgen.manifest.paths import path_problems, unencodable
 from batchgen.manifest.schema import EMULATOR_OPTIONS, MANIFEST_SCHEMA, VAR_NAME
 from batchgen.manifest.schema_check import validate
 from batchgen.manifest.sources import Anchor, KeyPath, Problem, show
@@ -93,6 +94,11 @@ class _Check:
         self.problems.append(Problem(path, message, anchor))
 
     def manifest(self, values: dict[str, Any]) -> tuple[PromptSpec, ...]:
+        broken = unencodable(values)
+        for path in broken:
+            self.add(path, "holds a lone surrogate (like \\ud800), which is not text; remove it")
+        if broken:
+            return ()
         models = _as_list(values["models"]) if self.clean(("models",)) else None
         if self.clean(("fallback",)):
             self.fallback(values.get("fallback", {}), models)
@@ -126,6 +132,10 @@ class _Check:
 
     def output(self, values: dict[str, Any]) -> None:
         output = values.get("output", {})
+        for key in ("dir", "filename"):
+            if isinstance(output.get(key), str):
+                for problem in path_problems(output[key]):
+                    self.add(("output", key), problem)
         if "dir" in output:
             self.placeholders(output["dir"], ("output", "dir"), ["name"])
         if "filename" not in output:
