@@ -99,5 +99,6 @@ def test_a_lone_surrogate_in_a_prompt_is_found_at_validate(tmp_path: Path) -> No
     result = CliRunner().invoke(main, ["validate", str(manifest)])
     assert result.exit_code == 2, result.output
     assert (
-        f"{manifest}:5:" in result.output and "prompts[1]: holds a lone surrogate" in result.output
+        f"{manifest}:4:20:" in result.output
+        and "prompts[1]: holds a lone surrogate" in result.output
     )
