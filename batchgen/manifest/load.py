@@ -14,6 +14,7 @@ from string import Formatter
 from typing import Any
 
 from batchgen.errors import ManifestError
+from batchgen.expand import count_tasks
 from batchgen.manifest import fit, sources
 from batchgen.manifest.diagnostics import model_warnings
 from batchgen.manifest.paths import path_problems, unencodable
@@ -28,6 +29,8 @@ from batchgen.models import (
     PromptSpec,
     ProviderConfig,
 )
+
+MAX_TASKS = 10**12  # far past any real job, far below SQLite's 2**63 integers
 
 FILENAME_FIELDS = (
     "model", "aspect", "prompt_slug", "task_id", "index", "ext", "seed", "name", "resolution",
@@ -61,7 +64,18 @@ def parse_manifest(text: str, *, source: Path) -> Manifest:
     prompts = check.manifest(values)
     if document.problems:
         raise ManifestError(document.messages(source))
-    return _build(values, prompts, source, model_warnings(values, document, source))
+    manifest = _build(values, prompts, source, model_warnings(values, document, source))
+    if (count := count_tasks(manifest)) > MAX_TASKS:
+        document.problems.append(Problem(("prompts",), _too_many(count), "key"))
+        raise ManifestError(document.messages(source))
+    return manifest
+
+
+def _too_many(count: int) -> str:
+    return (
+        f"makes {count:,} tasks (prompts x vars x models x aspect ratios x seeds), over the "
+        f"{MAX_TASKS:,} one run directory can track; split the job into several manifests"
+    )
 
 
 def _not_a_mapping(values: Any) -> str:

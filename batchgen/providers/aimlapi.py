@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -135,6 +136,9 @@ def _usage(meta: object) -> Usage:
 
 
 def _number(value: object) -> float | None:
+    """A usage figure, or None (the price table is used) when it is no honest amount:
+    NaN, infinite or negative would break the budget or turn a charge into a credit."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    number = float(value)
+    return number if math.isfinite(number) and number >= 0 else None
