@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,7 @@ from batchgen.report.compare import (
 from batchgen.report.files import rebuild_reports
 from batchgen.report.text import json_summary, rebuilt_lines, stop_line, summary_lines
 from batchgen.run.job import JobResult, RunOptions, run, run_dir_for, with_overrides
+from batchgen.store.journal import damage_message
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -96,6 +98,10 @@ def _mapped(action: Callable[[], T]) -> T:
         return _guard(action)
     except (SystemExit, click.exceptions.ClickException, click.exceptions.Exit):
         raise
+    except sqlite3.DatabaseError as exc:  # a damaged page found after the journal opened
+        message = damage_message(exc) or f"journal: {exc}"
+        click.echo(f"error: {message}", err=True)
+        raise SystemExit(EXIT_FAILED) from exc
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
         click.echo(f"error: {redact(exc.strerror or str(exc))}{where}", err=True)
