@@ -71,7 +71,7 @@ def test_full_manifest_sets_every_key() -> None:
             "time_scale": 0.02,
             "rpm": 120.0,
             "max_concurrency": 8,
-            "image_bytes": 2000,
+            "image_bytes": 30000,
             "faults": "429=0.05,500=0.02",
             "seed": 7,
         },
@@ -252,7 +252,7 @@ SCHEMA_CASES = [  # structure: the JSON Schema says so too
     ),
     (
         HEAD + "provider: {image_bytes: 999}\nprompts: [a]\n",
-        "3:25: provider.image_bytes: must be an integer >= 1000, got 999",
+        "3:25: provider.image_bytes: must be an integer from 30000 to 3000000, got 999",
     ),
     (
         HEAD + "provider: {image_bytes: huge}\nprompts: [a]\n",

@@ -118,6 +118,7 @@ class _Check:
             self.fallback(values.get("fallback", {}), models)
         if self.clean(("output",)):
             self.output(values)
+        self.faults(values.get("provider"))
         self.problems += fit.check_models(values, self.clean)
         limit, self.limit_by = fit.prompt_limit(fit.api_of(values), models)
         items = values.get("prompts")
@@ -143,6 +144,18 @@ class _Check:
             chain = " -> ".join([*cycle, cycle[0]])
             message = f"fallback cycle {chain}; expected a chain that ends"
             self.add(("fallback", cycle[0]), message, "key")
+
+    def faults(self, provider: object) -> None:
+        """The emulator's fault spec, parsed now so a typo is located before the run."""
+        spec = provider.get("faults") if isinstance(provider, dict) else None
+        if not isinstance(spec, str) or not self.clean(("provider", "faults")):
+            return
+        from batchgen.emulator.faults import parse_faults  # only manifests that name faults
+
+        try:
+            parse_faults(spec)
+        except ValueError as exc:
+            self.add(("provider", "faults"), str(exc))
 
     def output(self, values: dict[str, Any]) -> None:
         output = values.get("output", {})

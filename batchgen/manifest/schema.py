@@ -61,7 +61,8 @@ EMULATOR_OPTIONS: dict[str, Schema] = {
     "image_bytes": {
         "anyOf": [
             {"type": "string", "enum": ["small", "realistic"]},
-            _number("integer", minimum=1000),
+            # the emulator makes files of 30 KB to 3 MB; other sizes would fail only at run time
+            _number("integer", minimum=30_000, maximum=3_000_000),
         ]
     },
     "faults": {"type": "string"},
