@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +22,7 @@ from batchgen.manifest.schema import manifest_schema
 from batchgen.models import DEFAULT_CONCURRENCY, Manifest
 from batchgen.plan import make_plan
 from batchgen.progress import ProgressView
+from batchgen.redact import redact
 from batchgen.report.compare import (
     comparison_html,
     comparison_json,
@@ -30,6 +33,7 @@ from batchgen.report.compare import (
 from batchgen.report.files import rebuild_reports
 from batchgen.run.job import JobResult, RunOptions, run, run_dir_for, with_overrides
 from batchgen.run_text import json_summary, rebuilt_lines, stop_line, summary_lines
+from batchgen.store.journal import damage_message
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -50,7 +54,7 @@ def _guard(action: Callable[[], T]) -> T:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_FAILED) from exc
     except KeyboardInterrupt as exc:
-        click.echo("interrupted", err=True)
+        click.echo(f"interrupted ({exc or 'SIGINT'})", err=True)
         raise SystemExit(EXIT_INTERRUPTED) from exc
 
 
@@ -68,7 +72,47 @@ def _load(path: str, *, quiet: bool = False) -> Manifest:
     return manifest
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Interrupted(KeyboardInterrupt):
+    """SIGTERM outside the engine (loading a large CSV, writing the report): the same as
+    Ctrl-C, so it ends with a message and 130 rather than a bare 143."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Interrupted(signal.Signals(signum).name)
+
+
+class _Batchgen(click.Group):
+    """Every command's outcome is a message and an exit code, never a traceback: batchgen's
+    errors, the OS's (a full disk), signals, and, last, anything unforeseen."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        try:
+            return _mapped(lambda: super(_Batchgen, self).invoke(ctx))
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _mapped(action: Callable[[], T]) -> T:
+    try:
+        return _guard(action)
+    except (SystemExit, click.exceptions.ClickException, click.exceptions.Exit):
+        raise
+    except sqlite3.DatabaseError as exc:  # a damaged page found after the journal opened
+        message = damage_message(exc) or f"journal: {exc}"
+        click.echo(f"error: {message}", err=True)
+        raise SystemExit(EXIT_FAILED) from exc
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        click.echo(f"error: {redact(exc.strerror or str(exc))}{where}", err=True)
+        raise SystemExit(EXIT_FAILED) from exc
+    except Exception as exc:  # noqa: BLE001 - the last line before a user would see a traceback
+        click.echo(f"error: unexpected {type(exc).__name__}: {redact(str(exc))}", err=True)
+        click.echo("this is a batchgen bug; please report it with the command you ran", err=True)
+        raise SystemExit(EXIT_FAILED) from exc
+
+
+@click.group(cls=_Batchgen, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="batchgen")
 def main() -> None:
     """Render text-to-image jobs in bulk: concurrent, rate-limited, resumable, with a report."""

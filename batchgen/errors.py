@@ -18,16 +18,24 @@ BatchgenError
 
 from __future__ import annotations
 
+from batchgen.redact import redact
+
 
 class BatchgenError(Exception):
-    """Root of every error batchgen raises on purpose."""
+    """Root of every error batchgen raises on purpose.
+
+    Its text crosses the redaction boundary here, at construction: whatever a server echoed
+    (a key in a header, a URL, a body), no message of ours can carry a live secret on."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class ManifestError(BatchgenError):
     """A manifest problem; `problems` lists every one found, each already located."""
 
     def __init__(self, problems: list[str]) -> None:
-        self.problems = list(problems)
+        self.problems = [redact(problem) for problem in problems]
         super().__init__("\n".join(self.problems))
 
 
@@ -51,7 +59,7 @@ class ProviderError(BatchgenError):
         billed_usd: float = 0.0,
     ) -> None:
         super().__init__(message)
-        self.message = message
+        self.message = str(self.args[0])
         self.status = status
         self.retry_after = retry_after
         self.billed_usd = billed_usd

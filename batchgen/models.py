@@ -30,6 +30,7 @@ class ProviderConfig:
     # faults, seed (with api_key_env set, the emulator demands that key)
     options: Mapping[str, Any] = field(default_factory=dict)
     dialect: str | None = None  # emulator only: the wire format it speaks (aimlapi by default)
+    allow_private_image_hosts: bool = False  # image links to private/loopback addresses
 
     @property
     def api(self) -> str:

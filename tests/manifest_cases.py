@@ -105,7 +105,8 @@ SCHEMA_CASES = [  # structure: the JSON Schema says so too
     ),
     (
         HEAD + "name: a b\nprompts: [a]\n",
-        "3:7: name: must be letters, digits, '.', '_' or '-' (at most 100 characters), got 'a b'",
+        "3:7: name: must be letters, digits, '.', '_' or '-' (at most 100 characters), "
+        "not '.' or '..', got 'a b'",
     ),
     (HEAD + "name: " + "n" * 101 + "\nprompts: [a]\n", "3:7: name: must be letters"),
     (
@@ -146,7 +147,7 @@ SCHEMA_CASES = [  # structure: the JSON Schema says so too
     ),
     (
         HEAD + "provider: {image_bytes: 999}\nprompts: [a]\n",
-        "3:25: provider.image_bytes: must be an integer >= 1000, got 999",
+        "3:25: provider.image_bytes: must be an integer from 30000 to 3000000, got 999",
     ),
     (
         HEAD + "provider: {image_bytes: huge}\nprompts: [a]\n",

@@ -41,7 +41,7 @@ def test_full_manifest_sets_every_key() -> None:
             "time_scale": 0.02,
             "rpm": 120.0,
             "max_concurrency": 8,
-            "image_bytes": 2000,
+            "image_bytes": 30000,
             "faults": "429=0.05,500=0.02",
             "seed": 7,
         },

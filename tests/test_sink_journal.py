@@ -66,7 +66,8 @@ async def test_broken_downloads_leave_nothing(
     sink.prepare()
     with pytest.raises(DownloadError, match=message):
         await write(sink, data, "images/x", expected)
-    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []  # noqa: ASYNC240 - a test check
+    kept = [p for p in tmp_path.rglob("*") if p.is_file()]  # noqa: ASYNC240 - a test check
+    assert kept in ([], [tmp_path / ".parts" / "folders"])  # the staging ledger may stay
 
 
 async def test_oversize_download_is_refused(tmp_path: Path) -> None:

@@ -9,6 +9,8 @@ import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from batchgen.redact import mask_secret_looking
+
 # A YAML token from its first column: a quoted string, or plain text up to a separator.
 _TOKEN = re.compile(r""""(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|(?:[^\s,\[\]{}#:]|:(?!\s|$))+""")
 
@@ -32,7 +34,8 @@ def with_excerpts(messages: Sequence[str], source: Path, label: str) -> Iterator
         lines = []
     where = re.compile(re.escape(str(source)) + r":(\d+):(\d+): ")
     for message in messages:
-        yield f"{label}: {message}"
+        yield mask_secret_looking(f"{label}: {message}")
         match = where.match(message)
         if match:
-            yield from excerpt(lines, int(match[1]), int(match[2]))
+            for line in excerpt(lines, int(match[1]), int(match[2])):
+                yield mask_secret_looking(line, source_line=True)

@@ -15,8 +15,10 @@ from string import Formatter
 from typing import Any
 
 from batchgen.errors import ManifestError
+from batchgen.expand import count_tasks
 from batchgen.manifest import fit, rowcheck, rows, rowspec, sources
 from batchgen.manifest.diagnostics import model_warnings
+from batchgen.manifest.paths import path_problems, unencodable
 from batchgen.manifest.schema import EMULATOR_OPTIONS, MANIFEST_SCHEMA, VAR_NAME
 from batchgen.manifest.schema_check import validate
 from batchgen.manifest.sources import Anchor, KeyPath, Problem, show
@@ -28,6 +30,8 @@ from batchgen.models import (
     PromptSpec,
     ProviderConfig,
 )
+
+MAX_TASKS = 10**12  # far past any real job, far below SQLite's 2**63 integers
 
 FILENAME_FIELDS = (
     "model", "aspect", "prompt_slug", "task_id", "index", "ext", "seed", "name", "resolution",
@@ -61,7 +65,18 @@ def parse_manifest(text: str, *, source: Path) -> Manifest:
     prompts = check.manifest(values)
     if document.problems or check.row_problems:
         raise ManifestError(document.messages(source) + check.row_problems)
-    return _build(values, prompts, source, model_warnings(values, document, source))
+    manifest = _build(values, prompts, source, model_warnings(values, document, source))
+    if (count := count_tasks(manifest)) > MAX_TASKS:
+        document.problems.append(Problem(("prompts",), _too_many(count), "key"))
+        raise ManifestError(document.messages(source))
+    return manifest
+
+
+def _too_many(count: int) -> str:
+    return (
+        f"makes {count:,} tasks (prompts x vars x models x aspect ratios x seeds), over the "
+        f"{MAX_TASKS:,} one run directory can track; split the job into several manifests"
+    )
 
 
 def _not_a_mapping(values: Any) -> str:
@@ -99,11 +114,17 @@ class _Check:
 
     def manifest(self, values: dict[str, Any]) -> tuple[PromptSpec, ...]:
         self.values = values
+        broken = unencodable(values)
+        for path in broken:
+            self.add(path, "holds a lone surrogate (like \\ud800), which is not text; remove it")
+        if broken:
+            return ()
         models = _as_list(values["models"]) if self.clean(("models",)) else None
         if self.clean(("fallback",)):
             self.fallback(values.get("fallback", {}), models)
         if self.clean(("output",)):
             self.output(values)
+        self.faults(values.get("provider"))
         self.problems += fit.check_models(values, self.clean)
         limit, self.limit_by = fit.prompt_limit(fit.api_of(values), models)
         items = values.get("prompts")
@@ -130,8 +151,24 @@ class _Check:
             message = f"fallback cycle {chain}; expected a chain that ends"
             self.add(("fallback", cycle[0]), message, "key")
 
+    def faults(self, provider: object) -> None:
+        """The emulator's fault spec, parsed now so a typo is located before the run."""
+        spec = provider.get("faults") if isinstance(provider, dict) else None
+        if not isinstance(spec, str) or not self.clean(("provider", "faults")):
+            return
+        from batchgen.emulator.faults import parse_faults  # only manifests that name faults
+
+        try:
+            parse_faults(spec)
+        except ValueError as exc:
+            self.add(("provider", "faults"), str(exc))
+
     def output(self, values: dict[str, Any]) -> None:
         output = values.get("output", {})
+        for key in ("dir", "filename"):
+            if isinstance(output.get(key), str):
+                for problem in path_problems(output[key]):
+                    self.add(("output", key), problem)
         if "dir" in output:
             self.placeholders(output["dir"], ("output", "dir"), ["name"])
         if "filename" not in output:
@@ -369,6 +406,7 @@ def _provider(raw: dict[str, Any]) -> ProviderConfig:
         api_key_env=settings.get("api_key_env"),
         options=options,
         dialect=raw.get("dialect"),
+        allow_private_image_hosts=raw.get("allow_private_image_hosts") is True,
     )
 
 

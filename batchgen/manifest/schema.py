@@ -67,7 +67,8 @@ EMULATOR_OPTIONS: dict[str, Schema] = {
     "image_bytes": {
         "anyOf": [
             {"type": "string", "enum": ["small", "realistic"]},
-            _number("integer", minimum=1000),
+            # the emulator makes files of 30 KB to 3 MB; other sizes would fail only at run time
+            _number("integer", minimum=30_000, maximum=3_000_000),
         ]
     },
     "faults": {"type": "string"},
@@ -88,6 +89,7 @@ _PROVIDER = _mapping(
         "base_url": _URL,
         "api_key_env": _ENV_NAME,
         "api_key": _forbidden(KEY_IN_FILE),
+        "allow_private_image_hosts": {"type": "boolean"},
         **EMULATOR_ONLY,
     },
     allOf=[
@@ -178,9 +180,11 @@ MANIFEST_SCHEMA: Schema = {
             "version": {"type": "integer", "const": 1},
             "name": {
                 "type": "string",
-                "pattern": r"^[A-Za-z0-9._-]+$",
+                # "." and ".." would make out/{name} the output folder's own parent
+                "pattern": r"^(?!\.\.?$)[A-Za-z0-9._-]+$",
                 "maxLength": 100,
-                "x-expected": "letters, digits, '.', '_' or '-' (at most 100 characters)",
+                "x-expected": "letters, digits, '.', '_' or '-' (at most 100 characters), "
+                "not '.' or '..'",
             },
             "provider": _PROVIDER,
             "models": _one_or_many(_MODEL, "a model id", "a non-empty list of unique model ids"),

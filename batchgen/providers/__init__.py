@@ -14,6 +14,7 @@ from batchgen.errors import ManifestError
 from batchgen.models import Manifest
 from batchgen.providers import aimlapi, fal, gemini, openai
 from batchgen.providers.base import Provider
+from batchgen.providers.hosts import HostGuard
 from batchgen.providers.http import new_session
 
 __all__ = ["KINDS", "Provider", "ProviderKind", "open_provider"]
@@ -59,7 +60,8 @@ async def open_provider(manifest: Manifest) -> AsyncIterator[Provider]:
             base_url = root.rstrip("/") + kind.emulator_path
         else:
             base_url, key = config.base_url or kind.base_url, _api_key(manifest)
-        session = new_session(request_timeout_s=manifest.limits.request_timeout_s)
+        guard = HostGuard(api_url=base_url, allow_private=config.allow_private_image_hosts)
+        session = new_session(request_timeout_s=manifest.limits.request_timeout_s, guard=guard)
         provider = _make(kind, session, base_url, key)
         stack.push_async_callback(provider.aclose)
         yield provider

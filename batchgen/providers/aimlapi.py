@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +18,7 @@ from batchgen.errors import (
     ServerError,
 )
 from batchgen.models import Generation, ImageRef, Task, Usage
-from batchgen.providers.http import HttpProvider, call, redacted
+from batchgen.providers.http import HttpProvider, call, keyless, redacted
 from batchgen.providers.wire import body_text, json_object, maybe_json, shorten, string
 from batchgen.retry import parse_retry_after
 
@@ -43,7 +44,7 @@ class AimlapiProvider(HttpProvider):
         if answer.status not in (200, 201):
             error = error_for(answer.status, answer.body, answer.headers.get("Retry-After"))
             raise redacted(error, self._api_key)
-        return parse_generation(answer.body, model=model)
+        return keyless(parse_generation(answer.body, model=model))
 
 
 def request_body(task: Task, model: str) -> dict[str, Any]:
@@ -138,6 +139,9 @@ def _usage(meta: object) -> Usage:
 
 
 def _number(value: object) -> float | None:
+    """A usage figure, or None (the price table is used) when it is no honest amount:
+    NaN, infinite or negative would break the budget or turn a charge into a credit."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    number = float(value)
+    return number if math.isfinite(number) and number >= 0 else None

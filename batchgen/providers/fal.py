@@ -21,7 +21,7 @@ from batchgen.errors import (
     ServerError,
 )
 from batchgen.models import Generation, ImageRef, Task
-from batchgen.providers.http import Answer, HttpProvider, call, redacted, same_origin
+from batchgen.providers.http import Answer, HttpProvider, call, keyless, redacted, same_origin
 from batchgen.providers.wire import (
     body_text,
     items,
@@ -78,7 +78,7 @@ class FalProvider(HttpProvider):
         finally:
             if not finished:  # cancelled, timed out or failed: free the queue slot we hold
                 await self._cancel(ticket["cancel_url"])
-        return parse_result(result.body, model=model)
+        return keyless(parse_result(result.body, model=model))
 
     async def _submit(self, url: str, body: dict[str, Any]) -> dict[str, str]:
         answer = await call(self._session, "POST", url, headers=self._headers(url), json=body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -12,23 +13,38 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from batchgen.errors import DownloadError, ProviderError, ProviderTimeout, ServerError
-from batchgen.models import ImageRef
+from batchgen.errors import DownloadError, ProviderError, ProviderTimeout, Rejected, ServerError
+from batchgen.models import Generation, ImageRef
 from batchgen.providers.base import Download, Provider
+from batchgen.providers.hosts import HostGuard, resolver_kwargs
+from batchgen.redact import clip, redact, remember
 
 DOWNLOAD_CHUNK = 64 * 1024
 MAX_IMAGE_BYTES = 64 * 1024 * 1024
+# Four 2K images inline as base64 come to ~50 MB; an answer past this is broken or hostile.
+MAX_ANSWER_BYTES = 96 * 1024 * 1024
 USER_AGENT = "batchgen/0.1"
+MAX_REDIRECTS = 5
+REDIRECTS = (301, 302, 303, 307, 308)
 
 
-def new_session(*, request_timeout_s: float) -> aiohttp.ClientSession:
-    """No default headers: credentials are added per request, to the API origin only."""
-    return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+_GUARDS: weakref.WeakKeyDictionary[aiohttp.ClientSession, HostGuard] = weakref.WeakKeyDictionary()
+
+
+def new_session(
+    *, request_timeout_s: float, guard: HostGuard | None = None
+) -> aiohttp.ClientSession:
+    """No default headers: credentials are added per request, to the API origin only.
+    With a `guard`, image links may not lead to private addresses (batchgen.providers.hosts)."""
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, **resolver_kwargs(guard)),
         timeout=aiohttp.ClientTimeout(total=request_timeout_s, sock_connect=30),
         headers={"User-Agent": USER_AGENT},
         raise_for_status=False,
     )
+    if guard is not None:
+        _GUARDS[session] = guard
+    return session
 
 
 @contextmanager
@@ -44,7 +60,8 @@ def mapped_errors(what: str) -> Iterator[None]:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """An API response read whole: JSON answers are small next to the images they point at."""
+    """An API response read whole (up to MAX_ANSWER_BYTES): JSON answers are small next to the
+    images they point at."""
 
     status: int
     headers: CIMultiDictProxy[str]
@@ -58,6 +75,7 @@ async def call(
     *,
     headers: Mapping[str, str],
     json: Any = None,
+    max_bytes: int = MAX_ANSWER_BYTES,
 ) -> Answer:
     """One API request with credentials: redirects are never followed (they could carry the key
     to another host); network failures become retryable ProviderErrors."""
@@ -65,8 +83,23 @@ async def call(
         async with session.request(
             method, url, json=json, headers=dict(headers), allow_redirects=False
         ) as response:
-            body = await response.read()
+            body = await _capped_body(response, max_bytes, f"{method} {url}")
             return Answer(response.status, CIMultiDictProxy(CIMultiDict(response.headers)), body)
+
+
+async def _capped_body(response: aiohttp.ClientResponse, max_bytes: int, what: str) -> bytes:
+    """Read the (decompressed) answer chunk by chunk, stopping at `max_bytes`: a gzip bomb or a
+    runaway body fails this request instead of taking the memory of the whole run."""
+    if response.content_length is not None and response.content_length > max_bytes:
+        raise ServerError(f"{what}: answer of {response.content_length} bytes, over {max_bytes}")
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(DOWNLOAD_CHUNK):
+        size += len(chunk)
+        if size > max_bytes:
+            raise ServerError(f"{what}: answer over {max_bytes} bytes (after decompression)")
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def same_origin(url: str, base_url: str) -> bool:
@@ -76,11 +109,21 @@ def same_origin(url: str, base_url: str) -> bool:
 
 
 def redacted(error: ProviderError, secret: str | None) -> ProviderError:
-    """A server that echoes the key must not put it into our journal or logs."""
-    if secret and secret in error.message:
-        error.message = error.message.replace(secret, "***")
-        error.args = (error.message,)
+    """A server that echoes the key must not put it into our journal or logs. Errors redact
+    themselves at construction (batchgen.redact); this also covers a key not yet remembered."""
+    remember(secret)
+    error.message = redact(error.message)
+    error.args = (error.message,)
     return error
+
+
+def keyless(generation: Generation) -> Generation:
+    """Refuse an answer whose image links carry a live key: a link is journalled and fetched
+    from whatever host it names, so keeping it would write the key to disk and send it on."""
+    for ref in generation.images:
+        if ref.url is not None and redact(ref.url) != ref.url:
+            raise Rejected(f"image {ref.index}: the answer's image URL contains the API key")
+    return generation
 
 
 @asynccontextmanager
@@ -91,14 +134,34 @@ async def fetch_image(
     target = URL(url)
     if target.scheme not in ("http", "https") or not target.host:
         raise DownloadError(
-            f"refusing to fetch image from {url[:80]!r}: not an http(s) URL", retryable=False
+            f"refusing to fetch image from {clip(url, 80)!r}: not an http(s) URL", retryable=False
         )
+    guard = _GUARDS.get(session)
     try:
-        async with session.get(target, allow_redirects=True, max_redirects=5) as response:
+        async with _following(session, target, guard) as response:
             _check_image_response(response, max_bytes)
             yield Download(_body(response), expected_bytes=response.content_length)
     except (asyncio.TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
         raise DownloadError(f"image download failed: {type(exc).__name__}: {exc}") from exc
+
+
+@asynccontextmanager
+async def _following(
+    session: aiohttp.ClientSession, target: URL, guard: HostGuard | None
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """GET, following up to MAX_REDIRECTS redirects by hand so each hop's host is checked."""
+    for _ in range(MAX_REDIRECTS + 1):
+        if guard is not None:
+            await guard.check(target)
+        async with session.get(target, allow_redirects=False) as response:
+            location = response.headers.get("Location")
+            if response.status not in REDIRECTS or location is None:
+                yield response
+                return
+            target = target.join(URL(location))
+        if target.scheme not in ("http", "https"):
+            raise DownloadError("image link redirected to a non-http(s) URL", retryable=False)
+    raise DownloadError(f"image link redirected more than {MAX_REDIRECTS} times")
 
 
 def _check_image_response(response: aiohttp.ClientResponse, max_bytes: int) -> None:
@@ -131,6 +194,7 @@ class HttpProvider(Provider):
         self._session = session
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
+        remember(api_key)  # from here on, no message batchgen keeps can carry it
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self._base_url!r})"  # never the key

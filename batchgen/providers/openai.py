@@ -20,7 +20,7 @@ from batchgen.errors import (
     ServerError,
 )
 from batchgen.models import Generation, ImageRef, Task
-from batchgen.providers.http import HttpProvider, call, redacted
+from batchgen.providers.http import HttpProvider, call, keyless, redacted
 from batchgen.providers.wire import (
     body_text,
     items,
@@ -56,7 +56,7 @@ class OpenAIProvider(HttpProvider):
         )
         if answer.status != 200:
             raise redacted(error_for(answer.status, answer.body, answer.headers), self._api_key)
-        generation = parse_generation(answer.body, model=model)
+        generation = keyless(parse_generation(answer.body, model=model))
         hold = hold_s(answer.headers)
         return generation if hold is None else _with_hold(generation, hold)
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from batchgen.errors import ServerError
+from batchgen.redact import clip
 
 MESSAGE_LIMIT = 300
 
@@ -17,7 +18,7 @@ def json_object(body: bytes) -> Mapping[str, Any]:
         data = json.loads(body)
     except ValueError as exc:
         raise ServerError(
-            f"answer is not JSON: {shorten(body[:200].decode('utf-8', 'replace'))}"
+            f"answer is not JSON: {shorten(body[:4096].decode('utf-8', 'replace'), limit=200)}"
         ) from exc
     if not isinstance(data, Mapping):
         raise ServerError("answer is not a JSON object")
@@ -32,9 +33,9 @@ def maybe_json(body: bytes) -> object:
         return None
 
 
-def shorten(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+def shorten(text: str, *, limit: int = MESSAGE_LIMIT) -> str:
+    """One line of at most `limit` characters, secrets masked before the cut."""
+    return clip(" ".join(text.split()), limit)
 
 
 def body_text(body: bytes) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
 from batchgen.errors import JournalError
@@ -13,13 +12,14 @@ from batchgen.report.index import write_index
 from batchgen.report.names import REPORT_JSON, TASKS_CSV
 from batchgen.report.read import CSV_COLUMNS, read_summary, task_rows
 from batchgen.report.summary import Summary
+from batchgen.report.written import write_text, written
 from batchgen.store.journal import JOURNAL_FILE, Journal
 
 
 def write_reports(run_dir: Path, journal: Journal, *, name: str, html: bool = True) -> Summary:
     """Write report.json, tasks.csv and report.html atomically; return the summary."""
     summary = read_summary(journal, name=name)
-    _atomic_write(run_dir / REPORT_JSON, json.dumps(summary.to_json(), indent=2) + "\n")
+    write_text(run_dir / REPORT_JSON, json.dumps(summary.to_json(), indent=2) + "\n")
     _write_tasks_csv(run_dir / TASKS_CSV, journal)
     write_index(run_dir, journal)  # index.jsonl, index.csv (and sidecars when asked)
     if html:
@@ -41,15 +41,7 @@ def rebuild_reports(run_dir: Path) -> Summary:
 
 
 def _write_tasks_csv(path: Path, journal: Journal) -> None:
-    part = path.with_name(path.name + ".part")
-    with part.open("w", newline="", encoding="utf-8") as out:
+    with written(path) as part, part.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow((*CSV_COLUMNS, "files"))
         writer.writerows(task_rows(journal))
-    os.replace(part, path)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    part = path.with_name(path.name + ".part")
-    part.write_text(text, encoding="utf-8")
-    os.replace(part, path)

@@ -14,6 +14,7 @@ from batchgen.report.gallery import collect, gallery_html, make_thumbnails
 from batchgen.report.names import REPORT_HTML, SHOWN_PHASES
 from batchgen.report.stats import duration_text
 from batchgen.report.summary import ErrorExample, ModelLatency, Summary
+from batchgen.report.written import written
 from batchgen.store.journal import Journal
 
 CSS = """
@@ -55,9 +56,8 @@ def write_html(run_dir: Path, journal: Journal, summary: Summary) -> Path:
         gallery_html(gallery, run_dir),
     ]
     path = run_dir / REPORT_HTML
-    part = path.with_name(path.name + ".part")
-    part.write_text(page(f"{summary.name}: batchgen report", body, summary), encoding="utf-8")
-    part.replace(path)
+    with written(path) as part:
+        part.write_text(page(f"{summary.name}: batchgen report", body, summary), encoding="utf-8")
     return path
 
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from batchgen.report.read import INDEX_COLUMNS as COLUMNS
 from batchgen.report.read import index_row_keys, index_rows
+from batchgen.report.written import write_text, written
 from batchgen.store.journal import Journal
 
 INDEX_JSONL = "index.jsonl"
@@ -37,10 +37,10 @@ def write_index(run_dir: Path, journal: Journal, *, sidecar: bool | None = None)
     if sidecar is None:
         sidecar = journal.meta(SIDECAR_META) == "1"
     row_keys = index_row_keys(journal)
-    jsonl_part = run_dir / (INDEX_JSONL + ".part")
-    csv_part = run_dir / (INDEX_CSV + ".part")
     count = 0
     with (
+        written(run_dir / INDEX_JSONL) as jsonl_part,
+        written(run_dir / INDEX_CSV) as csv_part,
         jsonl_part.open("w", encoding="utf-8") as jsonl,
         csv_part.open("w", newline="", encoding="utf-8") as table,
     ):
@@ -54,8 +54,6 @@ def write_index(run_dir: Path, journal: Journal, *, sidecar: bool | None = None)
             if sidecar:
                 _write_sidecar(run_dir, entry, line)
             count += 1
-    os.replace(jsonl_part, run_dir / INDEX_JSONL)
-    os.replace(csv_part, run_dir / INDEX_CSV)
     return count
 
 
@@ -68,6 +66,4 @@ def _write_sidecar(run_dir: Path, entry: dict[str, Any], line: str) -> None:
     target = run_dir / sidecar_path(entry["path"])
     if not target.parent.is_dir():
         return  # the image's folder is gone (deleted by hand): no sidecar without its image
-    part = target.with_name(target.name + ".part")
-    part.write_text(line + "\n", encoding="utf-8")
-    os.replace(part, target)
+    write_text(target, line + "\n")

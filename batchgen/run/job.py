@@ -30,7 +30,7 @@ from batchgen.run.limits import Limiter
 from batchgen.run.render import Renderer, RenderSettings
 from batchgen.run.runlog import RunLog
 from batchgen.run.saving import ImageSaver, SaveSettings
-from batchgen.store.journal import Journal
+from batchgen.store.journal import JOURNAL_FILE, Journal
 from batchgen.store.sink import IMAGES_DIR, Sink
 
 
@@ -90,9 +90,10 @@ async def run_job(
     directory, and write the report."""
     manifest = with_overrides(manifest, options)
     run_dir = run_dir_for(manifest, options.out)
+    ours = (run_dir / JOURNAL_FILE).is_file()  # no journal: images/ there is not batchgen's
     journal = Journal.open(run_dir, fresh=options.fresh)  # locks the folder first
     try:
-        if options.fresh:
+        if options.fresh and ours:
             forget_outputs(run_dir)
         sink = Sink(run_dir)
         sink.prepare()

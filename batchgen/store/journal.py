@@ -125,7 +125,9 @@ class Journal:
         except (OSError, sqlite3.Error) as exc:
             if handle is not None:
                 handle.close()
-            raise JournalError(f"cannot open the journal in {run_dir}: {exc}") from exc
+            raise JournalError(
+                damage_message(exc, run_dir) or f"cannot open the journal in {run_dir}: {exc}"
+            ) from exc
         return cls(conn, run_dir / JOURNAL_FILE, handle)
 
     @classmethod
@@ -334,6 +336,17 @@ class PendingGeneration:
     model: str
     refs: tuple[ImageRef, ...]
     cost_usd: float
+
+
+def damage_message(exc: BaseException, run_dir: Path | None = None) -> str | None:
+    """What to tell the user when SQLite finds the journal's pages corrupt (not merely busy)."""
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        where = run_dir / JOURNAL_FILE if run_dir else JOURNAL_FILE
+        return (
+            f"the journal is damaged: {exc} ({where}); rerun with --fresh to start over, "
+            "or restore journal.sqlite from a copy"
+        )
+    return None
 
 
 def _explain(exc: sqlite3.Error) -> str:

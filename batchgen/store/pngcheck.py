@@ -1,0 +1,114 @@
+"""Check a PNG whole as it streams: every chunk's CRC, and the IDAT zlib stream inflated to its
+end and to exactly the size IHDR promises. A file cut inside IDAT that still ends with IEND
+(or with a bit flipped) is caught here; a check of the last bytes cannot see it (pure)."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by IHDR colour type
+INFLATE_STEP = 1048576  # inflated bytes per step: a bomb inside IDAT stays bounded
+
+
+class PngCheck:
+    """Feed the file's bytes in order with `feed`; `problem()` says what is wrong, or None."""
+
+    def __init__(self) -> None:
+        self._pending = b""  # bytes of a chunk header or CRC not complete yet
+        self._skip = 8  # the signature, checked elsewhere
+        self._left = 0  # data bytes left in the current chunk
+        self._type = b""
+        self._crc = 0
+        self._ihdr = b""
+        self._expected: int | None = None
+        self._inflated = 0
+        self._inflate = zlib.decompressobj()
+        self._ended = False
+        self._error: str | None = None
+
+    def feed(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view and self._error is None:
+            if self._skip:
+                step = min(self._skip, len(view))
+                self._skip -= step
+                view = view[step:]
+            elif self._left:
+                view = self._chunk_data(view)
+            else:
+                view = self._boundary(view)
+
+    def problem(self) -> str | None:
+        if self._error is None and not self._ended:
+            self._error = "the PNG has no IEND chunk after its data"
+        return self._error
+
+    def _chunk_data(self, view: memoryview) -> memoryview:
+        piece = bytes(view[: self._left])
+        self._left -= len(piece)
+        self._crc = zlib.crc32(piece, self._crc)
+        if self._type == b"IHDR":
+            self._ihdr += piece
+        elif self._type == b"IDAT":
+            self._inflate_some(piece)
+        return view[len(piece) :]
+
+    def _boundary(self, view: memoryview) -> memoryview:
+        """Between chunks: the 4-byte CRC of the one before (if any), then the next header."""
+        need = 12 if self._type else 8
+        take = min(need - len(self._pending), len(view))
+        self._pending += bytes(view[:take])
+        view = view[take:]
+        if len(self._pending) < need:
+            return view
+        if self._type:
+            self._end_chunk(struct.unpack(">I", self._pending[:4])[0])
+        if self._error is None:
+            length, kind = struct.unpack(">I4s", self._pending[-8:])
+            self._start_chunk(length, kind)
+        self._pending = b""
+        return view
+
+    def _start_chunk(self, length: int, kind: bytes) -> None:
+        if self._ended:
+            self._error = "the PNG has data after IEND"
+            return
+        self._type, self._left, self._crc = kind, length, zlib.crc32(kind)
+        if kind == b"IEND":
+            self._ended = True
+            self._skip = 4  # its CRC is fixed and the tail check saw it
+            if not self._inflate.eof:
+                self._error = "the PNG's image data (IDAT) is cut short"
+            elif self._expected is not None and self._inflated != self._expected:
+                self._error = f"the PNG's image data is {self._inflated} of {self._expected} bytes"
+
+    def _end_chunk(self, crc: int) -> None:
+        if crc != self._crc & 0xFFFFFFFF:
+            self._error = f"the PNG's {self._type.decode('latin-1')} chunk is damaged (CRC)"
+        elif self._type == b"IHDR":
+            self._expected = raw_size(self._ihdr)
+
+    def _inflate_some(self, data: bytes) -> None:
+        try:
+            while data and not self._inflate.eof:
+                out = self._inflate.decompress(data, INFLATE_STEP)
+                self._inflated += len(out)
+                if self._expected is not None and self._inflated > self._expected:
+                    self._error = "the PNG's image data is longer than its size says"
+                    return
+                data = self._inflate.unconsumed_tail
+        except zlib.error as exc:
+            self._error = f"the PNG's image data does not inflate: {exc}"
+
+
+def raw_size(ihdr: bytes) -> int | None:
+    """Bytes the inflated image data must have (filter byte per row), or None if interlaced."""
+    if len(ihdr) != 13:
+        return None
+    fields: tuple[int, ...] = struct.unpack(">IIBBBBB", ihdr)
+    width, height, depth, colour, _, _, interlace = fields
+    if interlace or colour not in CHANNELS:
+        return None
+    row_bits = width * CHANNELS[colour] * depth
+    return height * (1 + (row_bits + 7) // 8)
