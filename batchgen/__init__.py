@@ -24,7 +24,7 @@ from batchgen.errors import (
     SinkError,
 )
 from batchgen.expand import count_tasks, expand
-from batchgen.manifest import load_manifest, parse_manifest
+from batchgen.manifest.load import load_manifest, parse_manifest
 from batchgen.manifest.schema import manifest_schema
 from batchgen.models import Manifest, Outcome, Task
 from batchgen.plan import Plan, make_plan

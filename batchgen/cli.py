@@ -16,8 +16,8 @@ from rich.console import Console
 
 from batchgen.errors import BatchgenError, ManifestError
 from batchgen.expand import count_tasks
-from batchgen.manifest import load_manifest
 from batchgen.manifest.excerpts import with_excerpts
+from batchgen.manifest.load import load_manifest
 from batchgen.manifest.schema import manifest_schema
 from batchgen.models import DEFAULT_CONCURRENCY, Manifest
 from batchgen.plan import make_plan

@@ -30,7 +30,7 @@ from common import (
 )
 
 from batchgen.expand import expand
-from batchgen.manifest import load_manifest
+from batchgen.manifest.load import load_manifest
 from batchgen.models import Outcome, Task
 from batchgen.report import stats as report
 from batchgen.run.engine import Observer

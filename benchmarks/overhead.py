@@ -26,7 +26,7 @@ from common import (
     write_manifest,
 )
 
-from batchgen.manifest import load_manifest
+from batchgen.manifest.load import load_manifest
 from batchgen.models import Manifest
 from batchgen.report.files import rebuild_reports
 from batchgen.run.job import RunOptions, run_job

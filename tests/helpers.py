@@ -11,7 +11,7 @@ from typing import Any
 
 from PIL import Image
 
-from batchgen.manifest import load_manifest
+from batchgen.manifest.load import load_manifest
 from batchgen.models import Manifest
 
 FAST = "google/imagen-4.0-fast-generate-001"

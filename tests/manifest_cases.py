@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from batchgen.errors import ManifestError
-from batchgen.manifest import parse_manifest
+from batchgen.manifest.load import parse_manifest
 from batchgen.manifest.sources import read_yaml
 
 DATA = Path(__file__).parent / "data" / "manifests"

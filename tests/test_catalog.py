@@ -13,7 +13,7 @@ from batchgen.emulator import aimlapi as emulated_aimlapi
 from batchgen.emulator import google, lineup, profiles
 from batchgen.errors import ManifestError
 from batchgen.expand import expand, task_id
-from batchgen.manifest import parse_manifest
+from batchgen.manifest.load import parse_manifest
 from batchgen.plan import make_plan
 
 SOURCE = Path("jobs/x.yaml")

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from batchgen.errors import ManifestError
-from batchgen.manifest import load_manifest, parse_manifest
+from batchgen.manifest.load import load_manifest, parse_manifest
 from batchgen.models import Limits, OutputConfig, PromptSpec, ProviderConfig
 from tests.manifest_cases import DATA, FAST, FUZZ, HEAD, JSONISH, KEYS, SOURCE, STANDARD, values_of
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from batchgen.errors import ManifestError
-from batchgen.manifest import load_manifest
+from batchgen.manifest.load import load_manifest
 from tests.manifest_cases import DATA, HEAD, SOURCE, only_problem
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from batchgen.errors import ManifestError
 from batchgen.expand import count_tasks, expand, image_path
-from batchgen.manifest import load_manifest
+from batchgen.manifest.load import load_manifest
 from batchgen.plan import make_plan
 from tests.helpers import FAST, load, write_manifest
 

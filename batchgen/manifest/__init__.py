@@ -1,7 +1,4 @@
-"""The manifest room: YAML and the row files it names -> a validated Manifest."""
+"""The manifest room: YAML and the row files it names -> a validated Manifest (manifest.load).
 
-from __future__ import annotations
-
-from batchgen.manifest.load import load_manifest, parse_manifest
-
-__all__ = ["load_manifest", "parse_manifest"]
+Nothing is imported here: expansion streams a catalog's rows through manifest.rows, and the
+loader counts tasks through expansion, so each importer names the module it needs."""
