@@ -23,6 +23,7 @@ from batchgen.retry import parse_retry_after
 DEFAULT_BASE_URL = "https://api.aimlapi.com"
 DEFAULT_KEY_ENV = "AIMLAPI_API_KEY"
 PATH = "/v1/images/generations"
+VALIDATION_PREFIX = "Body validation error"  # 400s about the body's shape, not its prompt
 
 
 class AimlapiProvider(HttpProvider):
@@ -69,6 +70,8 @@ def error_for(status: int, body: bytes, retry_after: str | None) -> ProviderErro
         return ModelRetired(message, status=status)
     if status == 408 or status >= 500:
         return ServerError(message, status=status, retry_after=parse_retry_after(retry_after))
+    if status == 400 and _message(body).startswith(VALIDATION_PREFIX):
+        return Rejected(message, status=status, about_request=True)  # the documented refusal
     return Rejected(message, status=status)
 
 

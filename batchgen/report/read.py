@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from batchgen.report import stats
-from batchgen.report.names import PHASES, Phase
+from batchgen.report.names import COST_FLAG_KIND, PHASES, Phase
 from batchgen.report.summary import (
     CostCell,
     Costs,
@@ -32,6 +32,7 @@ DONE_IMAGES = (
     "SELECT COUNT(*) FROM images i JOIN tasks t ON t.id = i.task_id WHERE t.status = 'done'"
 )
 EXAMPLES_PER_KIND = 3
+NOT_FLAGS = f"WHERE kind != '{COST_FLAG_KIND}'"  # cost flags share the errors table
 EXAMPLE_SCAN_ROWS = 10_000  # enough to find a few distinct messages; bounded for huge journals
 CSV_COLUMNS = (
     "id", "ordinal", "status", "model", "model_used", "aspect_ratio", "seed", "num_images",
@@ -112,7 +113,12 @@ def _sorted_values(journal: Journal, column: str) -> tuple[array[float], dict[st
 
 def _costs(journal: Journal, images: int) -> Costs:
     total = journal.query("SELECT COALESCE(SUM(cost_usd), 0) FROM tasks")[0][0]
-    billed = journal.query("SELECT COALESCE(SUM(billed_usd), 0) FROM errors")[0][0]
+    billed = journal.query(f"SELECT COALESCE(SUM(billed_usd), 0) FROM errors {NOT_FLAGS}")[0][0]
+    flagged = journal.query("SELECT COUNT(*) FROM errors WHERE kind = ?", (COST_FLAG_KIND,))[0][0]
+    examples = journal.query(
+        "SELECT DISTINCT model || ': ' || message FROM errors WHERE kind = ? LIMIT ?",
+        (COST_FLAG_KIND, EXAMPLES_PER_KIND),
+    )
     by_model, by_aspect = (
         dict(journal.iter_query(f"SELECT {key}, SUM(cost_usd) FROM tasks GROUP BY 1 ORDER BY 1"))
         for key in (MODEL, "aspect_ratio")
@@ -124,6 +130,8 @@ def _costs(journal: Journal, images: int) -> Costs:
         by_model=by_model,
         by_aspect_ratio=by_aspect,
         cells=_cost_cells(journal),
+        flagged=flagged,
+        flagged_examples=tuple(row[0] for row in examples),
     )
 
 
@@ -139,7 +147,8 @@ def _cost_cells(journal: Journal) -> tuple[CostCell, ...]:
 
 def _errors(journal: Journal) -> Errors:
     attempts = journal.query(
-        "SELECT kind, COUNT(*), MAX(message) FROM errors GROUP BY kind ORDER BY COUNT(*) DESC"
+        f"SELECT kind, COUNT(*), MAX(message) FROM errors {NOT_FLAGS}"
+        " GROUP BY kind ORDER BY COUNT(*) DESC"
     )
     failed = journal.iter_query(
         "SELECT error_kind, COUNT(*) FROM tasks WHERE status = 'failed' GROUP BY error_kind"
@@ -246,3 +255,20 @@ def gallery_totals(journal: Journal) -> tuple[int, int]:
         f"SELECT ({DONE_IMAGES}), (SELECT COUNT(DISTINCT prompt) FROM tasks)"
     )[0]
     return images, prompts
+
+
+def job_spend_usd(journal: Journal) -> float:
+    """What every run of the job has spent: tasks' costs (billed failed attempts included),
+    generations paid for whose task is not yet recorded, and billed failed attempts of tasks
+    not recorded in the run that made them (a task killed mid-way). A billed attempt of a task
+    recorded again in a later run may count twice: for a cap, too much is the safe side."""
+    return float(
+        journal.query(
+            "SELECT (SELECT COALESCE(SUM(cost_usd), 0) FROM tasks)"
+            " + (SELECT COALESCE(SUM(cost_usd), 0) FROM generations)"
+            " + (SELECT COALESCE(SUM(e.billed_usd), 0) FROM errors e WHERE NOT EXISTS"
+            "   (SELECT 1 FROM tasks t WHERE t.id = e.task_id AND t.run_id = e.run_id)"
+            "   AND NOT EXISTS (SELECT 1 FROM generations g"
+            "   WHERE g.task_id = e.task_id AND g.run_id = e.run_id))"
+        )[0][0]
+    )

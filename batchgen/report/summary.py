@@ -99,6 +99,9 @@ class Costs:
     by_model: Mapping[str, float]
     by_aspect_ratio: Mapping[str, float]
     cells: tuple[CostCell, ...] = ()  # by model and aspect ratio (the page's table; not in JSON)
+    # answers whose reported cost passed the worst case, or was negative or absurd
+    flagged: int = 0
+    flagged_examples: tuple[str, ...] = ()  # a few distinct messages, with the model
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -107,6 +110,8 @@ class Costs:
             "billed_failed_attempts": self.billed_failed_attempts,
             "by_model": dict(self.by_model),
             "by_aspect_ratio": dict(self.by_aspect_ratio),
+            "flagged": self.flagged,
+            "flagged_examples": list(self.flagged_examples),
         }
 
 

@@ -14,12 +14,16 @@ from pathlib import Path
 
 import anyio
 
+from batchgen import pricing
+from batchgen.errors import ManifestError
 from batchgen.expand import count_tasks, expand
+from batchgen.manifest.load import unpriced_message
 from batchgen.models import Manifest
 from batchgen.providers import open_provider
 from batchgen.providers.base import Provider
 from batchgen.report.files import write_reports
 from batchgen.report.names import REPORT_FILES, THUMBS_DIR
+from batchgen.report.read import job_spend_usd
 from batchgen.report.summary import Summary
 from batchgen.retry import RetryPolicy
 from batchgen.run.adaptive import DEFAULT_CEILING as ADAPTIVE_CEILING
@@ -65,6 +69,26 @@ def with_overrides(manifest: Manifest, options: RunOptions) -> Manifest:
     return dataclasses.replace(manifest, limits=limits, max_usd=max_usd)
 
 
+def check_prices(manifest: Manifest) -> None:
+    """A cap (from the manifest or --max-usd) needs a price for every model it may send to."""
+    if manifest.max_usd is None:
+        return
+    models = [*manifest.models, *manifest.fallback.values()]
+    missing = pricing.unpriced(
+        models, kind=manifest.provider.api, resolution=manifest.resolution, prices=manifest.prices
+    )
+    if missing:
+        raise ManifestError(
+            [f"{manifest.source or 'manifest'}: {unpriced_message(m)}" for m in missing]
+        )
+
+
+def budget_for(manifest: Manifest, journal: Journal) -> Budget:
+    """The run's budget; with `scope: job`, what earlier runs spent counts against it."""
+    before = job_spend_usd(journal) if manifest.budget_scope == "job" else 0.0
+    return Budget(manifest.max_usd, spent_before_usd=before)
+
+
 def run_dir_for(manifest: Manifest, out: Path | None = None) -> Path:
     """--out, else output.dir with {name} filled in (relative to the current directory)."""
     return out if out is not None else Path(manifest.output.dir.replace("{name}", manifest.name))
@@ -88,6 +112,7 @@ async def run_job(
     """Render the manifest's tasks (or `tasks`, for callers that feed their own) into its run
     directory, and write the report."""
     manifest = with_overrides(manifest, options)
+    check_prices(manifest)
     run_dir = run_dir_for(manifest, options.out)
     journal = Journal.open(run_dir, fresh=options.fresh)  # locks the folder first
     try:
@@ -102,7 +127,8 @@ async def run_job(
         started, status = time.monotonic(), "aborted"
         try:
             source = tasks if tasks is not None else expand(manifest)
-            result = await _render(manifest, options, log, sink, observer, source)
+            budget = budget_for(manifest, journal)
+            result = await _render(manifest, options, log, sink, observer, source, budget)
             status = result.status
         except (anyio.get_cancelled_exc_class(), KeyboardInterrupt):
             status = "cancelled"
@@ -122,6 +148,7 @@ async def _render(
     sink: Sink,
     observer: Observer | None,
     tasks: TaskSource,
+    budget: Budget,
 ) -> RunResult:
     limits = manifest.limits
     async with open_provider(manifest) as provider:
@@ -130,13 +157,14 @@ async def _render(
             limiter=Limiter(
                 concurrency=limits.concurrency, requests_per_minute=limits.requests_per_minute
             ),
-            budget=Budget(manifest.max_usd),
+            budget=budget,
             sink=sink,
             log=log,
             save=SaveSettings(name=manifest.name, filename=manifest.output.filename),
             render=RenderSettings(
                 request_timeout_s=limits.request_timeout_s,
                 fallback=manifest.fallback,
+                prices=manifest.prices,
                 policy=RetryPolicy(
                     max_attempts=limits.max_attempts,
                     download_attempts=limits.max_attempts,
