@@ -170,6 +170,9 @@ class ProgressView(Observer):
         self._tally(outcome.task.model).add(outcome)
         self._refresh()
 
+    def model_stopped(self, model: str, reason: str) -> None:
+        self.console.print(f"[bold red]stopped:[/] {escape(reason)}", highlight=False)
+
     # What is shown
 
     def status_line(self) -> str:
