@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from batchgen.report import stats
 from batchgen.report.names import COST_FLAG_KIND, PHASES, Phase
 from batchgen.report.summary import (
+    BudgetStatus,
     CostCell,
     Costs,
     ErrorExample,
@@ -41,8 +42,15 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
-def read_summary(journal: Journal, *, name: str, generated_at: float | None = None) -> Summary:
-    """Everything the report says, from the journal (so reruns cover the whole job)."""
+def read_summary(
+    journal: Journal,
+    *,
+    name: str,
+    generated_at: float | None = None,
+    budget: tuple[float, str] | None = None,
+) -> Summary:
+    """Everything the report says, from the journal (so reruns cover the whole job);
+    `budget`: the cap and its scope, shown against the job's spend."""
     runs = _runs(journal)
     done, failed, images, size = _counts(journal)
     wall_s = sum(run.wall_s or 0.0 for run in runs)
@@ -60,6 +68,7 @@ def read_summary(journal: Journal, *, name: str, generated_at: float | None = No
         errors=_errors(journal),
         runs=runs,
         model_latency=by_model,
+        budget=BudgetStatus(budget[0], budget[1], job_spend_usd(journal)) if budget else None,
     )
 
 

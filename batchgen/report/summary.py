@@ -203,6 +203,18 @@ class RunRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetStatus:
+    """The run's cap and what the whole job has spent by the journal (killed runs included)."""
+
+    max_usd: float
+    scope: str  # "run": the cap was this run's; "job": every run's together
+    job_spent_usd: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"max_usd": self.max_usd, "scope": self.scope, "job_spent_usd": self.job_spent_usd}
+
+
+@dataclass(frozen=True, slots=True)
 class Summary:
     """A whole job across its runs: counts, wall time, speed, latency, cost, errors, runs.
 
@@ -220,6 +232,7 @@ class Summary:
     errors: Errors
     runs: tuple[RunRecord, ...]
     model_latency: tuple[ModelLatency, ...] = ()  # by the model that rendered, sorted by name
+    budget: BudgetStatus | None = None  # None: no cap (or a report rebuilt without the manifest)
 
     def to_json(self) -> dict[str, Any]:
         """report.json: these keys, in this order, are the file's contract with its readers."""
@@ -231,7 +244,10 @@ class Summary:
             "wall_s": self.wall_s,
             "images_per_s": self.images_per_s,
             "latency_s": self.latency_s.to_json(),
-            "cost_usd": self.cost_usd.to_json(),
+            "cost_usd": {  # the cap beside the spend: report.json's keys stay as they were
+                **self.cost_usd.to_json(),
+                "budget": self.budget.to_json() if self.budget else None,
+            },
             "errors": self.errors.to_json(),
             "runs": [run.to_json() for run in self.runs],
         }

@@ -128,6 +128,8 @@ async def run_job(
         try:
             source = tasks if tasks is not None else expand(manifest)
             budget = budget_for(manifest, journal)
+            if observer is not None and budget.max_usd is not None:
+                observer.budget(budget.max_usd, budget.spent_before_usd, manifest.budget_scope)
             result = await _render(manifest, options, log, sink, observer, source, budget)
             status = result.status
         except (anyio.get_cancelled_exc_class(), KeyboardInterrupt):
@@ -135,7 +137,8 @@ async def run_job(
             raise
         finally:  # a run that dies (no key, a hard cancel) still records how long it ran
             log.end(wall_s=time.monotonic() - started, status=status)
-        summary = write_reports(run_dir, journal, name=manifest.name, html=options.html)
+        cap = (manifest.max_usd, manifest.budget_scope) if manifest.max_usd else None
+        summary = write_reports(run_dir, journal, name=manifest.name, html=options.html, budget=cap)
     finally:
         journal.close()
     return JobResult(run_dir=run_dir, result=result, summary=summary)
