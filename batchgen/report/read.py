@@ -4,11 +4,13 @@ writes SQL; the journal gives the primitives (`Journal.query`, `Journal.iter_que
 
 from __future__ import annotations
 
+import itertools
 import time
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from batchgen.models import Task
 from batchgen.report import stats
 from batchgen.report.names import COST_FLAG_KIND, PHASES, Phase
 from batchgen.report.summary import (
@@ -33,6 +35,7 @@ DONE_IMAGES = (
     "SELECT COUNT(*) FROM images i JOIN tasks t ON t.id = i.task_id WHERE t.status = 'done'"
 )
 EXAMPLES_PER_KIND = 3
+DONE_BATCH = 500  # task ids per look-up when `plan` counts what is done
 NOT_FLAGS = f"WHERE kind != '{COST_FLAG_KIND}'"  # cost flags share the errors table
 EXAMPLE_SCAN_ROWS = 10_000  # enough to find a few distinct messages; bounded for huge journals
 CSV_COLUMNS = (
@@ -264,6 +267,18 @@ def gallery_totals(journal: Journal) -> tuple[int, int]:
         f"SELECT ({DONE_IMAGES}), (SELECT COUNT(DISTINCT prompt) FROM tasks)"
     )[0]
     return images, prompts
+
+
+def done_by_model(journal: Journal, tasks: Iterable[Task]) -> dict[str, int]:
+    """How many of these tasks the journal holds as done, by the task's model (for `plan`)."""
+    counts: dict[str, int] = {}
+    iterator = iter(tasks)
+    while batch := list(itertools.islice(iterator, DONE_BATCH)):
+        done = journal.done_among([task.id for task in batch])
+        for task in batch:
+            if task.id in done:
+                counts[task.model] = counts.get(task.model, 0) + 1
+    return counts
 
 
 def job_spend_usd(journal: Journal) -> float:

@@ -19,11 +19,12 @@ from batchgen.errors import ManifestError
 from batchgen.expand import count_tasks, expand
 from batchgen.manifest.load import unpriced_message
 from batchgen.models import Manifest
+from batchgen.plan import Plan, make_plan
 from batchgen.providers import open_provider
 from batchgen.providers.base import Provider
 from batchgen.report.files import write_reports
 from batchgen.report.names import REPORT_FILES, THUMBS_DIR
-from batchgen.report.read import job_spend_usd
+from batchgen.report.read import done_by_model, job_spend_usd
 from batchgen.report.summary import Summary
 from batchgen.retry import RetryPolicy
 from batchgen.run.adaptive import DEFAULT_CEILING as ADAPTIVE_CEILING
@@ -33,7 +34,7 @@ from batchgen.run.limits import Limiter
 from batchgen.run.render import Renderer, RenderSettings
 from batchgen.run.runlog import RunLog
 from batchgen.run.saving import ImageSaver, SaveSettings
-from batchgen.store.journal import Journal
+from batchgen.store.journal import JOURNAL_FILE, Journal
 from batchgen.store.sink import IMAGES_DIR, Sink
 
 
@@ -67,6 +68,28 @@ def with_overrides(manifest: Manifest, options: RunOptions) -> Manifest:
         limits = dataclasses.replace(limits, requests_per_minute=options.requests_per_minute)
     max_usd = options.max_usd if options.max_usd is not None else manifest.max_usd
     return dataclasses.replace(manifest, limits=limits, max_usd=max_usd)
+
+
+def plan_job(manifest: Manifest, options: RunOptions, *, latency_scale: float = 1.0) -> Plan:
+    """`batchgen plan`: the pure plan, told what the run directory already holds (read through
+    a read-only journal; nothing is written, no folder made)."""
+    manifest = with_overrides(manifest, options)
+    run_dir = run_dir_for(manifest, options.out)
+    done: dict[str, int] = {}
+    spent = 0.0
+    if (run_dir / JOURNAL_FILE).is_file() and not options.fresh:
+        journal = Journal.open_readonly(run_dir)
+        try:
+            done, spent = done_by_model(journal, expand(manifest)), job_spend_usd(journal)
+        finally:
+            journal.close()
+    return make_plan(
+        manifest,
+        latency_scale=latency_scale,
+        done_by_model=done,
+        spent_usd=spent,
+        run_dir=str(run_dir),
+    )
 
 
 def check_prices(manifest: Manifest) -> None:
