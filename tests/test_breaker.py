@@ -58,7 +58,9 @@ async def test_a_misspelled_model_stops_after_the_probe_requests(tmp_path: Path)
     printed = console.export_text()
     assert printed.count("stopped: stopped sending to google/imagen-4-fast") == 1
     assert job.summary.errors.failed_tasks_by_kind == {"rejected": 50}
-    assert job.summary.errors.attempts_by_kind == {"rejected": PROBE_REQUESTS}
+    errors = job.summary.errors
+    assert errors.attempts_by_kind == {"rejected": PROBE_REQUESTS, "model_stopped": 1}
+    assert errors.examples["model_stopped"].startswith(f"stopped sending to {MISSPELLED}")
 
 
 async def test_a_stopped_model_hands_its_tasks_to_its_fallback(tmp_path: Path) -> None:

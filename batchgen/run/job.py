@@ -17,7 +17,7 @@ import anyio
 from batchgen import pricing
 from batchgen.errors import ManifestError
 from batchgen.expand import count_tasks, expand
-from batchgen.manifest.load import unpriced_message
+from batchgen.manifest.prices import unpriced_message
 from batchgen.models import Manifest
 from batchgen.plan import Plan, make_plan
 from batchgen.providers import open_provider

@@ -254,18 +254,18 @@ class Renderer:
             generation = await self._timed_generate(task, model, tally)
         except ProviderError as exc:
             self._limiter.feedback(permit, overloaded=_is_overload(exc))
-            self._tell_breaker(model, exc)
+            self._tell_breaker(task, model, exc)
             raise
         self._limiter.feedback(permit, overloaded=False)
-        self._tell_breaker(model, None)
+        self._tell_breaker(task, model, None)
         if generation.hold_s:  # before the slot frees: no start slips in between
             self._limiter.cool_down(generation.hold_s)
         return generation
 
-    def _tell_breaker(self, model: str, error: ProviderError | None) -> None:
+    def _tell_breaker(self, task: Task, model: str, error: ProviderError | None) -> None:
         stopped = self._breaker.answered(model, error)
         if stopped is not None:
-            self._log.model_stopped(model, str(stopped))
+            self._log.model_stopped(task, model, str(stopped))
 
     def _table_usd(self, model: str, images: int, task: Task) -> float:
         return pricing.worst_case_usd(

@@ -18,7 +18,7 @@ import anyio
 
 from batchgen.errors import BatchgenError
 from batchgen.models import ImageRef, Outcome, SavedImage, Task
-from batchgen.report.names import COST_FLAG_KIND
+from batchgen.report.names import COST_FLAG_KIND, MODEL_STOPPED_KIND
 from batchgen.run.observer import Observer
 from batchgen.store.journal import Journal, PendingGeneration
 
@@ -101,8 +101,20 @@ class RunLog:
             at=time.time(),
         )
 
-    def model_stopped(self, model: str, reason: str) -> None:
-        """The breaker stopped a model (the tasks' own outcomes carry the reason)."""
+    def model_stopped(self, task: Task, model: str, reason: str) -> None:
+        """The breaker stopped a model, on `task`'s answer: one errors row of kind
+        MODEL_STOPPED_KIND says so in the report (billed 0), and the observer hears it once."""
+        self._journal.record_error(
+            task_id=task.id,
+            run_id=self._run_id,
+            attempt=0,
+            model=model,
+            kind=MODEL_STOPPED_KIND,
+            status=None,
+            message=reason,
+            billed_usd=0.0,
+            at=time.time(),
+        )
         self._observer.model_stopped(model, reason)
 
     def finished(self, outcome: Outcome) -> None:
