@@ -15,7 +15,7 @@ import anyio
 
 from batchgen.errors import ProviderError, Rejected
 
-PROBE_REQUESTS = 3
+PROBE_REQUESTS = 4  # the adaptive limit starts at 4 too: the probe gate does not slow a run
 
 
 def is_systematic(error: ProviderError) -> bool:
