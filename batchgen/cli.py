@@ -19,8 +19,8 @@ from batchgen.expand import count_tasks
 from batchgen.manifest.excerpts import with_excerpts
 from batchgen.manifest.load import load_manifest
 from batchgen.manifest.schema import manifest_schema
-from batchgen.models import DEFAULT_CONCURRENCY, Manifest
-from batchgen.plan import make_plan
+from batchgen.models import Manifest
+from batchgen.plan_text import plan_lines
 from batchgen.progress import ProgressView
 from batchgen.redact import redact
 from batchgen.report.compare import (
@@ -31,7 +31,7 @@ from batchgen.report.compare import (
     read_run,
 )
 from batchgen.report.files import rebuild_reports
-from batchgen.run.job import JobResult, RunOptions, run, run_dir_for, with_overrides
+from batchgen.run.job import JobResult, RunOptions, plan_job, run, with_overrides
 from batchgen.run_text import json_summary, rebuilt_lines, stop_line, summary_lines
 from batchgen.store.journal import damage_message
 
@@ -190,32 +190,40 @@ def _say_how_it_ended(job: JobResult, *, quiet: bool, as_json: bool) -> None:
 
 @main.command("plan")
 @click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
-def plan_command(manifest: str) -> None:
-    """Show tasks, images, estimated cost and duration; sends nothing."""
-    loaded = _load(manifest)
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), help="Run directory to look in."
+)
+@click.option("--concurrency", type=click.IntRange(min=1), help="What if: requests in flight.")
+@click.option(
+    "--rpm", type=click.FloatRange(min=0, min_open=True), help="What if: request starts/minute."
+)
+@click.option(
+    "--max-usd", type=click.FloatRange(min=0, min_open=True), help="What if: this spend cap."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON on stdout.")
+def plan_command(
+    manifest: str,
+    out: Path | None,
+    concurrency: int | None,
+    rpm: float | None,
+    max_usd: float | None,
+    as_json: bool,
+) -> None:
+    """Show tasks done and left, the cost of what is left, where the budget would stop the run,
+    and the duration at the limits assumed; sends nothing."""
+    loaded = _load(manifest, quiet=as_json)
     scale = (
         loaded.provider.options.get("time_scale", 1.0)
         if loaded.provider.kind == "emulator"
         else 1.0
     )
-    plan = make_plan(loaded, latency_scale=float(scale))
-    rpm = plan.requests_per_minute or "no limit"
-    click.echo(f"{loaded.name}: {plan.tasks:,} tasks, {plan.images:,} images")
-    click.echo(f"  estimated cost ${plan.cost_usd:,.2f}; duration ~{_duration(plan.duration_s)}")
-    concurrency = plan.concurrency or f"adaptive (estimated at {DEFAULT_CONCURRENCY})"
-    click.echo(f"  at concurrency {concurrency}, requests per minute {rpm}")
-    for model in plan.by_model:
-        cost = "price unknown" if model.cost_usd is None else f"${model.cost_usd:,.2f}"
-        click.echo(f"  {model.model}: {model.tasks:,} tasks, {model.images:,} images, {cost}")
-    click.echo(f"  output: {run_dir_for(loaded)}")
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+    options = RunOptions(out=out, concurrency=concurrency, requests_per_minute=rpm, max_usd=max_usd)
+    plan = _guard(lambda: plan_job(loaded, options, latency_scale=float(scale)))
+    if as_json:
+        click.echo(json.dumps({"name": loaded.name, **plan.to_json()}, indent=2))
+        return
+    for line in plan_lines(loaded.name, plan):
+        click.echo(line)
 
 
 @main.command("validate")

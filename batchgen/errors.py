@@ -43,7 +43,9 @@ class ProviderError(BatchgenError):
     """A provider call that did not give images.
 
     `kind` is a short stable name used in reports ("rate_limited", "server_error", ...);
-    `status` is the HTTP status when there was one.
+    `status` is the HTTP status when there was one. `about_request`: the provider refused the
+    request's shape (an unknown model, an invalid parameter), not its prompt, so every task of
+    the model would get the same (the breaker counts it; a content-policy refusal never is).
     """
 
     kind = "provider_error"
@@ -57,8 +59,10 @@ class ProviderError(BatchgenError):
         status: int | None = None,
         retry_after: float | None = None,
         billed_usd: float = 0.0,
+        about_request: bool = False,
     ) -> None:
         super().__init__(message)
+        self.about_request = about_request
         self.message = str(self.args[0])
         self.status = status
         self.retry_after = retry_after

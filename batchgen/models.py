@@ -12,6 +12,7 @@ PROVIDER_KINDS = ("emulator", "aimlapi", "gemini", "openai", "fal")
 # The wire formats the built-in emulator can speak (provider.dialect); aimlapi when not given.
 EMULATOR_DIALECTS = ("aimlapi", "gemini", "openai", "fal")
 RESOLUTIONS = ("1K", "2K")
+BUDGET_SCOPES = ("run", "job")  # budget.scope: this run alone, or every run of the job
 DEFAULT_RESOLUTION = "1K"
 
 DEFAULT_CONCURRENCY = 16  # for estimates when the limit is adaptive (None)
@@ -108,6 +109,8 @@ class Manifest:
     params: Mapping[str, Any] = field(default_factory=dict)
     limits: Limits = Limits()
     max_usd: float | None = None
+    budget_scope: str = "run"  # "job": max_usd covers every run of the job (from the journal)
+    prices: Mapping[str, float] = field(default_factory=dict)  # USD per image, over the table
     output: OutputConfig = OutputConfig()
     version: int = 1
     source: Path | None = None  # the manifest file, for relative paths and messages

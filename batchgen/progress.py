@@ -62,10 +62,11 @@ def eta_text(remaining: int, rendered: int, elapsed_s: float) -> str:
     return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
 
 
-def spend_text(cost_usd: float, max_usd: float | None) -> str:
+def spend_text(cost_usd: float, max_usd: float | None, scope: str = "run") -> str:
     if max_usd is None:
         return f"${cost_usd:,.2f}"
-    return f"${cost_usd:,.2f} of ${max_usd:,.2f} budget ({cost_usd / max_usd:.0%})"
+    cap = "job budget" if scope == "job" else "budget"
+    return f"${cost_usd:,.2f} of ${max_usd:,.2f} {cap} ({cost_usd / max_usd:.0%})"
 
 
 def short_model(model: str) -> str:
@@ -106,6 +107,8 @@ class ProgressView(Observer):
         share = total // len(models) if models else 0  # tasks are models x everything else
         self.by_model = {model: Tally(share) for model in models}
         self.max_usd = max_usd
+        self.scope = "run"
+        self.spent_before_usd = 0.0  # earlier runs' spend, under a job-wide cap
         self.title = title
         self._clock = clock
         self._interval_s = interval_s
@@ -170,6 +173,13 @@ class ProgressView(Observer):
         self._tally(outcome.task.model).add(outcome)
         self._refresh()
 
+    def budget(self, max_usd: float, spent_before_usd: float, scope: str) -> None:
+        self.max_usd, self.spent_before_usd, self.scope = max_usd, spent_before_usd, scope
+        self._refresh()
+
+    def model_stopped(self, model: str, reason: str) -> None:
+        self.console.print(f"[bold red]stopped:[/] {escape(reason)}", highlight=False)
+
     # What is shown
 
     def status_line(self) -> str:
@@ -184,7 +194,8 @@ class ProgressView(Observer):
     def footer_line(self) -> str:
         tally = self.overall
         return (
-            f"{spend_text(tally.cost_usd, self.max_usd)}  failed {tally.failed}  "
+            f"{spend_text(self.spent_before_usd + tally.cost_usd, self.max_usd, self.scope)}"
+            f"  failed {tally.failed}  "
             f"retries {tally.retries}  errors {tally.errors}  already done {tally.already_done}"
         )
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from batchgen import pricing
 from batchgen.cli import main
 from batchgen.providers.aimlapi import parse_generation
 from tests.helpers import FAST, write_manifest
@@ -17,7 +18,10 @@ def test_a_usage_that_is_no_amount_falls_back_to_the_price_table(spent: str) -> 
     usage = f'{{"usd_spent": {spent}, "credits_used": {spent}}}'
     body = f'{{"data": [{{"url": "https://cdn.example/x.png"}}], "meta": {{"usage": {usage}}}}}'
     generation = parse_generation(body.encode(), model=FAST)
-    assert generation.usage.usd is None and generation.usage.credits is None
+    reported = pricing.reported_usd(generation.usage)
+    counted = pricing.charge(reported, table_usd=0.02, worst_usd=0.02)
+    assert counted.usd == 0.02  # the table's price: never NaN, never a credit
+    assert (counted.flag is not None) == (reported is not None)  # a number that is no amount
 
 
 def test_a_good_usage_is_kept() -> None:

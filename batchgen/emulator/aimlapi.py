@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from dataclasses import dataclass
@@ -9,7 +10,12 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from batchgen.emulator import checks, images
-from batchgen.emulator.faults import common_fault, error_response, fault_response
+from batchgen.emulator.faults import (
+    OVERCHARGE_FACTOR,
+    common_fault,
+    error_response,
+    fault_response,
+)
 from batchgen.emulator.profiles import (
     ACCEPTED_MODEL_NAMES,
     ASPECT_SIZES,
@@ -76,15 +82,23 @@ async def _generate(request: web.Request, state: State) -> web.StreamResponse:
 
 async def _result_body(request: web.Request, state: State, job: GenerationRequest) -> object:
     """The success body: aimlapi's data/meta shape, or fal's images/seed shape for the preview."""
+    job, factor = _cost_fault(job, state.faults.cost())
     tokens = state.tokens(ASPECT_SIZES[job.aspect_ratio], job.num_images, job.prompt)
-    state.bill(job.num_images, usd_for_credits(job.credits), job.prompt)
+    state.bill(job.num_images, usd_for_credits(abs(factor) * job.credits), job.prompt)
     if job.profile.fal_shape and job.as_url:  # base64 asked for: the data shape carries it
         sizes = [(await images.load_png(token)).size for token in tokens]
         seed = job.seed if job.seed is not None else state.latency_rng.randrange(MAX_SEED + 1)
         return fal_body(file_urls(request, tokens), sizes, seed)
     if job.as_url:
-        return aimlapi_body(job, urls=file_urls(request, tokens))
-    return aimlapi_body(job, blobs=await inline_images(tokens))
+        return aimlapi_body(job, urls=file_urls(request, tokens), factor=factor)
+    return aimlapi_body(job, blobs=await inline_images(tokens), factor=factor)
+
+
+def _cost_fault(job: GenerationRequest, fault: str | None) -> tuple[GenerationRequest, int]:
+    """A cost fault: the request answered with one image more, or a usage multiplied."""
+    if fault == "extra_images":
+        return dataclasses.replace(job, num_images=job.num_images + 1), 1
+    return job, {"overcharge": OVERCHARGE_FACTOR, "negative_cost": -1}.get(fault or "", 1)
 
 
 # The request schema of the GA models and google/imagen4/preview (providers.md 1.1); the
@@ -143,7 +157,11 @@ def parse_request(body: object) -> GenerationRequest:
 
 
 def aimlapi_body(
-    job: GenerationRequest, *, urls: list[str] | None = None, blobs: list[str] | None = None
+    job: GenerationRequest,
+    *,
+    urls: list[str] | None = None,
+    blobs: list[str] | None = None,
+    factor: int = 1,
 ) -> dict[str, object]:
     """Shape A (GA models): one item per image, as a URL or as base64, and the credits spent."""
     items = [
@@ -155,7 +173,8 @@ def aimlapi_body(
         }
         for i in range(job.num_images)
     ]
-    usage = {"credits_used": job.credits, "usd_spent": usd_for_credits(job.credits)}
+    credits = job.credits * factor
+    usage = {"credits_used": credits, "usd_spent": usd_for_credits(credits)}
     return {"data": items, "meta": {"usage": usage}, "model": job.model}
 
 

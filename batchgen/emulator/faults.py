@@ -4,7 +4,9 @@ the server's own start-rate window, and the aimlapi error body.
 Fault spec text: comma-separated KEY=PROBABILITY pairs plus retired=MODEL[|MODEL...], for example
 "429=0.05,500=0.02,reset=0.01,truncate=0.02,retired=google/imagen4/preview". Each dialect answers
 a fault in its own wire form; "quota" is a terminal one (a daily quota, no credits left) and
-"filter" withholds one image of a Google :predict answer (other dialects ignore it).
+"filter" withholds one image of a Google :predict answer (other dialects ignore it). The cost
+faults shape an aimlapi success: "overcharge" reports twice the price, "extra_images" one image
+more than asked (billed), "negative_cost" a negative usd_spent.
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ GENERATION_FAULTS: tuple[str, ...] = (
 )  # fmt: skip
 # Drawn once per image download.
 DOWNLOAD_FAULTS: tuple[str, ...] = ("slow", "truncate")
-FAULT_KEYS: tuple[str, ...] = (*GENERATION_FAULTS, *DOWNLOAD_FAULTS)
+# Drawn once per successful aimlapi answer: what it reports it cost is wrong (others ignore them).
+COST_FAULTS: tuple[str, ...] = ("overcharge", "extra_images", "negative_cost")
+OVERCHARGE_FACTOR = 2  # "overcharge" reports (and bills) this many times the price
+FAULT_KEYS: tuple[str, ...] = (*GENERATION_FAULTS, *DOWNLOAD_FAULTS, *COST_FAULTS)
 RETIRED_KEY = "retired"
 
 
@@ -50,7 +55,7 @@ class FaultSpec:
                 raise ValueError(f"unknown fault {key!r}; expected one of {', '.join(FAULT_KEYS)}")
             if not 0.0 <= value <= 1.0:  # also rejects NaN
                 raise ValueError(f"fault {key!r}: probability {value!r} is not within 0..1")
-        for group in (GENERATION_FAULTS, DOWNLOAD_FAULTS):
+        for group in (GENERATION_FAULTS, DOWNLOAD_FAULTS, COST_FAULTS):
             total = sum(self.rates.get(key, 0.0) for key in group)
             if total > 1.0 + 1e-9:
                 names = "+".join(key for key in group if key in self.rates)
@@ -133,6 +138,10 @@ class FaultDraws:
     def download(self) -> str | None:
         """The fault for one image download, or None."""
         return self._draw(DOWNLOAD_FAULTS)
+
+    def cost(self) -> str | None:
+        """The cost fault for one successful answer, or None."""
+        return self._draw(COST_FAULTS)
 
     def _draw(self, keys: tuple[str, ...]) -> str | None:
         weighted = [(key, self._spec.rates[key]) for key in keys if self._spec.rates.get(key)]

@@ -19,6 +19,7 @@ from batchgen.expand import count_tasks
 from batchgen.manifest import fit, rowcheck, rows, rowspec, sources
 from batchgen.manifest.diagnostics import model_warnings
 from batchgen.manifest.paths import path_problems, unencodable
+from batchgen.manifest.prices import unpriced_under_budget
 from batchgen.manifest.schema import EMULATOR_OPTIONS, MANIFEST_SCHEMA, VAR_NAME
 from batchgen.manifest.schema_check import validate
 from batchgen.manifest.sources import Anchor, KeyPath, Problem, show
@@ -126,6 +127,8 @@ class _Check:
             self.output(values)
         self.faults(values.get("provider"))
         self.problems += fit.check_models(values, self.clean)
+        if all(self.clean((key,)) for key in ("budget", "prices", "models", "fallback")):
+            self.problems += unpriced_under_budget(values)
         limit, self.limit_by = fit.prompt_limit(fit.api_of(values), models)
         items = values.get("prompts")
         if not isinstance(items, list):
@@ -386,6 +389,8 @@ def _build(
         params=dict(values.get("params", {})),
         limits=_limits(values.get("limits", {})),
         max_usd=float(budget["max_usd"]) if budget else None,
+        budget_scope=budget.get("scope", "run") if budget else "run",
+        prices={model: float(usd) for model, usd in values.get("prices", {}).items()},
         output=OutputConfig(**values.get("output", {})),
         source=source,
         warnings=warnings,

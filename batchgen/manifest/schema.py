@@ -11,6 +11,7 @@ from typing import Any
 
 from batchgen.models import (
     ASPECT_RATIOS,
+    BUDGET_SCOPES,
     EMULATOR_DIALECTS,
     PROVIDER_KINDS,
     RESOLUTIONS,
@@ -209,7 +210,16 @@ MANIFEST_SCHEMA: Schema = {
                 "x-expected": "a non-empty list of prompts",
             },
             "limits": _LIMITS,
-            "budget": _mapping({"max_usd": _number()}, "max_usd"),
+            "budget": _mapping(
+                {"max_usd": _number(), "scope": {"type": "string", "enum": list(BUDGET_SCOPES)}},
+                "max_usd",
+            ),
+            "prices": {
+                "type": "object",
+                "propertyNames": _MODEL,
+                "additionalProperties": _number(),
+                "x-expected": "a mapping of model id to USD per image",
+            },
             "output": _mapping(
                 {
                     "dir": _text("a directory"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +24,7 @@ from batchgen.retry import parse_retry_after
 DEFAULT_BASE_URL = "https://api.aimlapi.com"
 DEFAULT_KEY_ENV = "AIMLAPI_API_KEY"
 PATH = "/v1/images/generations"
+VALIDATION_PREFIX = "Body validation error"  # 400s about the body's shape, not its prompt
 
 
 class AimlapiProvider(HttpProvider):
@@ -73,6 +73,8 @@ def error_for(status: int, body: bytes, retry_after: str | None) -> ProviderErro
         return ModelRetired(message, status=status)
     if status == 408 or status >= 500:
         return ServerError(message, status=status, retry_after=parse_retry_after(retry_after))
+    if status == 400 and _message(body).startswith(VALIDATION_PREFIX):
+        return Rejected(message, status=status, about_request=True)  # the documented refusal
     return Rejected(message, status=status)
 
 
@@ -139,9 +141,9 @@ def _usage(meta: object) -> Usage:
 
 
 def _number(value: object) -> float | None:
-    """A usage figure, or None (the price table is used) when it is no honest amount:
-    NaN, infinite or negative would break the budget or turn a charge into a credit."""
+    """A usage figure as the provider reported it, or None when it is not a number. A NaN,
+    infinite or negative amount is passed on: pricing.charge counts it at the table's price
+    and flags it, so the report says the provider misreported."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    number = float(value)
-    return number if math.isfinite(number) and number >= 0 else None
+    return float(value)

@@ -16,9 +16,16 @@ from batchgen.report.written import write_text, written
 from batchgen.store.journal import JOURNAL_FILE, Journal
 
 
-def write_reports(run_dir: Path, journal: Journal, *, name: str, html: bool = True) -> Summary:
+def write_reports(
+    run_dir: Path,
+    journal: Journal,
+    *,
+    name: str,
+    html: bool = True,
+    budget: tuple[float, str] | None = None,
+) -> Summary:
     """Write report.json, tasks.csv and report.html atomically; return the summary."""
-    summary = read_summary(journal, name=name)
+    summary = read_summary(journal, name=name, budget=budget)
     write_text(run_dir / REPORT_JSON, json.dumps(summary.to_json(), indent=2) + "\n")
     _write_tasks_csv(run_dir / TASKS_CSV, journal)
     write_index(run_dir, journal)  # index.jsonl, index.csv (and sidecars when asked)

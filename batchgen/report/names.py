@@ -21,3 +21,5 @@ PHASES: Final[dict[Phase, str]] = {
 }
 # the order people read them in (tables, comparisons): the whole first, then its parts
 SHOWN_PHASES: Final[tuple[Phase, ...]] = ("end_to_end", "request", "wait", "download")
+COST_FLAG_KIND = "cost_flag"  # errors-table rows flagging a cost (not a failed attempt)
+MODEL_STOPPED_KIND = "model_stopped"  # the breaker stopped a model: one errors row says why

@@ -4,15 +4,18 @@ writes SQL; the journal gives the primitives (`Journal.query`, `Journal.iter_que
 
 from __future__ import annotations
 
+import itertools
 import time
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from batchgen.models import Task
 from batchgen.report import stats
-from batchgen.report.names import PHASES, Phase
+from batchgen.report.names import COST_FLAG_KIND, PHASES, Phase
 from batchgen.report.summary import (
+    BudgetStatus,
     CostCell,
     Costs,
     ErrorExample,
@@ -33,6 +36,8 @@ DONE_IMAGES = (
     "SELECT COUNT(*) FROM images i JOIN tasks t ON t.id = i.task_id WHERE t.status = 'done'"
 )
 EXAMPLES_PER_KIND = 3
+DONE_BATCH = 500  # task ids per look-up when `plan` counts what is done
+NOT_FLAGS = f"WHERE kind != '{COST_FLAG_KIND}'"  # cost flags share the errors table
 EXAMPLE_SCAN_ROWS = 10_000  # enough to find a few distinct messages; bounded for huge journals
 CSV_COLUMNS = (
     "id", "ordinal", "status", "model", "model_used", "aspect_ratio", "seed", "num_images",
@@ -41,8 +46,15 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
-def read_summary(journal: Journal, *, name: str, generated_at: float | None = None) -> Summary:
-    """Everything the report says, from the journal (so reruns cover the whole job)."""
+def read_summary(
+    journal: Journal,
+    *,
+    name: str,
+    generated_at: float | None = None,
+    budget: tuple[float, str] | None = None,
+) -> Summary:
+    """Everything the report says, from the journal (so reruns cover the whole job);
+    `budget`: the cap and its scope, shown against the job's spend."""
     runs = _runs(journal)
     done, failed, images, size = _counts(journal)
     wall_s = sum(run.wall_s or 0.0 for run in runs)
@@ -60,6 +72,7 @@ def read_summary(journal: Journal, *, name: str, generated_at: float | None = No
         errors=_errors(journal),
         runs=runs,
         model_latency=by_model,
+        budget=BudgetStatus(budget[0], budget[1], job_spend_usd(journal)) if budget else None,
     )
 
 
@@ -113,7 +126,12 @@ def _sorted_values(journal: Journal, column: str) -> tuple[array[float], dict[st
 
 def _costs(journal: Journal, images: int) -> Costs:
     total = journal.query("SELECT COALESCE(SUM(cost_usd), 0) FROM tasks")[0][0]
-    billed = journal.query("SELECT COALESCE(SUM(billed_usd), 0) FROM errors")[0][0]
+    billed = journal.query(f"SELECT COALESCE(SUM(billed_usd), 0) FROM errors {NOT_FLAGS}")[0][0]
+    flagged = journal.query("SELECT COUNT(*) FROM errors WHERE kind = ?", (COST_FLAG_KIND,))[0][0]
+    examples = journal.query(
+        "SELECT DISTINCT model || ': ' || message FROM errors WHERE kind = ? LIMIT ?",
+        (COST_FLAG_KIND, EXAMPLES_PER_KIND),
+    )
     by_model, by_aspect = (
         dict(journal.iter_query(f"SELECT {key}, SUM(cost_usd) FROM tasks GROUP BY 1 ORDER BY 1"))
         for key in (MODEL, "aspect_ratio")
@@ -125,6 +143,8 @@ def _costs(journal: Journal, images: int) -> Costs:
         by_model=by_model,
         by_aspect_ratio=by_aspect,
         cells=_cost_cells(journal),
+        flagged=flagged,
+        flagged_examples=tuple(row[0] for row in examples),
     )
 
 
@@ -140,7 +160,8 @@ def _cost_cells(journal: Journal) -> tuple[CostCell, ...]:
 
 def _errors(journal: Journal) -> Errors:
     attempts = journal.query(
-        "SELECT kind, COUNT(*), MAX(message) FROM errors GROUP BY kind ORDER BY COUNT(*) DESC"
+        f"SELECT kind, COUNT(*), MAX(message) FROM errors {NOT_FLAGS}"
+        " GROUP BY kind ORDER BY COUNT(*) DESC"
     )
     failed = journal.iter_query(
         "SELECT error_kind, COUNT(*) FROM tasks WHERE status = 'failed' GROUP BY error_kind"
@@ -272,3 +293,32 @@ def index_rows(journal: Journal) -> Iterator[tuple[Any, ...]]:
 def index_row_keys(journal: Journal) -> list[str]:
     """The field names of every rendered row, sorted (index.csv's row.* columns)."""
     return sorted(str(key) for (key,) in journal.iter_query(_ROW_KEYS))
+
+
+def done_by_model(journal: Journal, tasks: Iterable[Task]) -> dict[str, int]:
+    """How many of these tasks the journal holds as done, by the task's model (for `plan`)."""
+    counts: dict[str, int] = {}
+    iterator = iter(tasks)
+    while batch := list(itertools.islice(iterator, DONE_BATCH)):
+        done = journal.done_among([task.id for task in batch])
+        for task in batch:
+            if task.id in done:
+                counts[task.model] = counts.get(task.model, 0) + 1
+    return counts
+
+
+def job_spend_usd(journal: Journal) -> float:
+    """What every run of the job has spent: tasks' costs (billed failed attempts included),
+    generations paid for whose task is not yet recorded, and billed failed attempts of tasks
+    not recorded in the run that made them (a task killed mid-way). A billed attempt of a task
+    recorded again in a later run may count twice: for a cap, too much is the safe side."""
+    return float(
+        journal.query(
+            "SELECT (SELECT COALESCE(SUM(cost_usd), 0) FROM tasks)"
+            " + (SELECT COALESCE(SUM(cost_usd), 0) FROM generations)"
+            " + (SELECT COALESCE(SUM(e.billed_usd), 0) FROM errors e WHERE NOT EXISTS"
+            "   (SELECT 1 FROM tasks t WHERE t.id = e.task_id AND t.run_id = e.run_id)"
+            "   AND NOT EXISTS (SELECT 1 FROM generations g"
+            "   WHERE g.task_id = e.task_id AND g.run_id = e.run_id))"
+        )[0][0]
+    )

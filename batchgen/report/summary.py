@@ -99,6 +99,9 @@ class Costs:
     by_model: Mapping[str, float]
     by_aspect_ratio: Mapping[str, float]
     cells: tuple[CostCell, ...] = ()  # by model and aspect ratio (the page's table; not in JSON)
+    # answers whose reported cost passed the worst case, or was negative or absurd
+    flagged: int = 0
+    flagged_examples: tuple[str, ...] = ()  # a few distinct messages, with the model
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -107,6 +110,8 @@ class Costs:
             "billed_failed_attempts": self.billed_failed_attempts,
             "by_model": dict(self.by_model),
             "by_aspect_ratio": dict(self.by_aspect_ratio),
+            "flagged": self.flagged,
+            "flagged_examples": list(self.flagged_examples),
         }
 
 
@@ -198,6 +203,18 @@ class RunRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetStatus:
+    """The run's cap and what the whole job has spent by the journal (killed runs included)."""
+
+    max_usd: float
+    scope: str  # "run": the cap was this run's; "job": every run's together
+    job_spent_usd: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"max_usd": self.max_usd, "scope": self.scope, "job_spent_usd": self.job_spent_usd}
+
+
+@dataclass(frozen=True, slots=True)
 class Summary:
     """A whole job across its runs: counts, wall time, speed, latency, cost, errors, runs.
 
@@ -215,6 +232,7 @@ class Summary:
     errors: Errors
     runs: tuple[RunRecord, ...]
     model_latency: tuple[ModelLatency, ...] = ()  # by the model that rendered, sorted by name
+    budget: BudgetStatus | None = None  # None: no cap (or a report rebuilt without the manifest)
 
     def to_json(self) -> dict[str, Any]:
         """report.json: these keys, in this order, are the file's contract with its readers."""
@@ -226,7 +244,10 @@ class Summary:
             "wall_s": self.wall_s,
             "images_per_s": self.images_per_s,
             "latency_s": self.latency_s.to_json(),
-            "cost_usd": self.cost_usd.to_json(),
+            "cost_usd": {  # the cap beside the spend: report.json's keys stay as they were
+                **self.cost_usd.to_json(),
+                "budget": self.budget.to_json() if self.budget else None,
+            },
             "errors": self.errors.to_json(),
             "runs": [run.to_json() for run in self.runs],
         }

@@ -14,13 +14,18 @@ from pathlib import Path
 
 import anyio
 
+from batchgen import pricing
+from batchgen.errors import ManifestError
 from batchgen.expand import count_tasks, expand
+from batchgen.manifest.prices import unpriced_message
 from batchgen.models import Manifest
+from batchgen.plan import Plan, make_plan
 from batchgen.providers import open_provider
 from batchgen.providers.base import Provider
 from batchgen.report.files import write_reports
 from batchgen.report.index import SIDECAR_META
 from batchgen.report.names import REPORT_FILES, THUMBS_DIR
+from batchgen.report.read import done_by_model, job_spend_usd
 from batchgen.report.summary import Summary
 from batchgen.retry import RetryPolicy
 from batchgen.run.adaptive import DEFAULT_CEILING as ADAPTIVE_CEILING
@@ -66,6 +71,48 @@ def with_overrides(manifest: Manifest, options: RunOptions) -> Manifest:
     return dataclasses.replace(manifest, limits=limits, max_usd=max_usd)
 
 
+def plan_job(manifest: Manifest, options: RunOptions, *, latency_scale: float = 1.0) -> Plan:
+    """`batchgen plan`: the pure plan, told what the run directory already holds (read through
+    a read-only journal; nothing is written, no folder made)."""
+    manifest = with_overrides(manifest, options)
+    run_dir = run_dir_for(manifest, options.out)
+    done: dict[str, int] = {}
+    spent = 0.0
+    if (run_dir / JOURNAL_FILE).is_file() and not options.fresh:
+        journal = Journal.open_readonly(run_dir)
+        try:
+            done, spent = done_by_model(journal, expand(manifest)), job_spend_usd(journal)
+        finally:
+            journal.close()
+    return make_plan(
+        manifest,
+        latency_scale=latency_scale,
+        done_by_model=done,
+        spent_usd=spent,
+        run_dir=str(run_dir),
+    )
+
+
+def check_prices(manifest: Manifest) -> None:
+    """A cap (from the manifest or --max-usd) needs a price for every model it may send to."""
+    if manifest.max_usd is None:
+        return
+    models = [*manifest.models, *manifest.fallback.values()]
+    missing = pricing.unpriced(
+        models, kind=manifest.provider.api, resolution=manifest.resolution, prices=manifest.prices
+    )
+    if missing:
+        raise ManifestError(
+            [f"{manifest.source or 'manifest'}: {unpriced_message(m)}" for m in missing]
+        )
+
+
+def budget_for(manifest: Manifest, journal: Journal) -> Budget:
+    """The run's budget; with `scope: job`, what earlier runs spent counts against it."""
+    before = job_spend_usd(journal) if manifest.budget_scope == "job" else 0.0
+    return Budget(manifest.max_usd, spent_before_usd=before)
+
+
 def run_dir_for(manifest: Manifest, out: Path | None = None) -> Path:
     """--out, else output.dir with {name} filled in (relative to the current directory)."""
     return out if out is not None else Path(manifest.output.dir.replace("{name}", manifest.name))
@@ -89,6 +136,7 @@ async def run_job(
     """Render the manifest's tasks (or `tasks`, for callers that feed their own) into its run
     directory, and write the report."""
     manifest = with_overrides(manifest, options)
+    check_prices(manifest)
     run_dir = run_dir_for(manifest, options.out)
     ours = (run_dir / JOURNAL_FILE).is_file()  # no journal: images/ there is not batchgen's
     journal = Journal.open(run_dir, fresh=options.fresh)  # locks the folder first
@@ -105,14 +153,18 @@ async def run_job(
         started, status = time.monotonic(), "aborted"
         try:
             source = tasks if tasks is not None else expand(manifest)
-            result = await _render(manifest, options, log, sink, observer, source)
+            budget = budget_for(manifest, journal)
+            if observer is not None and budget.max_usd is not None:
+                observer.budget(budget.max_usd, budget.spent_before_usd, manifest.budget_scope)
+            result = await _render(manifest, options, log, sink, observer, source, budget)
             status = result.status
         except (anyio.get_cancelled_exc_class(), KeyboardInterrupt):
             status = "cancelled"
             raise
         finally:  # a run that dies (no key, a hard cancel) still records how long it ran
             log.end(wall_s=time.monotonic() - started, status=status)
-        summary = write_reports(run_dir, journal, name=manifest.name, html=options.html)
+        cap = (manifest.max_usd, manifest.budget_scope) if manifest.max_usd else None
+        summary = write_reports(run_dir, journal, name=manifest.name, html=options.html, budget=cap)
     finally:
         journal.close()
     return JobResult(run_dir=run_dir, result=result, summary=summary)
@@ -125,6 +177,7 @@ async def _render(
     sink: Sink,
     observer: Observer | None,
     tasks: TaskSource,
+    budget: Budget,
 ) -> RunResult:
     limits = manifest.limits
     async with open_provider(manifest) as provider:
@@ -133,13 +186,14 @@ async def _render(
             limiter=Limiter(
                 concurrency=limits.concurrency, requests_per_minute=limits.requests_per_minute
             ),
-            budget=Budget(manifest.max_usd),
+            budget=budget,
             sink=sink,
             log=log,
             save=SaveSettings(name=manifest.name, filename=manifest.output.filename),
             render=RenderSettings(
                 request_timeout_s=limits.request_timeout_s,
                 fallback=manifest.fallback,
+                prices=manifest.prices,
                 policy=RetryPolicy(
                     max_attempts=limits.max_attempts,
                     download_attempts=limits.max_attempts,

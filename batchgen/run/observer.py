@@ -1,4 +1,4 @@
-"""The hooks a progress view overrides: skipped, attempt_failed, finished."""
+"""The hooks a progress view overrides: skipped, attempt_failed, finished, model_stopped."""
 
 from __future__ import annotations
 
@@ -19,3 +19,10 @@ class Observer:
 
     def finished(self, outcome: Outcome) -> None:
         """A task ended, rendered or failed, and is in the journal."""
+
+    def budget(self, max_usd: float, spent_before_usd: float, scope: str) -> None:
+        """The run's cap, before any request; with scope "job", what earlier runs spent."""
+
+    def model_stopped(self, model: str, reason: str) -> None:
+        """No more requests go to `model`: its first requests were all refused alike (the
+        systematic-rejection breaker). Called once per model."""

@@ -12,7 +12,6 @@ import anyio
 from batchgen import pricing
 from batchgen.errors import (
     BatchgenError,
-    BudgetExceeded,
     DownloadError,
     ModelRetired,
     ProviderError,
@@ -22,8 +21,9 @@ from batchgen.errors import (
 from batchgen.models import Generation, Outcome, SavedImage, Task, Timing
 from batchgen.providers.base import Provider
 from batchgen.retry import Decision, GiveUp, NextModel, Retry, RetryPolicy, StopRun, decide
+from batchgen.run.breaker import Breaker
 from batchgen.run.budget import Budget
-from batchgen.run.limits import Limiter
+from batchgen.run.limits import Limiter, Permit
 from batchgen.run.runlog import RunLog
 from batchgen.run.saving import ImageSaver
 from batchgen.store.journal import PendingGeneration
@@ -35,11 +35,16 @@ class Abandoned(Exception):
     """The run is stopping; this task was dropped before its request went out."""
 
 
+class _ModelStopped(Exception):
+    """The breaker stopped the model while this task waited to probe it."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RenderSettings:
     request_timeout_s: float
     fallback: Mapping[str, str] = field(default_factory=dict)
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    prices: Mapping[str, float] = field(default_factory=dict)  # the manifest's, over the table
 
 
 @dataclass(slots=True)
@@ -68,6 +73,7 @@ class Renderer:
         settings: RenderSettings,
         stopping: anyio.Event,
         rand: Callable[[], float] = random.random,
+        breaker: Breaker | None = None,
     ) -> None:
         self._provider = provider
         self._limiter = limiter
@@ -80,6 +86,7 @@ class Renderer:
         self._retired: set[str] = set()
         self._broken_until: dict[str, float] = {}
         self._waiting: set[anyio.CancelScope] = set()
+        self._breaker = breaker or Breaker()
 
     async def render(self, task: Task, pending: PendingGeneration | None = None) -> Outcome:
         """Render `task`, trying each model of its fallback chain in turn. Abandoned,
@@ -100,8 +107,15 @@ class Renderer:
             self._broken_until[model] = time.monotonic() + BREAKER_S
             if decision.retired:
                 self._retired.add(model)
-        error = error or ModelRetired("every model in the fallback chain is retired")
+        error = error or self._dead_end(task.model)
         return _outcome(task, tally, None, error)
+
+    def _dead_end(self, model: str) -> BatchgenError:
+        """Why no model of the chain was asked: stopped by the breaker, or retired."""
+        for candidate in self._chain_of(model):
+            if (stopped := self._breaker.stopped(candidate)) is not None:
+                return stopped
+        return ModelRetired("every model in the fallback chain is retired")
 
     async def _render_with(
         self, task: Task, model: str, tally: _Tally
@@ -109,10 +123,15 @@ class Renderer:
         """Ask one model until it answers, or until the decision is to move on."""
         attempt = 0
         while True:
+            if (stopped := self._breaker.stopped(model)) is not None:
+                return stopped, NextModel()
             attempt += 1
             tally.attempts += 1
             try:
                 generation = await self._request(task, model, tally)
+            except _ModelStopped:
+                tally.attempts -= 1  # nothing was sent
+                continue
             except ProviderError as exc:
                 self._log.attempt_failed(task, model, tally.attempts, exc)
                 match self._decide(exc, attempt):
@@ -166,15 +185,22 @@ class Renderer:
             tally.download_s += time.monotonic() - started
         return _outcome(task, tally, model, None)
 
-    def _chain(self, model: str) -> Iterator[str]:
-        """The model, then its fallbacks; a retired model is left out, and one that just
-        failed outright is passed over while a fallback stands behind it."""
+    def _chain_of(self, model: str) -> list[str]:
         chain: list[str] = []
         current: str | None = model
         while current is not None and current not in chain:
             chain.append(current)
             current = self._settings.fallback.get(current)
-        live = [m for m in chain if m not in self._retired]
+        return chain
+
+    def _chain(self, model: str) -> Iterator[str]:
+        """The model, then its fallbacks; a retired or stopped model is left out, and one that
+        just failed outright is passed over while a fallback stands behind it."""
+        live = [
+            m
+            for m in self._chain_of(model)
+            if m not in self._retired and self._breaker.stopped(m) is None
+        ]
         now = time.monotonic()
         for position, candidate in enumerate(live):
             last = position == len(live) - 1
@@ -182,16 +208,38 @@ class Renderer:
                 yield candidate
 
     async def _request(self, task: Task, model: str, tally: _Tally) -> Generation:
-        worst = pricing.worst_case_usd(
-            model, task.num_images, kind=self._provider.kind, resolution=task.resolution
-        )
-        if not self._budget.reserve(worst):
-            raise BudgetExceeded(
-                f"budget reached: the next request could pass ${self._budget.max_usd}"
-            )
+        """One request: a probe turn (breaker), a slot, then room in the budget while holding
+        the slot; the cost is settled however it ends."""
+        with anyio.CancelScope() as waiting:
+            self._waiting.add(waiting)  # stop_waiting() cancels tasks not yet sending
+            try:
+                if not await self._breaker.admit(model):
+                    raise _ModelStopped
+                async with self._limiter.slot() as permit:
+                    tally.wait_s += permit.waited_s
+                    return await self._paid_request(task, model, tally, (permit, waiting))
+            finally:
+                self._waiting.discard(waiting)
+        raise Abandoned  # the scope was cancelled: the run is stopping
+
+    async def _paid_request(
+        self, task: Task, model: str, tally: _Tally, held: tuple[Permit, anyio.CancelScope]
+    ) -> Generation:
+        permit, waiting = held
+        if self._stopping.is_set():
+            raise Abandoned
+        table_worst = self._table_usd(model, task.num_images, task)
+        worst = self._budget.worst_case(model, task.num_images, table_worst)
+        started = time.monotonic()
+        await self._budget.claim(worst)  # BudgetExceeded when it cannot fit, even alone
+        tally.wait_s += time.monotonic() - started
+        self._waiting.discard(waiting)
         cost = 0.0
         try:
-            generation, cost = await self._send(task, model, tally)
+            if self._stopping.is_set():
+                raise Abandoned
+            generation = await self._send(task, model, tally, permit)
+            cost = self._charge(task, model, generation, table_worst)
         except ProviderError as exc:
             cost = exc.billed_usd
             raise
@@ -200,35 +248,55 @@ class Renderer:
             tally.cost_usd += cost
         return generation
 
-    async def _send(self, task: Task, model: str, tally: _Tally) -> tuple[Generation, float]:
-        with anyio.CancelScope() as waiting:
-            self._waiting.add(waiting)  # stop_waiting() cancels tasks still queued for a slot
-            try:
-                async with self._limiter.slot() as permit:
-                    self._waiting.discard(waiting)
-                    tally.wait_s += permit.waited_s
-                    if self._stopping.is_set():
-                        raise Abandoned
-                    try:
-                        generation = await self._timed_generate(task, model, tally)
-                    except ProviderError as exc:
-                        self._limiter.feedback(permit, overloaded=_is_overload(exc))
-                        raise
-                    self._limiter.feedback(permit, overloaded=False)
-                    if generation.hold_s:  # before the slot frees: no start slips in between
-                        self._limiter.cool_down(generation.hold_s)
-            finally:
-                self._waiting.discard(waiting)
-        if waiting.cancelled_caught:
-            raise Abandoned
-        cost = pricing.cost_usd(
+    async def _send(self, task: Task, model: str, tally: _Tally, permit: Permit) -> Generation:
+        """Ask the provider, telling the limiter and the breaker how it went."""
+        try:
+            generation = await self._timed_generate(task, model, tally)
+        except ProviderError as exc:
+            self._limiter.feedback(permit, overloaded=_is_overload(exc))
+            self._tell_breaker(task, model, exc)
+            raise
+        self._limiter.feedback(permit, overloaded=False)
+        self._tell_breaker(task, model, None)
+        if generation.hold_s:  # before the slot frees: no start slips in between
+            self._limiter.cool_down(generation.hold_s)
+        return generation
+
+    def _tell_breaker(self, task: Task, model: str, error: ProviderError | None) -> None:
+        stopped = self._breaker.answered(model, error)
+        if stopped is not None:
+            self._log.model_stopped(task, model, str(stopped))
+
+    def _table_usd(self, model: str, images: int, task: Task) -> float:
+        return pricing.worst_case_usd(
             model,
-            len(generation.images),
-            generation.usage,
+            images,
             kind=self._provider.kind,
             resolution=task.resolution,
+            prices=self._settings.prices,
         )
-        return generation, cost
+
+    def _charge(self, task: Task, model: str, generation: Generation, worst: float) -> float:
+        """What the answer is counted as costing; a surprise is flagged in the journal, and one
+        above the worst case shrinks the budget's room for this model's later requests."""
+        table = self._table_usd(model, len(generation.images), task)
+        known = pricing.price_per_image(
+            model,
+            kind=self._provider.kind,
+            resolution=task.resolution,
+            prices=self._settings.prices,
+        )
+        reported = pricing.reported_usd(generation.usage)
+        if known is None:  # no worst case to hold it to (no budget can name such a model)
+            reported = reported if reported is not None else 0.0
+            charge = pricing.charge(reported, table_usd=0.0, worst_usd=0.0)
+        else:
+            charge = pricing.charge(reported, table_usd=table, worst_usd=worst)
+        if charge.flag is not None:
+            self._log.cost_flagged(task, model, charge.flag)
+        if known is not None and charge.usd > worst + 1e-9:
+            self._budget.over(model, task.num_images, charge.usd)
+        return charge.usd
 
     async def _timed_generate(self, task: Task, model: str, tally: _Tally) -> Generation:
         started = time.monotonic()

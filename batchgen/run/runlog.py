@@ -18,6 +18,7 @@ import anyio
 
 from batchgen.errors import BatchgenError
 from batchgen.models import ImageRef, Outcome, SavedImage, Task
+from batchgen.report.names import COST_FLAG_KIND, MODEL_STOPPED_KIND
 from batchgen.run.observer import Observer
 from batchgen.store.journal import Journal, PendingGeneration
 
@@ -84,6 +85,37 @@ class RunLog:
             at=time.time(),
         )
         self._observer.attempt_failed(task, model, attempt, error)
+
+    def cost_flagged(self, task: Task, model: str, message: str) -> None:
+        """A reported cost was not what the worst case allowed (above it, negative, absurd):
+        kept beside the errors under COST_FLAG_KIND (billed 0: the cost is in the task's)."""
+        self._journal.record_error(
+            task_id=task.id,
+            run_id=self._run_id,
+            attempt=0,
+            model=model,
+            kind=COST_FLAG_KIND,
+            status=None,
+            message=message,
+            billed_usd=0.0,
+            at=time.time(),
+        )
+
+    def model_stopped(self, task: Task, model: str, reason: str) -> None:
+        """The breaker stopped a model, on `task`'s answer: one errors row of kind
+        MODEL_STOPPED_KIND says so in the report (billed 0), and the observer hears it once."""
+        self._journal.record_error(
+            task_id=task.id,
+            run_id=self._run_id,
+            attempt=0,
+            model=model,
+            kind=MODEL_STOPPED_KIND,
+            status=None,
+            message=reason,
+            billed_usd=0.0,
+            at=time.time(),
+        )
+        self._observer.model_stopped(model, reason)
 
     def finished(self, outcome: Outcome) -> None:
         """A task ended (in the open group: a kill before the next commit renders it again,
