@@ -5,6 +5,7 @@ saver and their settings); the engine receives them ready-made."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
 import shutil
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import anyio
 
+from batchgen.errors import JournalError
 from batchgen.expand import count_tasks, expand
 from batchgen.models import Manifest
 from batchgen.providers import open_provider
@@ -78,6 +80,19 @@ def forget_outputs(run_dir: Path) -> None:
         shutil.rmtree(run_dir / folder, ignore_errors=True)
 
 
+def refuse_unknown_images(run_dir: Path, journal: Journal) -> None:
+    """A journal that knows no run beside an images/ folder with files in it (the journal was
+    deleted or emptied): a run would pay for every image again and overwrite the files."""
+    images = run_dir / IMAGES_DIR
+    if journal.is_new() and any(files for _, _, files in os.walk(images)):
+        raise JournalError(
+            f"{images} holds images, but the journal beside it ({journal.path.name}) knows "
+            "of no run: it was deleted or emptied. Running now would pay for those images "
+            f"again and overwrite them. Rerun with --fresh to start over (it deletes {images}),"
+            " or choose another --out."
+        )
+
+
 async def run_job(
     manifest: Manifest,
     options: RunOptions = RunOptions(),
@@ -93,6 +108,8 @@ async def run_job(
     try:
         if options.fresh:
             forget_outputs(run_dir)
+        else:
+            refuse_unknown_images(run_dir, journal)
         sink = Sink(run_dir)
         sink.prepare()
         journal.drop_missing_images(run_dir)
