@@ -20,6 +20,9 @@ __all__ = ["EmulatorStats", "create_app", "stats_of"]
 FILES_PATH = "/files/{token}.png"
 STATS_PATH = "/_emulator/stats"
 LIMITS_PATH = "/_emulator/limits"  # PUT {"max_concurrency": n | null}: capacity changes live
+# PUT {"status": 503 | 410 | ... | null}: every file download answers that status until it is
+# set back to null (a CDN outage, or links that expired); generations go on as before
+FILES_PATH_CONTROL = "/_emulator/files"
 SLOW_CHUNK_BYTES = 16 * 1024
 SLOW_CHUNK_DELAY_S = 0.05  # ~5 s for a 1.5 MB file at time_scale 1
 TRUNCATE_FRACTION = 0.6  # share of the file sent before a "truncate" fault cuts the connection
@@ -41,6 +44,7 @@ def create_app(
     app.router.add_get(FILES_PATH, _serve_file)
     app.router.add_get(STATS_PATH, _serve_stats)
     app.router.add_put(LIMITS_PATH, _set_limits)
+    app.router.add_put(FILES_PATH_CONTROL, _set_files)
     app.on_shutdown.append(_cancel_generations)
     return app
 
@@ -60,7 +64,7 @@ def stats_of(app: web.Application) -> EmulatorStats:
 
 @web.middleware
 async def _count_responses(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path in (STATS_PATH, LIMITS_PATH):
+    if request.path in (STATS_PATH, LIMITS_PATH, FILES_PATH_CONTROL):
         return await handler(request)
     stats = request.app[STATE].stats
     stats.requests_total += 1
@@ -84,6 +88,16 @@ async def _set_limits(request: web.Request) -> web.Response:
     return web.json_response({"max_concurrency": limit})
 
 
+async def _set_files(request: web.Request) -> web.Response:
+    """Tests open and close a window in which the file host fails (the client is not told)."""
+    body = await request.json()
+    status = body.get("status") if isinstance(body, dict) else None
+    if status is not None and not (isinstance(status, int) and 400 <= status <= 599):
+        return web.json_response({"message": "status: an HTTP error status or null"}, status=400)
+    request.app[STATE].files_status = status
+    return web.json_response({"status": status})
+
+
 async def _serve_stats(request: web.Request) -> web.Response:
     return web.json_response(request.app[STATE].stats.snapshot())
 
@@ -93,6 +107,9 @@ async def _serve_file(request: web.Request) -> web.StreamResponse:
     token = images.decode_token(request.match_info["token"], _ALLOWED_SIZES)
     if token is None:
         return error_response(request, 404, "File not found")
+    if state.files_status is not None:
+        state.stats.downloads_refused += 1
+        return error_response(request, state.files_status, "File host is failing")
     png = await images.load_png(token)
     fault = state.faults.download()
     if fault is not None:

@@ -37,6 +37,7 @@ class EmulatorStats:
     in_flight: int = 0  # admitted generation requests not yet answered (fal: not yet done)
     max_in_flight: int = 0
     downloads: int = 0
+    downloads_refused: int = 0  # while PUT /_emulator/files set an error status
     bytes_served: int = 0
     status_polls: int = 0  # fal status requests
     cancelled: int = 0  # fal requests cancelled by the client before they were done
@@ -87,6 +88,7 @@ class State:
         )
         self.generations: set[asyncio.Task[object]] = set()
         self.max_concurrency = config.max_concurrency  # may change while running
+        self.files_status: int | None = None  # set: every file download fails with it
 
     def key_is(self, given: str | None, expected_form: str) -> bool:
         """Whether `given` is the configured key written as `expected_form` ("Bearer {}")."""

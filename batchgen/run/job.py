@@ -5,6 +5,7 @@ saver and their settings); the engine receives them ready-made."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
 import shutil
 import time
@@ -15,7 +16,7 @@ from pathlib import Path
 import anyio
 
 from batchgen import pricing
-from batchgen.errors import ManifestError
+from batchgen.errors import JournalError, ManifestError
 from batchgen.expand import count_tasks, expand
 from batchgen.manifest.prices import unpriced_message
 from batchgen.models import Manifest
@@ -126,6 +127,19 @@ def forget_outputs(run_dir: Path) -> None:
         shutil.rmtree(run_dir / folder, ignore_errors=True)
 
 
+def refuse_unknown_images(run_dir: Path, journal: Journal) -> None:
+    """A journal that knows no run beside an images/ folder with files in it (the journal was
+    deleted or emptied): a run would pay for every image again and overwrite the files."""
+    images = run_dir / IMAGES_DIR
+    if journal.is_new() and any(files for _, _, files in os.walk(images)):
+        raise JournalError(
+            f"{images} holds images, but the journal beside it ({journal.path.name}) knows "
+            "of no run: it was deleted or emptied. Running now would pay for those images "
+            f"again and overwrite them. Rerun with --fresh to start over (it deletes {images}),"
+            " or choose another --out."
+        )
+
+
 async def run_job(
     manifest: Manifest,
     options: RunOptions = RunOptions(),
@@ -141,7 +155,9 @@ async def run_job(
     ours = (run_dir / JOURNAL_FILE).is_file()  # no journal: images/ there is not batchgen's
     journal = Journal.open(run_dir, fresh=options.fresh)  # locks the folder first
     try:
-        if options.fresh and ours:
+        if not options.fresh:
+            refuse_unknown_images(run_dir, journal)
+        elif ours:
             forget_outputs(run_dir)
         sink = Sink(run_dir)
         sink.prepare()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import anyio
@@ -18,7 +19,7 @@ from batchgen.errors import (
     ProviderTimeout,
     RateLimited,
 )
-from batchgen.models import Generation, Outcome, SavedImage, Task, Timing
+from batchgen.models import Generation, ImageRef, Outcome, SavedImage, Task, Timing
 from batchgen.providers.base import Provider
 from batchgen.retry import Decision, GiveUp, NextModel, Retry, RetryPolicy, StopRun, decide
 from batchgen.run.breaker import Breaker
@@ -156,16 +157,21 @@ class Renderer:
     async def _resume(
         self, task: Task, pending: PendingGeneration, tally: _Tally
     ) -> Outcome | None:
-        """A killed run paid for this task's images: fetch them again, do not pay again."""
+        """An earlier run paid for this task's images (it was killed, or the downloads
+        failed): fetch them, do not pay again. Only images that are gone for good (an
+        expired link, staged bytes lost) are bought again; while the host is still failing
+        the task fails again and keeps its generation."""
         tally.cost_usd += pending.cost_usd
         if not pending.refs:
-            return None  # inline images died with the process; the request is made again
+            return None  # a journal from before inline images were staged: buy again
         started = time.monotonic()
         try:
             await self._saver.save_all(
                 task, pending.model, pending.refs, tally.images, resuming=True
             )
-        except DownloadError:
+        except DownloadError as exc:
+            if not _gone(exc):  # the host is still failing: paying again would not help
+                return _outcome(task, tally, pending.model, _kept(exc, pending.refs))
             tally.images.clear()
             return None  # the links have expired: render again
         finally:
@@ -180,7 +186,7 @@ class Renderer:
         try:
             await self._saver.save_all(task, model, generation.images, tally.images)
         except DownloadError as exc:
-            return _outcome(task, tally, model, exc)
+            return _outcome(task, tally, model, _kept(exc, generation.images))
         finally:
             tally.download_s += time.monotonic() - started
         return _outcome(task, tally, model, None)
@@ -323,6 +329,21 @@ class Renderer:
 def _is_overload(error: ProviderError) -> bool:
     """The server refused for load (not for what we asked): the adaptive limit's signal."""
     return isinstance(error, RateLimited) or error.status == 503
+
+
+def _gone(error: DownloadError) -> bool:
+    """Images that cannot be fetched again: refused for good (an expired link, lost bytes),
+    or a host that no longer listens (the built-in emulator ends with its run; a CDN that is
+    down answers 5xx or times out, it does not refuse connections)."""
+    refused = getattr(error.__cause__, "errno", None) == errno.ECONNREFUSED
+    return not error.retryable or refused
+
+
+def _kept(error: DownloadError, refs: Sequence[ImageRef]) -> DownloadError:
+    """The report's word for a paid generation whose images are not all on disk: the run
+    log keeps it (a failed download), and the next run fetches it before paying again."""
+    what = "links" if any(ref.url for ref in refs) else "images"
+    return DownloadError(f"{error} (paid; {what} kept for the next run)", retryable=False)
 
 
 def _outcome(

@@ -1,12 +1,25 @@
 """The run log: everything a run writes to its journal, and when each write becomes durable.
 
-When is a paid generation durable? At once: `paid` commits before the first download starts,
-with no wait between the answer and the commit, so a kill from then on means downloading
-again, never paying again. An image's row is durable before its file is renamed into place
-(`image_saved`, a commit shared by writers within a few ms), so every file on disk is known.
-Failed attempts and finished tasks join the open group, committed every COMMIT_EVERY_S
-(`commit_periodically`) and at the end (`commit_pending`): a kill loses at most that much,
-and a rerun redoes only that (from the paid generation, when there is one).
+When is a paid generation durable? At once: `paid` returns with no await between the answer
+and the record, before the first download starts. Its inline images (base64 answers) are
+written to files in the run's staging area (.paid/), then the generation's links or staged
+files go to the paid log (journal.paid) in one write(2); its journal row joins the open group
+and the next commit empties the log. Data written so is in the kernel when the call returns:
+a killed process (kill -9 included) loses none of it, and the next run folds the log back
+into the journal and fetches the images, never paying again. A machine crash or power loss
+may lose the last moments of both the log and the journal (nothing is fsynced; SQLite's WAL
+runs with synchronous=NORMAL): the promise is against a killed process, not a lost machine.
+
+A paid generation whose images do not all reach the disk (a CDN down for longer than the
+download retries) stays kept: the task fails with kind "download" and the next run fetches
+its links first (`finished` keeps it); only images that are gone for good (a 403/404/410
+link, a host that refuses connections, lost staged bytes) are bought again.
+
+An image's row is durable before its file is renamed into place (`image_saved`, a commit
+shared by writers within a few ms), so every file on disk is known. Failed attempts and
+finished tasks join the open group, committed every COMMIT_EVERY_S (`commit_periodically`)
+and at the end (`commit_pending`): a kill loses at most that much, and a rerun redoes only
+that (from the paid generation, when there is one).
 """
 
 from __future__ import annotations
@@ -16,7 +29,7 @@ from collections.abc import Sequence
 
 import anyio
 
-from batchgen.errors import BatchgenError
+from batchgen.errors import BatchgenError, DownloadError
 from batchgen.models import ImageRef, Outcome, SavedImage, Task
 from batchgen.report.names import COST_FLAG_KIND, MODEL_STOPPED_KIND
 from batchgen.run.observer import Observer
@@ -60,11 +73,11 @@ class RunLog:
 
     # writes, each with its durability
     def paid(self, task: Task, *, model: str, refs: Sequence[ImageRef], cost_usd: float) -> None:
-        """A generation was paid for: durable now, before any of its downloads starts."""
+        """A generation was paid for: durable against a kill when this returns (inline images
+        staged, one line in the paid log), before any of its downloads starts; no commit."""
         self._journal.record_generation(
             task.id, run_id=self._run_id, model=model, refs=refs, cost_usd=cost_usd
         )
-        self._journal.commit()  # no await before it: nothing can slip in between
 
     async def image_saved(self, task: Task, image: SavedImage) -> None:
         """An image is staged: its row is durable when this returns, before the file's rename."""
@@ -119,8 +132,10 @@ class RunLog:
 
     def finished(self, outcome: Outcome) -> None:
         """A task ended (in the open group: a kill before the next commit renders it again,
-        from its paid generation if it has one); then the observer hears of it."""
-        self._journal.record(outcome, run_id=self._run_id)
+        from its paid generation if it has one); then the observer hears of it. A task that
+        failed downloading keeps its paid generation for the next run."""
+        kept = outcome.status == "failed" and outcome.error_kind == DownloadError.kind
+        self._journal.record(outcome, run_id=self._run_id, keep_generation=kept)
         self._observer.finished(outcome)
 
     def commit_pending(self) -> None:

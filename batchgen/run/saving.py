@@ -62,6 +62,8 @@ class ImageSaver:
         for ref in refs:
             if ref.index in on_disk and (self._sink.root / on_disk[ref.index].path).exists():
                 saved.append(on_disk[ref.index])
+            elif ref.url is None and ref.b64 is None:  # staged inline bytes that are gone
+                raise DownloadError(f"image {ref.index}: its paid bytes are lost", retryable=False)
             else:
                 saved.append(await self._save(task, model, ref, policy))
 

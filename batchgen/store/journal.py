@@ -5,7 +5,9 @@ transaction (WAL mode) that is committed in groups: whenever a writer needs its 
 (`durable()`: an image row before its file is renamed into place), every few hundred ms, and
 at the end. A killed process loses at most the last uncommitted group, and each record is
 written whole, so the journal is always consistent; committing per record cost 8x the CPU.
-Which write is committed when is decided in one place, batchgen.run.runlog (the run log).
+A paid generation is also appended to the paid log (store/paidlog.py), which a kill cannot
+lose; opening the journal folds what the log holds back in. Which write is made durable
+when is decided in one place, batchgen.run.runlog (the run log).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ import anyio.lowlevel
 
 from batchgen.errors import JournalError
 from batchgen.models import ImageRef, Outcome, SavedImage
+from batchgen.store.paidlog import PUT_GENERATION, PaidLog
 
 try:
     import fcntl
@@ -95,10 +97,13 @@ ON CONFLICT (id) DO UPDATE SET row_id = excluded.row_id, row = excluded.row,
 class Journal:
     """The run directory's state; open it with `Journal.open(run_dir)`."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, lock: Any = None) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path, lock: Any = None, paid: PaidLog | None = None
+    ) -> None:
         self._conn = conn
         self.path = path
         self._lock = lock
+        self._paid = paid  # None: read-only
         self._broken: JournalError | None = None
         self._group: anyio.Event | None = None  # writers waiting for the next shared commit
 
@@ -109,26 +114,30 @@ class Journal:
     def open(cls, run_dir: Path, *, lock: bool = True, fresh: bool = False) -> Journal:
         """Open (or create) the journal; `lock` guards against two runs in one folder;
         `fresh` forgets every earlier run (only once the lock is held)."""
-        handle = None
+        handle = paid = None
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
             handle = _take_lock(run_dir / LOCK_FILE) if lock else None
             if fresh:
                 for suffix in ("", "-wal", "-shm"):
                     (run_dir / (JOURNAL_FILE + suffix)).unlink(missing_ok=True)
+                PaidLog.remove(run_dir)
             conn = sqlite3.connect(run_dir / JOURNAL_FILE, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(_SCHEMA)
             _add_columns(conn)
             _check_version(conn)
+            paid = PaidLog(run_dir)
+            paid.fold_into(conn)  # after a kill: the paid generations no commit held
         except (OSError, sqlite3.Error) as exc:
-            if handle is not None:
-                handle.close()
+            for held in (handle, paid):
+                if held is not None:
+                    held.close()
             raise JournalError(
                 damage_message(exc, run_dir) or f"cannot open the journal in {run_dir}: {exc}"
             ) from exc
-        return cls(conn, run_dir / JOURNAL_FILE, handle)
+        return cls(conn, run_dir / JOURNAL_FILE, handle, paid)
 
     @classmethod
     def open_readonly(cls, run_dir: Path) -> Journal:
@@ -155,6 +164,8 @@ class Journal:
                 self.commit()
         finally:
             self._conn.close()
+            if self._paid is not None:
+                self._paid.close()
         if self._lock is not None:
             self._lock.close()
 
@@ -179,6 +190,8 @@ class Journal:
         try:
             if self._conn.in_transaction:
                 self._conn.execute("COMMIT")
+            if self._paid is not None:
+                self._paid.forget()  # the commit holds every generation the log had
         except sqlite3.Error as exc:
             self._broken = JournalError(f"journal write failed ({self.path}): {_explain(exc)}")
             raise self._broken from exc
@@ -222,6 +235,10 @@ class Journal:
     def set_meta(self, key: str, value: str) -> None:
         self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
+    def is_new(self) -> bool:
+        """No run was ever begun here: the journal was just made (or deleted, or emptied)."""
+        return self._conn.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is None
+
     def meta(self, key: str) -> str | None:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
@@ -235,20 +252,26 @@ class Journal:
     def record_generation(
         self, task_id: str, *, run_id: int, model: str, refs: Sequence[ImageRef], cost_usd: float
     ) -> None:
-        """A generation was paid for: keep where its images are until they are on disk, so a
-        run killed meanwhile downloads them again instead of paying again."""
-        urls = [{"index": r.index, "url": r.url, "mime_type": r.mime_type} for r in refs if r.url]
-        row = (task_id, run_id, model, json.dumps(urls), cost_usd, time.time())
-        self._write("INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?, ?, ?)", row)
+        """A generation was paid for: keep where its images are (links, or inline images
+        staged as files) until they are on disk, so a run killed meanwhile fetches them
+        instead of paying again. Durable against a kill when this returns (the paid log);
+        the row joins the open group."""
+        if self._broken is not None:
+            raise self._broken
+        assert self._paid is not None, "a read-only journal records nothing"
+        try:
+            row = self._paid.append(task_id, run_id, model, refs, cost_usd)
+        except OSError as exc:
+            raise JournalError(f"cannot keep a paid generation ({self.path}): {exc}") from exc
+        self._write(PUT_GENERATION, row)
 
     def task_state(self, task_id: str) -> tuple[bool, PendingGeneration | None]:
         """Is the task done, and did a killed run pay for it already? (one query, hot path)"""
         row = self._conn.execute(_TASK_STATE, (task_id, task_id)).fetchone()
         if row[1] is None:
             return row[0] == "done", None
-        refs = tuple(
-            ImageRef(r["index"], url=r["url"], mime_type=r["mime_type"]) for r in json.loads(row[2])
-        )
+        assert self._paid is not None
+        refs = self._paid.refs_of(task_id, row[2])
         return row[0] == "done", PendingGeneration(model=row[1], refs=refs, cost_usd=row[3])
 
     def record_image(self, task_id: str, image: SavedImage) -> None:
@@ -280,8 +303,10 @@ class Journal:
         self.commit()
         return len(missing)
 
-    def record(self, outcome: Outcome, *, run_id: int) -> None:
-        """Store how a task ended (in the open group); its image rows are already written."""
+    def record(self, outcome: Outcome, *, run_id: int, keep_generation: bool = False) -> None:
+        """Store how a task ended (in the open group); its image rows are already written.
+        `keep_generation`: its paid generation stays for the next run to fetch first (its
+        cost is now the task's, so the generation carries none)."""
         task, timing = outcome.task, outcome.timing
         self._write(_UPSERT_TASK, (
                 task.id, task.ordinal, run_id, outcome.status, task.model, outcome.model_used,
@@ -291,7 +316,12 @@ class Journal:
                 outcome.started_at, outcome.finished_at, task.row_id,
                 json.dumps(dict(task.row), ensure_ascii=False) if task.row else None,
             ))  # fmt: skip
-        self._write("DELETE FROM generations WHERE task_id = ?", (task.id,))
+        if keep_generation:
+            self._write("UPDATE generations SET cost_usd = 0 WHERE task_id = ?", (task.id,))
+        else:
+            self._write("DELETE FROM generations WHERE task_id = ?", (task.id,))
+            if self._paid is not None:
+                self._paid.settled(task.id)
         # rows left by an earlier, larger attempt at this task (its files were replaced)
         self._write(
             "DELETE FROM images WHERE task_id = ? AND idx >= ?", (task.id, len(outcome.images))
