@@ -149,12 +149,7 @@ def _say_how_it_ended(job: JobResult, *, quiet: bool, as_json: bool) -> None:
 def plan_command(manifest: str) -> None:
     """Show tasks, images, estimated cost and duration; sends nothing."""
     loaded = _load(manifest)
-    scale = (
-        loaded.provider.options.get("time_scale", 1.0)
-        if loaded.provider.kind == "emulator"
-        else 1.0
-    )
-    plan = make_plan(loaded, latency_scale=float(scale))
+    plan = make_plan(loaded)  # at the emulator's time_scale when it is the provider
     rpm = plan.requests_per_minute or "no limit"
     click.echo(f"{loaded.name}: {plan.tasks:,} tasks, {plan.images:,} images")
     click.echo(f"  estimated cost ${plan.cost_usd:,.2f}; duration ~{_duration(plan.duration_s)}")

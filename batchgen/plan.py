@@ -28,8 +28,11 @@ class Plan:
     by_model: tuple[ModelPlan, ...]
 
 
-def make_plan(manifest: Manifest, *, latency_scale: float = 1.0) -> Plan:
-    """Estimate at the configured limits with typical latencies; fallbacks are not counted."""
+def make_plan(manifest: Manifest, *, latency_scale: float | None = None) -> Plan:
+    """Estimate at the configured limits with typical latencies; fallbacks are not counted.
+    `latency_scale` defaults to the emulator's `time_scale` (1 for a real provider)."""
+    if latency_scale is None:
+        latency_scale = emulator_time_scale(manifest)
     tasks = count_tasks(manifest)
     per_model = tasks // len(manifest.models)
     kind = manifest.provider.api
@@ -50,6 +53,14 @@ def make_plan(manifest: Manifest, *, latency_scale: float = 1.0) -> Plan:
         requests_per_minute=rpm,
         by_model=by_model,
     )
+
+
+def emulator_time_scale(manifest: Manifest) -> float:
+    """How much faster than the real service the built-in emulator answers (1.0 otherwise)."""
+    if manifest.provider.kind != "emulator":
+        return 1.0
+    scale = manifest.provider.options.get("time_scale", 1.0)
+    return float(scale) if isinstance(scale, int | float) else 1.0
 
 
 def _model_plan(manifest: Manifest, model: str, tasks: int) -> ModelPlan:

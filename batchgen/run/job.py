@@ -5,6 +5,7 @@ saver and their settings); the engine receives them ready-made."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
 import shutil
 import time
@@ -13,8 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
+import anyio.from_thread
+import sniffio
 
 from batchgen.expand import count_tasks, expand
+from batchgen.manifest import load_manifest
 from batchgen.models import Manifest
 from batchgen.providers import open_provider
 from batchgen.providers.base import Provider
@@ -35,9 +39,9 @@ from batchgen.store.sink import IMAGES_DIR, Sink
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:
-    """Command-line overrides of the manifest, and how the run behaves."""
+    """Command-line overrides of the manifest, and how the run behaves. `out` may be a str."""
 
-    out: Path | None = None
+    out: Path | str | None = None
     concurrency: int | None = None
     requests_per_minute: float | None = None
     max_usd: float | None = None
@@ -46,6 +50,10 @@ class RunOptions:
     handle_signals: bool = False
     wait_scale: float = 1.0  # scales retry waits; tests and soak runs turn it down
     html: bool = True  # report.html (thumbnails: seconds per run); `batchgen report` makes it later
+
+    def __post_init__(self) -> None:
+        if self.out is not None and not isinstance(self.out, Path):
+            object.__setattr__(self, "out", Path(os.fspath(self.out)))  # "out/nb2" from a notebook
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +73,11 @@ def with_overrides(manifest: Manifest, options: RunOptions) -> Manifest:
     return dataclasses.replace(manifest, limits=limits, max_usd=max_usd)
 
 
-def run_dir_for(manifest: Manifest, out: Path | None = None) -> Path:
+def run_dir_for(manifest: Manifest, out: Path | str | None = None) -> Path:
     """--out, else output.dir with {name} filled in (relative to the current directory)."""
-    return out if out is not None else Path(manifest.output.dir.replace("{name}", manifest.name))
+    return (
+        Path(out) if out is not None else Path(manifest.output.dir.replace("{name}", manifest.name))
+    )
 
 
 def forget_outputs(run_dir: Path) -> None:
@@ -195,8 +205,45 @@ def build_engine(
     )
 
 
-def run(
-    manifest: Manifest, options: RunOptions = RunOptions(), observer: Observer | None = None
+ManifestLike = Manifest | str | os.PathLike[str]
+
+
+def _manifest(manifest: ManifestLike) -> Manifest:
+    return manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
+
+
+async def arun(
+    manifest: ManifestLike, options: RunOptions = RunOptions(), observer: Observer | None = None
 ) -> JobResult:
-    """Run a job to the end (blocking), on anyio's asyncio backend."""
-    return anyio.run(run_job, manifest, options, observer, backend="asyncio")
+    """Run a job to the end inside the caller's event loop (a notebook cell: `await arun(...)`).
+    `manifest` is a loaded Manifest or the path of a manifest file."""
+    return await run_job(_manifest(manifest), options, observer)
+
+
+def run(
+    manifest: ManifestLike, options: RunOptions = RunOptions(), observer: Observer | None = None
+) -> JobResult:
+    """Run a job to the end (blocking), on anyio's asyncio backend. Called where an event loop
+    already runs (a notebook cell, a coroutine), the job runs in a worker thread with a loop of
+    its own and this call blocks until it ends; `await arun(...)` there does not block the loop."""
+    loaded = _manifest(manifest)
+    if not _loop_running():
+        return anyio.run(run_job, loaded, options, observer, backend="asyncio")
+    # signal handlers belong to the main thread's loop; the caller's loop keeps Ctrl-C
+    options = dataclasses.replace(options, handle_signals=False)
+    with anyio.from_thread.start_blocking_portal(backend="asyncio") as portal:
+        future = portal.start_task_soon(run_job, loaded, options, observer)
+        try:
+            return future.result()
+        except KeyboardInterrupt:  # a notebook's interrupt: stop the job as Ctrl-C would
+            future.cancel()
+            raise
+
+
+def _loop_running() -> bool:
+    """Whether this thread already runs an event loop (anyio.run would refuse it)."""
+    try:
+        sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return False
+    return True
