@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -28,6 +29,7 @@ from batchgen.report.compare import (
     read_run,
 )
 from batchgen.report.files import rebuild_reports
+from batchgen.run.engine import Observer
 from batchgen.run.job import JobResult, RunOptions, run, run_dir_for, with_overrides
 from batchgen.run_text import json_summary, rebuilt_lines, stop_line, summary_lines
 
@@ -91,6 +93,12 @@ def main() -> None:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout, nothing else."
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics while the run goes "
+    "(needs the metrics extra).",
+)
 def run_command(
     manifest: str,
     out: Path | None,
@@ -100,6 +108,7 @@ def run_command(
     fresh: bool,
     quiet: bool,
     as_json: bool,
+    metrics_port: int | None,
 ) -> None:
     """Render every task of MANIFEST that is not already on disk."""
     loaded = _load(manifest, quiet=quiet)
@@ -118,10 +127,26 @@ def run_command(
         title=loaded.name,
         console=Console(stderr=True, quiet=quiet),
     )
-    with view:
-        job = _guard(lambda: run(loaded, options, view))
+    with view, _metrics(metrics_port, view, quiet=quiet) as observer:
+        job = _guard(lambda: run(loaded, options, observer))
+    for warning in job.warnings:
+        click.echo(f"warning: {warning}", err=True)
     _say_how_it_ended(job, quiet=quiet, as_json=as_json)
     raise SystemExit(_exit_code(job))
+
+
+@contextmanager
+def _metrics(port: int | None, view: Observer, *, quiet: bool) -> Iterator[Observer]:
+    """The view alone, or with --metrics-port the view behind a Prometheus observer."""
+    if port is None:
+        yield view
+        return
+    from batchgen.metrics import MetricsServer
+
+    with _guard(lambda: MetricsServer(port, view)) as server:
+        if not quiet:
+            click.echo(f"metrics: http://127.0.0.1:{server.port}/metrics", err=True)
+        yield server.observer
 
 
 def _exit_code(job: JobResult) -> int:

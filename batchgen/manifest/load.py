@@ -21,8 +21,10 @@ from batchgen.manifest.schema_check import validate
 from batchgen.manifest.sources import Anchor, KeyPath, Problem, show
 from batchgen.models import (
     DEFAULT_RESOLUTION,
+    NOTIFY_EVENTS,
     Limits,
     Manifest,
+    NotifyConfig,
     OutputConfig,
     PromptSpec,
     ProviderConfig,
@@ -98,6 +100,9 @@ class _Check:
             self.fallback(values.get("fallback", {}), models)
         if self.clean(("output",)):
             self.output(values)
+        notify = values.get("notify")
+        if isinstance(notify, dict) and self.clean(("notify",)) and not _notify(notify):
+            self.add(("notify",), "names neither webhook_env nor command: nothing to notify")
         self.problems += fit.check_models(values, self.clean)
         limit, self.limit_by = fit.prompt_limit(fit.api_of(values), models)
         items = values.get("prompts")
@@ -313,6 +318,16 @@ def _build(
         output=OutputConfig(**values.get("output", {})),
         source=source,
         warnings=warnings,
+        notify=_notify(values.get("notify")),
+    )
+
+
+def _notify(raw: dict[str, Any] | None) -> NotifyConfig | None:
+    if not raw or not (raw.get("webhook_env") or raw.get("command")):
+        return None  # `when:` alone sends nothing anywhere
+    when = _as_list(raw.get("when", list(NOTIFY_EVENTS)))
+    return NotifyConfig(
+        webhook_env=raw.get("webhook_env"), command=raw.get("command"), when=tuple(when)
     )
 
 

@@ -9,7 +9,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from batchgen.models import ASPECT_RATIOS, EMULATOR_DIALECTS, PROVIDER_KINDS, RESOLUTIONS
+from batchgen.models import (
+    ASPECT_RATIOS,
+    EMULATOR_DIALECTS,
+    NOTIFY_EVENTS,
+    PROVIDER_KINDS,
+    RESOLUTIONS,
+)
 
 Schema = dict[str, Any]
 
@@ -149,6 +155,17 @@ _LIMITS = _mapping(
         "max_attempts": _number("integer", minimum=1, maximum=100),
     }
 )
+_NOTIFY = _mapping(
+    {
+        "webhook_env": _ENV_NAME,
+        "command": _text("a shell command"),
+        "when": _one_or_many(
+            {"type": "string", "enum": list(NOTIFY_EVENTS)},
+            "an event",
+            "a non-empty list of unique events",
+        ),
+    }
+)
 MANIFEST_SCHEMA: Schema = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "batchgen manifest v1",
@@ -186,6 +203,7 @@ MANIFEST_SCHEMA: Schema = {
             "limits": _LIMITS,
             "budget": _mapping({"max_usd": _number()}, "max_usd"),
             "output": _mapping({"dir": _text("a directory"), "filename": _text("a file name")}),
+            "notify": _NOTIFY,
             "api_key": _forbidden(KEY_IN_FILE),
         },
         "version",

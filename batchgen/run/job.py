@@ -22,6 +22,7 @@ from batchgen.manifest import load_manifest
 from batchgen.models import Manifest
 from batchgen.providers import open_provider
 from batchgen.providers.base import Provider
+from batchgen.providers.notify import RunEnd, event_of, notify
 from batchgen.report.files import write_reports
 from batchgen.report.names import REPORT_FILES, THUMBS_DIR
 from batchgen.report.summary import Summary
@@ -61,6 +62,7 @@ class JobResult:
     run_dir: Path
     result: RunResult
     summary: Summary  # the whole job across its runs, as report.json says
+    warnings: tuple[str, ...] = ()  # what went wrong after the run (a notification not sent)
 
 
 def with_overrides(manifest: Manifest, options: RunOptions) -> Manifest:
@@ -122,7 +124,24 @@ async def run_job(
         summary = write_reports(run_dir, journal, name=manifest.name, html=options.html)
     finally:
         journal.close()
-    return JobResult(run_dir=run_dir, result=result, summary=summary)
+    warnings = await _notify(manifest, options, run_dir, result, summary)
+    return JobResult(run_dir=run_dir, result=result, summary=summary, warnings=warnings)
+
+
+async def _notify(
+    manifest: Manifest, options: RunOptions, run_dir: Path, result: RunResult, summary: Summary
+) -> tuple[str, ...]:
+    """`notify:` hears how the run ended; its failures are warnings, never the run's."""
+    if manifest.notify is None:
+        return ()
+    end = RunEnd(
+        event=event_of(result.status, result.failed),
+        status=result.status,
+        reason=result.reason,
+        run_dir=str(run_dir),
+        summary=summary.to_json(),
+    )
+    return await notify(manifest.notify, manifest, end, wait_scale=options.wait_scale)
 
 
 async def _render(
