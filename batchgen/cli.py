@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -18,6 +18,7 @@ from batchgen.expand import count_tasks
 from batchgen.manifest import load_manifest
 from batchgen.manifest.excerpts import with_excerpts
 from batchgen.manifest.schema import manifest_schema
+from batchgen.manifest.suggest import fold
 from batchgen.models import DEFAULT_CONCURRENCY, Manifest
 from batchgen.plan import make_plan
 from batchgen.progress import ProgressView
@@ -61,13 +62,28 @@ def _load(path: str, *, quiet: bool = False) -> Manifest:
     try:
         manifest = load_manifest(path)
     except ManifestError as exc:
-        for line in with_excerpts(exc.problems, Path(path), "error"):
-            click.echo(line, err=True)
+        _show(exc.problems, Path(path), "error")
+        _show(exc.warnings, Path(path), "warning")
+        click.echo(_tally(len(exc.problems), len(exc.warnings)), err=True)
         raise SystemExit(EXIT_USAGE) from exc
     if not quiet:
-        for line in with_excerpts(manifest.warnings, Path(path), "warning"):
-            click.echo(line, err=True)
+        _show(manifest.warnings, Path(path), "warning")
     return manifest
+
+
+def _show(messages: Sequence[str], source: Path, label: str) -> None:
+    """Each message once under its source line; a run of messages alike is its first one and
+    '... and N more like it'."""
+    for group in fold(messages):
+        for line in with_excerpts([group.message], source, label):
+            click.echo(line, err=True)
+        if (tail := group.tail()) is not None:
+            click.echo(f"  {tail}", err=True)
+
+
+def _tally(errors: int, warnings: int) -> str:
+    said = f"{errors} error{'s' * (errors != 1)}"
+    return said + (f", {warnings} warning{'s' * (warnings != 1)}" if warnings else "")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -18,16 +18,20 @@ BatchgenError
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class BatchgenError(Exception):
     """Root of every error batchgen raises on purpose."""
 
 
 class ManifestError(BatchgenError):
-    """A manifest problem; `problems` lists every one found, each already located."""
+    """A manifest problem; `problems` lists every one found, each already located, and
+    `warnings` the notes found in the same pass (an unknown model), so both show at once."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], warnings: Sequence[str] = ()) -> None:
         self.problems = list(problems)
+        self.warnings = tuple(warnings)
         super().__init__("\n".join(self.problems))
 
 

@@ -14,7 +14,7 @@ from string import Formatter
 from typing import Any
 
 from batchgen.errors import ManifestError
-from batchgen.manifest import fit, sources
+from batchgen.manifest import fit, sources, suggest
 from batchgen.manifest.diagnostics import model_warnings
 from batchgen.manifest.schema import EMULATOR_OPTIONS, MANIFEST_SCHEMA, VAR_NAME
 from batchgen.manifest.schema_check import validate
@@ -60,9 +60,10 @@ def parse_manifest(text: str, *, source: Path) -> Manifest:
     ]
     check = _Check(source.parent, document.problems)
     prompts = check.manifest(values)
-    if document.problems:
-        raise ManifestError(document.messages(source))
-    return _build(values, prompts, source, model_warnings(values, document, source))
+    warnings = model_warnings(values, document, source)
+    if document.problems:  # the warnings too: one pass shows everything to fix
+        raise ManifestError(document.messages(source), warnings)
+    return _build(values, prompts, source, warnings)
 
 
 def _not_a_mapping(values: Any) -> str:
@@ -201,18 +202,20 @@ class _Check:
         if parsed is None:
             return None
         fixed, names = parsed
-        for name in dict.fromkeys(names):
-            if name not in raw_vars:
-                self.add(
-                    (*path, "template"),
-                    f"placeholder {{{name}}} has no var; add {name} "
-                    f"under vars, or write {{{{{name}}}}} for literal braces",
-                )
-        for name in raw_vars:
-            if name not in names and self.clean((*path, "vars", name)):
+        unused = [name for name in raw_vars if name not in names]
+        unmatched = [name for name in dict.fromkeys(names) if name not in raw_vars]
+        for name in unmatched:
+            self.add(
+                (*path, "template"),
+                f"placeholder {{{name}}} has no var; {suggest.placeholder_hint(name, unused)}"
+                f"add {name} under vars, or write {{{{{name}}}}} for literal braces",
+            )
+        for name in unused:
+            if self.clean((*path, "vars", name)):
                 self.add(
                     (*path, "vars", name),
-                    f"var {name!r} is not used; expected a {{{name}}} placeholder in the template",
+                    f"var {name!r} is not used; {suggest.var_hint(name, unmatched)}"
+                    f"expected a {{{name}}} placeholder in the template",
                     "key",
                 )
         ready = {name: values for name, values in variables.items() if values}
