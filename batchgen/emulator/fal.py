@@ -181,7 +181,7 @@ async def _result(request: web.Request) -> web.Response:
         return detail(400, "Request was cancelled")
     if not _settle(state, job):
         return detail(400, "Request is still in progress")
-    tokens = state.tokens(job.size, job.count, job.prompt)
+    tokens = state.tokens(job.size, job.count, job.prompt, seed=job.seed)
     files = [
         {
             "url": url,
