@@ -86,26 +86,55 @@ def strip_rows(width: int, height: int, text: str, line: int) -> bytes:
 
     size = font_size(width, height)
     margin = _margin(size)
-    strip = Image.new("RGB", (width, strip_height(width, height, line)), BAND_COLOUR)
-    mask = _line_mask(text, size, width - 2 * margin, _line_height(size))
-    strip.paste(LINE_COLOURS[line], (margin, margin), mask)
-    raw, stride = strip.tobytes(), 3 * width
+    ink = Image.new("L", (width, strip_height(width, height, line)), 0)
+    ink.paste(_line_mask(text, size, width - 2 * margin, _line_height(size)), (margin, margin))
+    # ink 0..255 -> the band colour blended toward the line's: one palette lookup per pixel
+    strip = Image.frombytes("P", ink.size, ink.tobytes())
+    strip.putpalette(_palette(line))
+    raw, stride = strip.convert("RGB").tobytes(), 3 * width
     return b"".join(b"\x00" + raw[y : y + stride] for y in range(0, len(raw), stride))
+
+
+@functools.lru_cache(maxsize=len(LINE_COLOURS))
+def _palette(line: int) -> bytes:
+    ink = LINE_COLOURS[line]
+    return bytes(
+        round(back + (front - back) * level / 255)
+        for level in range(256)
+        for back, front in zip(BAND_COLOUR, ink, strict=True)
+    )
 
 
 def _line_mask(text: str, size: int, room: int, line_h: int) -> Image.Image:
     from PIL import Image
 
     mask = Image.new("L", (max(room, 1), line_h), 0)
-    x = 0
-    for char in text:
-        glyph = _glyph(char, size)
-        if x + glyph.advance > room:
+    space, x = _glyph(" ", size).advance, 0
+    for word in text.split(" "):
+        piece = _word(word, size, line_h)
+        if x + piece.advance > room:
             break  # the caption is a label, not the prompt: what does not fit is left out
+        if piece.mask.width:
+            mask.paste(piece.mask, (x, 0))
+        x += piece.advance + space
+    return mask
+
+
+@functools.lru_cache(maxsize=8192)
+def _word(word: str, size: int, line_h: int) -> Glyph:
+    """A word's glyphs side by side: prompts repeat their words (templates above all), so a
+    caption is a few pastes of cached words."""
+    from PIL import Image
+
+    glyphs = [_glyph(char, size) for char in word]
+    advance = sum(glyph.advance for glyph in glyphs)
+    mask = Image.new("L", (advance, line_h), 0)
+    x = 0
+    for glyph in glyphs:
         if glyph.mask.width and glyph.mask.height:
             mask.paste(glyph.mask, (x + glyph.dx, glyph.dy))
         x += glyph.advance
-    return mask
+    return Glyph(mask, 0, 0, advance)
 
 
 @functools.lru_cache(maxsize=8)
