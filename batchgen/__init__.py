@@ -1,7 +1,7 @@
 """batchgen: render text-to-image jobs in bulk — concurrent, rate-limited, resumable, reported.
 
-from batchgen import load_manifest, run, make_plan
-job = run(load_manifest("jobs/demo.yaml"))
+from batchgen import run, RunOptions
+job = run("jobs/demo.yaml", RunOptions(out="out/demo"))   # in a notebook: await arun(...)
 print(job.summary.images_per_s, job.summary.latency_s.end_to_end.p95)
 """
 
@@ -30,7 +30,7 @@ from batchgen.models import Manifest, Outcome, Task
 from batchgen.plan import Plan, make_plan
 from batchgen.report.summary import Summary
 from batchgen.run.engine import Observer, RunResult
-from batchgen.run.job import JobResult, RunOptions, run, run_job
+from batchgen.run.job import JobResult, RunOptions, arun, run, run_job
 
 __all__ = [
     "AuthError",
@@ -56,6 +56,7 @@ __all__ = [
     "SinkError",
     "Summary",
     "Task",
+    "arun",
     "count_tasks",
     "expand",
     "load_manifest",

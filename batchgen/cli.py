@@ -7,7 +7,8 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,6 +20,7 @@ from batchgen.expand import count_tasks
 from batchgen.manifest.excerpts import with_excerpts
 from batchgen.manifest.load import load_manifest
 from batchgen.manifest.schema import manifest_schema
+from batchgen.manifest.suggest import fold
 from batchgen.models import Manifest
 from batchgen.plan_text import plan_lines
 from batchgen.progress import ProgressView
@@ -31,6 +33,7 @@ from batchgen.report.compare import (
     read_run,
 )
 from batchgen.report.files import rebuild_reports
+from batchgen.run.engine import Observer
 from batchgen.run.job import JobResult, RunOptions, plan_job, run, with_overrides
 from batchgen.run_text import json_summary, rebuilt_lines, stop_line, summary_lines
 from batchgen.store.journal import damage_message
@@ -63,12 +66,12 @@ def _load(path: str, *, quiet: bool = False) -> Manifest:
     try:
         manifest = load_manifest(path)
     except ManifestError as exc:
-        for line in with_excerpts(exc.problems, Path(path), "error"):
-            click.echo(line, err=True)
+        _show(exc.problems, Path(path), "error")
+        _show(exc.warnings, Path(path), "warning")
+        click.echo(_tally(len(exc.problems), len(exc.warnings)), err=True)
         raise SystemExit(EXIT_USAGE) from exc
     if not quiet:
-        for line in with_excerpts(manifest.warnings, Path(path), "warning"):
-            click.echo(line, err=True)
+        _show(manifest.warnings, Path(path), "warning")
     return manifest
 
 
@@ -112,6 +115,21 @@ def _mapped(action: Callable[[], T]) -> T:
         raise SystemExit(EXIT_FAILED) from exc
 
 
+def _show(messages: Sequence[str], source: Path, label: str) -> None:
+    """Each message once under its source line; a run of messages alike is its first one and
+    '... and N more like it'."""
+    for group in fold(messages):
+        for line in with_excerpts([group.message], source, label):
+            click.echo(line, err=True)
+        if (tail := group.tail()) is not None:
+            click.echo(f"  {tail}", err=True)
+
+
+def _tally(errors: int, warnings: int) -> str:
+    said = f"{errors} error{'s' * (errors != 1)}"
+    return said + (f", {warnings} warning{'s' * (warnings != 1)}" if warnings else "")
+
+
 @click.group(cls=_Batchgen, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="batchgen")
 def main() -> None:
@@ -135,6 +153,12 @@ def main() -> None:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout, nothing else."
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics while the run goes "
+    "(needs the metrics extra).",
+)
 def run_command(
     manifest: str,
     out: Path | None,
@@ -144,6 +168,7 @@ def run_command(
     fresh: bool,
     quiet: bool,
     as_json: bool,
+    metrics_port: int | None,
 ) -> None:
     """Render every task of MANIFEST that is not already on disk."""
     loaded = _load(manifest, quiet=quiet)
@@ -162,10 +187,26 @@ def run_command(
         title=loaded.name,
         console=Console(stderr=True, quiet=quiet),
     )
-    with view:
-        job = _guard(lambda: run(loaded, options, view))
+    with view, _metrics(metrics_port, view, quiet=quiet) as observer:
+        job = _guard(lambda: run(loaded, options, observer))
+    for warning in job.warnings:
+        click.echo(f"warning: {warning}", err=True)
     _say_how_it_ended(job, quiet=quiet, as_json=as_json)
     raise SystemExit(_exit_code(job))
+
+
+@contextmanager
+def _metrics(port: int | None, view: Observer, *, quiet: bool) -> Iterator[Observer]:
+    """The view alone, or with --metrics-port the view behind a Prometheus observer."""
+    if port is None:
+        yield view
+        return
+    from batchgen.metrics import MetricsServer
+
+    with _guard(lambda: MetricsServer(port, view)) as server:
+        if not quiet:
+            click.echo(f"metrics: http://127.0.0.1:{server.port}/metrics", err=True)
+        yield server.observer
 
 
 def _exit_code(job: JobResult) -> int:
@@ -212,13 +253,8 @@ def plan_command(
     """Show tasks done and left, the cost of what is left, where the budget would stop the run,
     and the duration at the limits assumed; sends nothing."""
     loaded = _load(manifest, quiet=as_json)
-    scale = (
-        loaded.provider.options.get("time_scale", 1.0)
-        if loaded.provider.kind == "emulator"
-        else 1.0
-    )
     options = RunOptions(out=out, concurrency=concurrency, requests_per_minute=rpm, max_usd=max_usd)
-    plan = _guard(lambda: plan_job(loaded, options, latency_scale=float(scale)))
+    plan = _guard(lambda: plan_job(loaded, options))
     if as_json:
         click.echo(json.dumps({"name": loaded.name, **plan.to_json()}, indent=2))
         return

@@ -18,6 +18,8 @@ BatchgenError
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from batchgen.redact import redact
 
 
@@ -32,10 +34,12 @@ class BatchgenError(Exception):
 
 
 class ManifestError(BatchgenError):
-    """A manifest problem; `problems` lists every one found, each already located."""
+    """A manifest problem; `problems` lists every one found, each already located, and
+    `warnings` the notes found in the same pass (an unknown model), so both show at once."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], warnings: Sequence[str] = ()) -> None:
         self.problems = [redact(problem) for problem in problems]
+        self.warnings = tuple(redact(warning) for warning in warnings)
         super().__init__("\n".join(self.problems))
 
 

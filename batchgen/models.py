@@ -84,6 +84,19 @@ class RowSource:
     count: RowCount = RowCount()
 
 
+NOTIFY_EVENTS = ("end", "failed", "budget")  # how a run ended: each run is exactly one of them
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyConfig:
+    """`notify:` where a run's summary goes when it ends: a webhook (its URL read from an
+    environment variable, as it often holds a token) and/or a local command."""
+
+    webhook_env: str | None = None
+    command: str | None = None
+    when: tuple[str, ...] = NOTIFY_EVENTS  # `on` would be YAML 1.1's boolean true
+
+
 @dataclass(frozen=True, slots=True)
 class PromptSpec:
     """One `prompts:` entry: a plain prompt (no vars, used as written) or a template, whose
@@ -115,6 +128,7 @@ class Manifest:
     version: int = 1
     source: Path | None = None  # the manifest file, for relative paths and messages
     warnings: tuple[str, ...] = ()  # located notes that do not stop a run (an unknown model)
+    notify: NotifyConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)

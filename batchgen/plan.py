@@ -97,14 +97,17 @@ class Plan:
 def make_plan(
     manifest: Manifest,
     *,
-    latency_scale: float = 1.0,
+    latency_scale: float | None = None,
     done_by_model: Mapping[str, int] | None = None,
     spent_usd: float = 0.0,
     run_dir: str | None = None,
 ) -> Plan:
     """Estimate at the configured limits with typical latencies; fallbacks are not counted.
     `done_by_model`: tasks the run directory already holds; `spent_usd`: what counts against
-    the cap already (the job's recorded spend, under `scope: job`)."""
+    the cap already (the job's recorded spend, under `scope: job`); `latency_scale` defaults to
+    the emulator's `time_scale` (1 for a real provider)."""
+    if latency_scale is None:
+        latency_scale = emulator_time_scale(manifest)
     counts = count_by_model(manifest)  # rows may name their own model and num_images
     tasks = sum(count for count, _ in counts.values())
     done = done_by_model or {}
@@ -152,6 +155,14 @@ def _budget_stop(
     fits = left if per_task <= 0 else min(left, math.floor(room / per_task + 1e-9))
     fraction = fits / left if left else 1.0
     return BudgetStop(manifest.max_usd, manifest.budget_scope, spent, fits, fraction)
+
+
+def emulator_time_scale(manifest: Manifest) -> float:
+    """How much faster than the real service the built-in emulator answers (1.0 otherwise)."""
+    if manifest.provider.kind != "emulator":
+        return 1.0
+    scale = manifest.provider.options.get("time_scale", 1.0)
+    return float(scale) if isinstance(scale, int | float) else 1.0
 
 
 def _model_plan(

@@ -32,6 +32,7 @@ PUBLIC = [
     "SinkError",
     "Summary",
     "Task",
+    "arun",
     "count_tasks",
     "expand",
     "load_manifest",

@@ -97,6 +97,7 @@ def test_validate_shows_the_line_and_marks_the_value(runner: CliRunner, tmp_path
         f"error: {bad}:4:13: num_images: must be an integer from 1 to 4, got 9",
         "  4 | num_images: 9",
         "    |             ^",
+        "2 errors",  # and warnings, when there are some, in the same pass
     ]
 
 

@@ -89,10 +89,9 @@ async def test_rate_limit_spaces_request_starts(tmp_path: Path, emulator: Emulat
     """))  # fmt: skip
     job = await run_job(manifest, RunOptions(out=tmp_path / "run"))
     assert job.result.done == 30
-    starts = list(emulator.stats.start_times)
-    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
-    # The server sees what the client sent; 10 ms of slack for loopback and timer jitter.
-    assert min(gaps) >= 60 / rpm - 0.010
+    # The promise is a count per window, as the server sees it. (A minimum gap between two
+    # arrivals was asserted here once: a loaded machine delays one request more than the next,
+    # so it measured the scheduler, not batchgen.)
     assert emulator.stats.max_starts_in_window(1.0) <= rpm / 60 + 1
 
 

@@ -83,7 +83,8 @@ async def _generate(request: web.Request, state: State) -> web.StreamResponse:
 async def _result_body(request: web.Request, state: State, job: GenerationRequest) -> object:
     """The success body: aimlapi's data/meta shape, or fal's images/seed shape for the preview."""
     job, factor = _cost_fault(job, state.faults.cost())
-    tokens = state.tokens(ASPECT_SIZES[job.aspect_ratio], job.num_images, job.prompt)
+    size = ASPECT_SIZES[job.aspect_ratio]
+    tokens = state.tokens(size, job.num_images, job.prompt, seed=job.seed)
     state.bill(job.num_images, usd_for_credits(abs(factor) * job.credits), job.prompt)
     if job.profile.fal_shape and job.as_url:  # base64 asked for: the data shape carries it
         sizes = [(await images.load_png(token)).size for token in tokens]

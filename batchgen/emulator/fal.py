@@ -203,7 +203,7 @@ async def _result(request: web.Request) -> web.Response:
 
 
 async def _answer(request: web.Request, state: State, job: Job) -> dict[str, Any]:
-    tokens = state.tokens(job.size, job.count, job.prompt)
+    tokens = state.tokens(job.size, job.count, job.prompt, seed=job.seed)
     files = [
         {
             "url": url,

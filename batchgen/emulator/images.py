@@ -1,12 +1,18 @@
 """Real PNG files of a chosen byte size, encoded with zlib, plus the stateless file tokens.
 
-A base picture is encoded once per (width, height, target size) and cached; each served file is the
-base with a small tEXt chunk naming its request, so files differ without re-encoding.
+A base picture is encoded once per (width, height, target size) and cached; each served file is
+its own caption band (the prompt's first words, aspect ratio, seed, index: drawing.py) in front
+of that shared base, and a small tEXt chunk naming its request. The band is deflated on its own
+and ends byte-aligned, the base was deflated with no history, so one zlib stream is the band's
+IDAT, the shared IDAT and a 4-byte IDAT of the combined Adler-32: nothing big is re-encoded or
+re-checksummed per file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import math
 import random
 import re
@@ -14,6 +20,8 @@ import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+from batchgen.emulator import drawing
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TEXT_KEYWORD = b"batchgen-emulator"
@@ -25,10 +33,41 @@ _BASE_CACHE_SIZE = 16
 _CORRECTION_PASSES = 3
 _GRAIN_HEADROOM = 1.2  # leave room to correct upwards: the sampled row cost is an estimate
 
-# (width, height, target bytes) -> encoded base; few entries of ~1.5 MB each.
-_bases: dict[tuple[int, int, int], bytes] = {}
+_ZLIB_HEADER = b"\x78\x01"  # deflate, 32 KB window, fastest level (a valid FCHECK)
+_RAW_DEFLATE = -15  # zlib's wbits for a bare deflate stream: headers are written here
+_ADLER_BASE = 65521
+_STRIP_CACHE_SIZE = 256  # ~5-40 KB each: the prompts of the tasks in flight, the facts lines
+_SAMPLE_CAPTION = ("A sample prompt of typical length for the caption", "16:9  seed 1  index 0")
 
-_TOKEN_RE = re.compile(r"(\d{3,4})x(\d{3,4})-(\d{4,8})-([0-9a-f]{32})-(\d)-([0-9a-f]{8})")
+
+@dataclass(frozen=True, slots=True)
+class Base:
+    """The shared part of every file of one size: its IDAT chunk, and what the checksum of the
+    whole stream needs of it."""
+
+    idat: bytes  # a whole IDAT chunk: the scene below the band, deflated with no history
+    adler: int  # Adler-32 of its uncompressed scanlines
+    raw_len: int
+
+
+@dataclass(frozen=True, slots=True)
+class Strip:
+    """One line of a caption band, deflated, with its scanlines' Adler-32 and length."""
+
+    deflated: bytes
+    adler: int
+    raw_len: int
+
+
+# (width, height, caption text, line) -> its strip
+_strips: dict[tuple[int, int, str, int], Strip] = {}
+# (width, height, target bytes) -> encoded base; few entries of ~1.5 MB each.
+_bases: dict[tuple[int, int, int], Base] = {}
+
+_TOKEN_RE = re.compile(
+    r"(\d{3,4})x(\d{3,4})-(\d{4,8})-([0-9a-f]{32})-(\d)-([0-9a-f]{8})"
+    r"(?:-(\d{1,10}|n)-([A-Za-z0-9_-]{0,400}))?"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +80,21 @@ class ImageToken:
     request_id: str  # 32 hex digits
     index: int
     prompt_hash: str  # 8 hex digits
+    seed: int | None = None
+    caption: str = ""  # the prompt's first words, drawn into the picture
 
     def encode(self) -> str:
         """The URL-safe token text."""
+        caption = base64.urlsafe_b64encode(self.caption.encode()).decode().rstrip("=")
         return (
             f"{self.width}x{self.height}-{self.target_bytes}-{self.request_id}"
-            f"-{self.index}-{self.prompt_hash}"
+            f"-{self.index}-{self.prompt_hash}-{'n' if self.seed is None else self.seed}-{caption}"
         )
+
+    def caption_lines(self) -> tuple[str, str]:
+        seed = "no seed" if self.seed is None else f"seed {self.seed}"
+        facts = f"{drawing.aspect_label(self.width, self.height)}  {seed}  index {self.index}"
+        return self.caption, facts
 
 
 def decode_token(text: str, allowed_sizes: frozenset[tuple[int, int]]) -> ImageToken | None:
@@ -60,7 +107,28 @@ def decode_token(text: str, allowed_sizes: frozenset[tuple[int, int]]) -> ImageT
         return None
     if not MIN_TARGET_BYTES <= target <= MAX_TARGET_BYTES:
         return None
-    return ImageToken(width, height, target, match[4], int(match[5]), match[6])
+    seed = None if match[7] in (None, "n") else int(match[7])
+    try:
+        caption = base64.urlsafe_b64decode(_padded(match[8] or "")).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return ImageToken(width, height, target, match[4], int(match[5]), match[6], seed, caption)
+
+
+def _padded(text: str) -> str:
+    return text + "=" * (-len(text) % 4)
+
+
+def make_tokens(
+    size: tuple[int, int], target: int, request_id: str, prompt: str, count: int, seed: int | None
+) -> list[ImageToken]:
+    """The tokens of one answer's `count` images (the caption: the prompt's first words)."""
+    width, height = size
+    digest, caption = prompt_hash(prompt), drawing.first_words(prompt)
+    return [
+        ImageToken(width, height, target, request_id, i, digest, seed, caption)
+        for i in range(count)
+    ]
 
 
 def prompt_hash(prompt: str) -> str:
@@ -70,43 +138,93 @@ def prompt_hash(prompt: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class PngFile:
-    """One file as a shared base (signature..IDAT) and its own small tail (tEXt + IEND)."""
+    """One file: its own head (signature, IHDR, the caption band's IDAT), the shared base IDAT,
+    and its own tail (the checksum's IDAT, tEXt, IEND)."""
 
     head: bytes
+    body: bytes
     tail: bytes
 
     @property
     def size(self) -> int:
-        return len(self.head) + len(self.tail)
+        return len(self.head) + len(self.body) + len(self.tail)
 
     def chunks(self, chunk_bytes: int = SERVE_CHUNK_BYTES) -> Iterator[bytes | memoryview]:
         """The file in slices for streaming, without copying the shared base."""
-        view = memoryview(self.head)
+        yield self.head
+        view = memoryview(self.body)
         for start in range(0, len(view), chunk_bytes):
             yield view[start : start + chunk_bytes]
         yield self.tail
 
     def to_bytes(self) -> bytes:
-        return self.head + self.tail
+        return self.head + self.body + self.tail
 
 
 async def load_png(token: ImageToken) -> PngFile:
-    """render_png, with the first (~0.1 s) encode of a size moved off the event loop."""
-    if not is_cached(token.width, token.height, token.target_bytes):
-        await asyncio.to_thread(base_png, token.width, token.height, token.target_bytes)
-    return render_png(token)
+    """render_png, moved off the event loop when it has drawing or encoding to do (a size's
+    first base takes ~0.1 s, a new caption ~1 ms): the loop keeps its timing for the tests
+    that watch request starts."""
+    ready = is_cached(token.width, token.height, token.target_bytes) and all(
+        _strip_key(token, line, text) in _strips for line, text in enumerate(token.caption_lines())
+    )
+    if ready:
+        return render_png(token)
+    return await asyncio.to_thread(render_png, token)
 
 
 def render_png(token: ImageToken) -> PngFile:
-    """The file a token names: the cached base plus a tEXt chunk that makes it unique."""
-    head = base_png(token.width, token.height, token.target_bytes)
+    """The file a token names: its caption band, the cached base, a tEXt naming the request."""
+    width, height = token.width, token.height
+    base = base_png(width, height, token.target_bytes)
+    top, bottom = (
+        _strip(width, height, text, line) for line, text in enumerate(token.caption_lines())
+    )
+    deflated = top.deflated + bottom.deflated
+    adler = adler32_combine(top.adler, bottom.adler, bottom.raw_len)
+    adler = adler32_combine(adler, base.adler, base.raw_len)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    head = PNG_SIGNATURE + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", _ZLIB_HEADER + deflated)
     text = b"request=%s index=%d prompt=%s" % (
         token.request_id.encode("ascii"),
         token.index,
         token.prompt_hash.encode("ascii"),
     )
-    tail = _chunk(b"tEXt", TEXT_KEYWORD + b"\x00" + text) + _chunk(b"IEND", b"")
-    return PngFile(head, tail)
+    tail = (
+        _chunk(b"IDAT", struct.pack(">I", adler))
+        + _chunk(b"tEXt", TEXT_KEYWORD + b"\x00" + text)
+        + _chunk(b"IEND", b"")
+    )
+    return PngFile(head, base.idat, tail)
+
+
+def _strip_key(token: ImageToken, line: int, text: str) -> tuple[int, int, str, int]:
+    return token.width, token.height, text, line
+
+
+def _strip(width: int, height: int, text: str, line: int) -> Strip:
+    """One caption line's strip, deflated bare and ending byte-aligned (a sync flush), so strips
+    and the base follow each other in one stream; cached, as a task's images share theirs."""
+    key = (width, height, text, line)
+    found = _strips.get(key)
+    if found is None:
+        raw = drawing.strip_rows(width, height, text, line)
+        compressor = zlib.compressobj(_ZLIB_LEVEL, zlib.DEFLATED, _RAW_DEFLATE)
+        deflated = compressor.compress(raw) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        found = _strips[key] = Strip(deflated, zlib.adler32(raw), len(raw))
+        while len(_strips) > _STRIP_CACHE_SIZE:
+            _strips.pop(next(iter(_strips)), None)  # oldest first
+    return found
+
+
+def adler32_combine(first: int, second: int, second_len: int) -> int:
+    """Adler-32 of A+B from those of A and B and B's length (zlib's adler32_combine)."""
+    rem = second_len % _ADLER_BASE
+    sum1 = first & 0xFFFF
+    sum2 = (rem * sum1) % _ADLER_BASE
+    sum1 = (sum1 + (second & 0xFFFF) + _ADLER_BASE - 1) % _ADLER_BASE
+    sum2 = (sum2 + (first >> 16) + (second >> 16) + _ADLER_BASE - rem) % _ADLER_BASE
+    return sum1 | (sum2 << 16)
 
 
 def is_cached(width: int, height: int, target_bytes: int) -> bool:
@@ -114,8 +232,8 @@ def is_cached(width: int, height: int, target_bytes: int) -> bool:
     return (width, height, target_bytes) in _bases
 
 
-def base_png(width: int, height: int, target_bytes: int) -> bytes:
-    """Signature, IHDR and IDAT of a picture whose encoded size is close to target_bytes."""
+def base_png(width: int, height: int, target_bytes: int) -> Base:
+    """The shared scene below the caption band, deflated to make files close to target_bytes."""
     key = (width, height, target_bytes)
     cached = _bases.get(key)
     if cached is None:
@@ -126,21 +244,26 @@ def base_png(width: int, height: int, target_bytes: int) -> bytes:
     return cached
 
 
-def _encode_base(width: int, height: int, target_bytes: int) -> bytes:
-    rows = _draw_scene(width, height)
+def _encode_base(width: int, height: int, target_bytes: int) -> Base:
+    band_h = drawing.band_height(width, height)
+    rows = _draw_scene(width, height)[band_h:]
+    # what a file spends besides the base: a typical caption band, and the chunks' framing
+    band = b"".join(
+        drawing.strip_rows(width, height, text, line) for line, text in enumerate(_SAMPLE_CAPTION)
+    )
+    target_bytes -= len(zlib.compress(band, _ZLIB_LEVEL)) + 200
     rng = random.Random(f"{width}x{height}-{target_bytes}")
     clean = len(zlib.compress(_raw_image(rows), _ZLIB_LEVEL))
     bits, row_cost = _choose_grain(rows, target_bytes - clean, rng)
-    fraction = _clamp01((target_bytes - clean) / (row_cost * height))
-    data = _compress_with_grain(rows, fraction, bits, rng)
+    fraction = _clamp01((target_bytes - clean) / (row_cost * len(rows)))
+    data, raw = _compress_with_grain(rows, fraction, bits, rng)
     # Correction passes: the sampled per-row cost is only an estimate of the whole picture's.
     for _ in range(_CORRECTION_PASSES):
         if fraction >= 1.0 or abs(len(data) - target_bytes) <= 0.03 * target_bytes:
             break
         fraction = _clamp01(fraction * (target_bytes - clean) / max(len(data) - clean, 1))
-        data = _compress_with_grain(rows, fraction, bits, rng)
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
-    return PNG_SIGNATURE + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", data)
+        data, raw = _compress_with_grain(rows, fraction, bits, rng)
+    return Base(_chunk(b"IDAT", data), zlib.adler32(raw), len(raw))
 
 
 def _chunk(kind: bytes, payload: bytes) -> bytes:
@@ -171,17 +294,22 @@ def _choose_grain(rows: list[bytes], budget: int, rng: random.Random) -> tuple[i
 
 def _compress_with_grain(
     rows: list[bytes], fraction: float, bits: int, rng: random.Random
-) -> bytes:
-    """Compress the scene with grain on an evenly spread fraction of the rows."""
+) -> tuple[bytes, bytes]:
+    """Deflate the scene (bare, no history) with grain on an evenly spread fraction of the
+    rows; returns it and the scanlines it holds (for their checksum)."""
     state = rng.getstate()  # the same grain on a second pass keeps the result repeatable
-    compressor = zlib.compressobj(_ZLIB_LEVEL)
-    parts = []
-    for y, row in enumerate(rows):
-        grainy = math.floor((y + 1) * fraction) > math.floor(y * fraction)
-        parts.append(compressor.compress(b"\x00" + (_grain(row, bits, rng) if grainy else row)))
-    parts.append(compressor.flush())
+    lines = [
+        b"\x00" + (_grain(row, bits, rng) if _grainy(y, fraction) else row)
+        for y, row in enumerate(rows)
+    ]
     rng.setstate(state)
-    return b"".join(parts)
+    raw = b"".join(lines)
+    compressor = zlib.compressobj(_ZLIB_LEVEL, zlib.DEFLATED, _RAW_DEFLATE)
+    return compressor.compress(raw) + compressor.flush(), raw
+
+
+def _grainy(y: int, fraction: float) -> bool:
+    return math.floor((y + 1) * fraction) > math.floor(y * fraction)
 
 
 def _grain(row: bytes, bits: int, rng: random.Random) -> bytes:

@@ -133,14 +133,13 @@ class State:
         if self.scaled(seconds) > 0:
             await asyncio.sleep(self.scaled(seconds))
 
-    def tokens(self, size: tuple[int, int], count: int, prompt: str) -> list[images.ImageToken]:
-        """One file token per image of an answer (the file is rebuilt from it when fetched)."""
-        width, height = size
-        target = image_target_bytes(self.config.image_bytes, width, height)
-        request_id, digest = uuid.uuid4().hex, images.prompt_hash(prompt)
-        return [
-            images.ImageToken(width, height, target, request_id, i, digest) for i in range(count)
-        ]
+    def tokens(
+        self, size: tuple[int, int], count: int, prompt: str, *, seed: int | None = None
+    ) -> list[images.ImageToken]:
+        """One file token per image of an answer (the file is rebuilt from it when fetched;
+        the prompt's first words and the seed are drawn into it)."""
+        target = image_target_bytes(self.config.image_bytes, *size)
+        return images.make_tokens(size, target, uuid.uuid4().hex, prompt, count, seed)
 
 
 STATE = web.AppKey("batchgen_emulator_state", State)

@@ -44,11 +44,17 @@ def model_warnings(values: dict[str, Any], document: Document, source: Path) -> 
 
 
 def _model_names(values: dict[str, Any]) -> Iterator[tuple[KeyPath, str, Any]]:
+    """Model names as written; shapes that are errors are skipped (warnings come with errors)."""
     models = values.get("models")
     if isinstance(models, str):
         yield ("models",), models, "value"
     elif isinstance(models, list):
-        yield from ((("models", i), name, "value") for i, name in enumerate(models))
+        yield from (
+            (("models", i), name, "value") for i, name in enumerate(models) if isinstance(name, str)
+        )
     # fallback keys are names from models (checked as errors); their targets are new names
-    for model, target in values.get("fallback", {}).items():
-        yield ("fallback", model), target, "value"
+    fallback = values.get("fallback", {})
+    if isinstance(fallback, dict):
+        for model, target in fallback.items():
+            if isinstance(target, str):
+                yield ("fallback", model), target, "value"

@@ -16,7 +16,7 @@ from typing import Any
 
 from batchgen.errors import ManifestError
 from batchgen.expand import count_tasks
-from batchgen.manifest import fit, rowcheck, rows, rowspec, sources
+from batchgen.manifest import fit, rowcheck, rows, rowspec, sources, suggest
 from batchgen.manifest.diagnostics import model_warnings
 from batchgen.manifest.paths import path_problems, unencodable
 from batchgen.manifest.prices import unpriced_under_budget
@@ -25,8 +25,10 @@ from batchgen.manifest.schema_check import validate
 from batchgen.manifest.sources import Anchor, KeyPath, Problem, show
 from batchgen.models import (
     DEFAULT_RESOLUTION,
+    NOTIFY_EVENTS,
     Limits,
     Manifest,
+    NotifyConfig,
     OutputConfig,
     PromptSpec,
     ProviderConfig,
@@ -64,12 +66,13 @@ def parse_manifest(text: str, *, source: Path) -> Manifest:
     ]
     check = _Check(source.parent, document.problems)
     prompts = check.manifest(values)
-    if document.problems or check.row_problems:
-        raise ManifestError(document.messages(source) + check.row_problems)
-    manifest = _build(values, prompts, source, model_warnings(values, document, source))
+    warnings = model_warnings(values, document, source)
+    if document.problems or check.row_problems:  # the warnings too: one pass shows everything
+        raise ManifestError(document.messages(source) + check.row_problems, warnings)
+    manifest = _build(values, prompts, source, warnings)
     if (count := count_tasks(manifest)) > MAX_TASKS:
         document.problems.append(Problem(("prompts",), _too_many(count), "key"))
-        raise ManifestError(document.messages(source))
+        raise ManifestError(document.messages(source), warnings)
     return manifest
 
 
@@ -126,6 +129,9 @@ class _Check:
         if self.clean(("output",)):
             self.output(values)
         self.faults(values.get("provider"))
+        notify = values.get("notify")
+        if isinstance(notify, dict) and self.clean(("notify",)) and not _notify(notify):
+            self.add(("notify",), "names neither webhook_env nor command: nothing to notify")
         self.problems += fit.check_models(values, self.clean)
         if all(self.clean((key,)) for key in ("budget", "prices", "models", "fallback")):
             self.problems += unpriced_under_budget(values)
@@ -284,18 +290,22 @@ class _Check:
                     f"var {name!r} is also a field of the rows; rename the var",
                     "key",
                 )
-        for name in dict.fromkeys(names):
-            if name not in raw_vars and name not in row_fields:
-                self.add(
-                    (*path, "template"),
-                    f"placeholder {{{name}}} has no var; add {name} "
-                    f"under vars, or write {{{{{name}}}}} for literal braces",
-                )
-        for name in raw_vars:
-            if name not in names and self.clean((*path, "vars", name)):
+        unused = [name for name in raw_vars if name not in names]
+        unmatched = [
+            name for name in dict.fromkeys(names) if name not in raw_vars and name not in row_fields
+        ]
+        for name in unmatched:
+            self.add(
+                (*path, "template"),
+                f"placeholder {{{name}}} has no var; {suggest.placeholder_hint(name, unused)}"
+                f"add {name} under vars, or write {{{{{name}}}}} for literal braces",
+            )
+        for name in unused:
+            if self.clean((*path, "vars", name)):
                 self.add(
                     (*path, "vars", name),
-                    f"var {name!r} is not used; expected a {{{name}}} placeholder in the template",
+                    f"var {name!r} is not used; {suggest.var_hint(name, unmatched)}"
+                    f"expected a {{{name}}} placeholder in the template",
                     "key",
                 )
         ready = {name: values for name, values in variables.items() if values}
@@ -394,6 +404,16 @@ def _build(
         output=OutputConfig(**values.get("output", {})),
         source=source,
         warnings=warnings,
+        notify=_notify(values.get("notify")),
+    )
+
+
+def _notify(raw: dict[str, Any] | None) -> NotifyConfig | None:
+    if not raw or not (raw.get("webhook_env") or raw.get("command")):
+        return None  # `when:` alone sends nothing anywhere
+    when = _as_list(raw.get("when", list(NOTIFY_EVENTS)))
+    return NotifyConfig(
+        webhook_env=raw.get("webhook_env"), command=raw.get("command"), when=tuple(when)
     )
 
 

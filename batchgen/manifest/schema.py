@@ -13,6 +13,7 @@ from batchgen.models import (
     ASPECT_RATIOS,
     BUDGET_SCOPES,
     EMULATOR_DIALECTS,
+    NOTIFY_EVENTS,
     PROVIDER_KINDS,
     RESOLUTIONS,
     ROW_OVERRIDES,
@@ -173,6 +174,17 @@ _LIMITS = _mapping(
         "max_attempts": _number("integer", minimum=1, maximum=100),
     }
 )
+_NOTIFY = _mapping(
+    {
+        "webhook_env": _ENV_NAME,
+        "command": _text("a shell command"),
+        "when": _one_or_many(
+            {"type": "string", "enum": list(NOTIFY_EVENTS)},
+            "an event",
+            "a non-empty list of unique events",
+        ),
+    }
+)
 MANIFEST_SCHEMA: Schema = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "batchgen manifest v1",
@@ -227,6 +239,7 @@ MANIFEST_SCHEMA: Schema = {
                     "sidecar": {"type": "boolean"},
                 }
             ),
+            "notify": _NOTIFY,
             "api_key": _forbidden(KEY_IN_FILE),
         },
         "version",

@@ -19,6 +19,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from batchgen.errors import ManifestError
+from batchgen.manifest import suggest
 
 MAX_MANIFEST_BYTES = 4 * 2**20
 MAX_NODES = 100_000
@@ -284,7 +285,8 @@ def read_csv(file: Path) -> list[list[str]]:
     except (OSError, ValueError, csv.Error) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         expected = "expected a UTF-8 CSV file (paths are relative to the manifest's directory)"
-        raise CsvProblem("csv", f"cannot read {file}: {reason}; {expected}") from exc
+        hint = suggest.file_hint(file) if isinstance(exc, FileNotFoundError) else ""
+        raise CsvProblem("csv", f"cannot read {file}: {reason}; {hint}{expected}") from exc
 
 
 def column_values(rows: list[list[str]], column: str, file: Path) -> tuple[str, ...]:

@@ -166,6 +166,7 @@ class Engine:
                     self._skip(Counter([task.model]))  # a task twice in one manifest: rendered once
                     continue
                 self._in_flight.add(task.id)
+                self._observer.started(task)
                 try:
                     await self._render(task, pending)
                 finally:

@@ -14,15 +14,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
+import anyio.from_thread
+import sniffio
 
 from batchgen import pricing
 from batchgen.errors import JournalError, ManifestError
 from batchgen.expand import count_tasks, expand
+from batchgen.manifest.load import load_manifest
 from batchgen.manifest.prices import unpriced_message
 from batchgen.models import Manifest
 from batchgen.plan import Plan, make_plan
 from batchgen.providers import open_provider
 from batchgen.providers.base import Provider
+from batchgen.providers.notify import RunEnd, event_of, notify
 from batchgen.report.files import write_reports
 from batchgen.report.index import SIDECAR_META
 from batchgen.report.names import REPORT_FILES, THUMBS_DIR
@@ -42,9 +46,9 @@ from batchgen.store.sink import IMAGES_DIR, Sink
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:
-    """Command-line overrides of the manifest, and how the run behaves."""
+    """Command-line overrides of the manifest, and how the run behaves. `out` may be a str."""
 
-    out: Path | None = None
+    out: Path | str | None = None
     concurrency: int | None = None
     requests_per_minute: float | None = None
     max_usd: float | None = None
@@ -54,12 +58,17 @@ class RunOptions:
     wait_scale: float = 1.0  # scales retry waits; tests and soak runs turn it down
     html: bool = True  # report.html (thumbnails: seconds per run); `batchgen report` makes it later
 
+    def __post_init__(self) -> None:
+        if self.out is not None and not isinstance(self.out, Path):
+            object.__setattr__(self, "out", Path(os.fspath(self.out)))  # "out/nb2" from a notebook
+
 
 @dataclass(frozen=True, slots=True)
 class JobResult:
     run_dir: Path
     result: RunResult
     summary: Summary  # the whole job across its runs, as report.json says
+    warnings: tuple[str, ...] = ()  # what went wrong after the run (a notification not sent)
 
 
 def with_overrides(manifest: Manifest, options: RunOptions) -> Manifest:
@@ -72,7 +81,9 @@ def with_overrides(manifest: Manifest, options: RunOptions) -> Manifest:
     return dataclasses.replace(manifest, limits=limits, max_usd=max_usd)
 
 
-def plan_job(manifest: Manifest, options: RunOptions, *, latency_scale: float = 1.0) -> Plan:
+def plan_job(
+    manifest: Manifest, options: RunOptions, *, latency_scale: float | None = None
+) -> Plan:
     """`batchgen plan`: the pure plan, told what the run directory already holds (read through
     a read-only journal; nothing is written, no folder made)."""
     manifest = with_overrides(manifest, options)
@@ -114,9 +125,11 @@ def budget_for(manifest: Manifest, journal: Journal) -> Budget:
     return Budget(manifest.max_usd, spent_before_usd=before)
 
 
-def run_dir_for(manifest: Manifest, out: Path | None = None) -> Path:
+def run_dir_for(manifest: Manifest, out: Path | str | None = None) -> Path:
     """--out, else output.dir with {name} filled in (relative to the current directory)."""
-    return out if out is not None else Path(manifest.output.dir.replace("{name}", manifest.name))
+    return (
+        Path(out) if out is not None else Path(manifest.output.dir.replace("{name}", manifest.name))
+    )
 
 
 def forget_outputs(run_dir: Path) -> None:
@@ -183,7 +196,24 @@ async def run_job(
         summary = write_reports(run_dir, journal, name=manifest.name, html=options.html, budget=cap)
     finally:
         journal.close()
-    return JobResult(run_dir=run_dir, result=result, summary=summary)
+    warnings = await _notify(manifest, options, run_dir, result, summary)
+    return JobResult(run_dir=run_dir, result=result, summary=summary, warnings=warnings)
+
+
+async def _notify(
+    manifest: Manifest, options: RunOptions, run_dir: Path, result: RunResult, summary: Summary
+) -> tuple[str, ...]:
+    """`notify:` hears how the run ended; its failures are warnings, never the run's."""
+    if manifest.notify is None:
+        return ()
+    end = RunEnd(
+        event=event_of(result.status, result.failed),
+        status=result.status,
+        reason=result.reason,
+        run_dir=str(run_dir),
+        summary=summary.to_json(),
+    )
+    return await notify(manifest.notify, manifest, end, wait_scale=options.wait_scale)
 
 
 async def _render(
@@ -268,8 +298,45 @@ def build_engine(
     )
 
 
-def run(
-    manifest: Manifest, options: RunOptions = RunOptions(), observer: Observer | None = None
+ManifestLike = Manifest | str | os.PathLike[str]
+
+
+def _manifest(manifest: ManifestLike) -> Manifest:
+    return manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
+
+
+async def arun(
+    manifest: ManifestLike, options: RunOptions = RunOptions(), observer: Observer | None = None
 ) -> JobResult:
-    """Run a job to the end (blocking), on anyio's asyncio backend."""
-    return anyio.run(run_job, manifest, options, observer, backend="asyncio")
+    """Run a job to the end inside the caller's event loop (a notebook cell: `await arun(...)`).
+    `manifest` is a loaded Manifest or the path of a manifest file."""
+    return await run_job(_manifest(manifest), options, observer)
+
+
+def run(
+    manifest: ManifestLike, options: RunOptions = RunOptions(), observer: Observer | None = None
+) -> JobResult:
+    """Run a job to the end (blocking), on anyio's asyncio backend. Called where an event loop
+    already runs (a notebook cell, a coroutine), the job runs in a worker thread with a loop of
+    its own and this call blocks until it ends; `await arun(...)` there does not block the loop."""
+    loaded = _manifest(manifest)
+    if not _loop_running():
+        return anyio.run(run_job, loaded, options, observer, backend="asyncio")
+    # signal handlers belong to the main thread's loop; the caller's loop keeps Ctrl-C
+    options = dataclasses.replace(options, handle_signals=False)
+    with anyio.from_thread.start_blocking_portal(backend="asyncio") as portal:
+        future = portal.start_task_soon(run_job, loaded, options, observer)
+        try:
+            return future.result()
+        except KeyboardInterrupt:  # a notebook's interrupt: stop the job as Ctrl-C would
+            future.cancel()
+            raise
+
+
+def _loop_running() -> bool:
+    """Whether this thread already runs an event loop (anyio.run would refuse it)."""
+    try:
+        sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return False
+    return True

@@ -1,4 +1,5 @@
-"""The hooks a progress view overrides: skipped, attempt_failed, finished, model_stopped."""
+"""The hooks a progress view (or metrics) overrides: skipped, started, attempt_failed, finished,
+model_stopped, budget."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ class Observer:
 
     def skipped(self, count: int, by_model: Mapping[str, int] | None = None) -> None:
         """`count` tasks were already rendered by an earlier run (`by_model`: how many each)."""
+
+    def started(self, task: Task) -> None:
+        """A worker took `task` (it waits for a slot, then requests); `finished` follows unless
+        the run stops first."""
 
     def attempt_failed(self, task: Task, model: str, attempt: int, error: BatchgenError) -> None:
         """One attempt failed (it may be retried)."""
