@@ -23,8 +23,13 @@ from batchgen.errors import (
     ServerError,
     SinkError,
 )
-from batchgen.expand import count_tasks, expand
+
+# isort: off
+# manifest before expand: expand reads rows through batchgen.manifest, whose loader imports expand.
 from batchgen.manifest import load_manifest, parse_manifest
+from batchgen.expand import count_tasks, expand
+
+# isort: on
 from batchgen.manifest.schema import manifest_schema
 from batchgen.models import Manifest, Outcome, Task
 from batchgen.plan import Plan, make_plan
