@@ -1,4 +1,4 @@
-"""The hooks a progress view overrides: skipped, attempt_failed, finished."""
+"""The hooks a progress view overrides: skipped, attempt_failed, finished, load, stopping."""
 
 from __future__ import annotations
 
@@ -19,3 +19,10 @@ class Observer:
 
     def finished(self, outcome: Outcome) -> None:
         """A task ended, rendered or failed, and is in the journal."""
+
+    def load(self, *, in_flight: int, limit: int, adaptive: bool) -> None:
+        """Sampled about once a second: requests in flight and the concurrency limit now."""
+
+    def stopping(self, in_flight: int) -> None:
+        """The run is stopping (first Ctrl-C, budget, a bad key): no new request starts; the
+        `in_flight` tasks get the grace period to finish (a second Ctrl-C aborts them)."""

@@ -11,8 +11,10 @@ and a rerun redoes only that (from the paid generation, when there is one).
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import anyio
 
@@ -90,6 +92,18 @@ class RunLog:
         from its paid generation if it has one); then the observer hears of it."""
         self._journal.record(outcome, run_id=self._run_id)
         self._observer.finished(outcome)
+
+    # what the report's settings and timeline read (issue 17); both join the open group
+    def settings(self, settings: Mapping[str, Any]) -> None:
+        """What this run was asked to do (no secrets: batchgen.run.settings builds it)."""
+        self._journal.record_settings(self._run_id, json.dumps(settings, sort_keys=True))
+
+    def sample(
+        self, *, in_flight: int, concurrency: int, adaptive: bool, started: int, overloads: int
+    ) -> None:
+        """The limiter's state now, for the report's timeline."""
+        counts = (in_flight, concurrency, int(adaptive), started, overloads)
+        self._journal.record_sample(self._run_id, time.time(), counts)
 
     def commit_pending(self) -> None:
         """Make the open group durable (at the end of the run)."""
