@@ -197,6 +197,8 @@ class Engine:
                     await self._render(task, pending)
                 finally:
                     self._in_flight.discard(task.id)
+                    if self._stopping.is_set():  # the live view counts down what a stop awaits
+                        self._observer.stopping(len(self._in_flight))
 
     async def _render(self, task: Task, pending: PendingGeneration | None) -> None:
         try:
