@@ -243,7 +243,8 @@ class ProgressView(Observer):
 
     def rate_line(self) -> str:
         tally, elapsed = self.overall, self._elapsed()
-        eta = time_left(tally.total - tally.finished, self._recent.per_s(self._now()))
+        left = 0 if self._stopping is not None else tally.total - tally.finished  # no ETA then
+        eta = time_left(left, self._recent.per_s(self._now()))
         return f"{tally.images / elapsed:,.1f} img/s  ETA {eta}"
 
     def engine_line(self) -> str:

@@ -92,6 +92,7 @@ def test_stopping_says_what_it_waits_for() -> None:
     view.finished(outcome("x"))
     view.stopping(4)
     assert snapshot(view)[2] == "stopping: 4 in flight, Ctrl-C again to abort"
+    assert "ETA -" in snapshot(view)[0]  # what is left will not be rendered by this run
 
 
 def test_off_a_terminal_the_stop_is_logged_at_once() -> None:

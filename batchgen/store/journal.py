@@ -175,7 +175,11 @@ class Journal:
                 self._conn.execute("BEGIN IMMEDIATE")
             return self._conn.execute(sql, tuple(row))
         except sqlite3.Error as exc:
-            raise JournalError(f"journal write failed ({self.path}): {_explain(exc)}") from exc
+            # a damaged page may first be met by a write (the samples table sits at the end)
+            message = damage_message(exc, self.path.parent)
+            raise JournalError(
+                message or f"journal write failed ({self.path}): {_explain(exc)}"
+            ) from exc
 
     def commit(self) -> None:
         """Make every write so far durable: it survives a killed process.
@@ -188,7 +192,10 @@ class Journal:
             if self._conn.in_transaction:
                 self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            self._broken = JournalError(f"journal write failed ({self.path}): {_explain(exc)}")
+            self._broken = JournalError(
+                damage_message(exc, self.path.parent)
+                or f"journal write failed ({self.path}): {_explain(exc)}"
+            )
             raise self._broken from exc
 
     async def durable(self) -> None:
