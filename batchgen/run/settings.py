@@ -6,8 +6,7 @@ from __future__ import annotations
 import hashlib
 from importlib import metadata
 from typing import Any
-
-from yarl import URL
+from urllib.parse import urlsplit, urlunsplit
 
 from batchgen.models import Manifest
 from batchgen.providers.base import Provider
@@ -42,13 +41,16 @@ def run_settings(manifest: Manifest, provider: Provider | None = None) -> dict[s
 
 
 def public_url(url: str) -> str:
-    """scheme://host[:port]/path: what may be shown of a URL."""
-    parsed = URL(url)
-    if not parsed.is_absolute():
-        return redact(url.split("?", 1)[0].split("#", 1)[0])
-    return redact(
-        str(parsed.with_user(None).with_password(None).with_query(None).with_fragment(None))
-    )
+    """scheme://host[:port]/path: what may be shown of a URL (no userinfo, query or fragment)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:  # a port that is not a number: show nothing but the scheme
+        return redact(url.split(":", 1)[0])
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    return redact(urlunsplit((parts.scheme, host + port, parts.path, "", "")))
 
 
 def _base_url(manifest: Manifest, provider: Provider | None) -> str | None:
