@@ -2,7 +2,7 @@
 
 from batchgen import run, RunOptions
 job = run("jobs/demo.yaml", RunOptions(out="out/demo"))   # in a notebook: await arun(...)
-print(job.summary.images_per_s, job.summary.latency_s.end_to_end.p95)
+print(job.summary.images_per_s, job.summary.latency_s.request.p95)
 """
 
 from __future__ import annotations

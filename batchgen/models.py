@@ -178,6 +178,10 @@ class Generation:
     # The provider asks that no new request start for this long (e.g. its rate-limit window is
     # spent); the renderer hands it to the limiter, so providers never touch the limiter.
     hold_s: float | None = None
+    # Measured by the provider layer (batchgen.providers.http): from the request's start to the
+    # answer's headers, then reading and parsing its body. None: not measured (a fake provider).
+    ttfb_s: float | None = None
+    body_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,12 +199,20 @@ class SavedImage:
 
 @dataclass(frozen=True, slots=True)
 class Timing:
-    """Seconds spent per phase: waiting for limits, the API request, downloads, all of it."""
+    """Seconds spent per phase: waiting for limits (the queue), the API request (time to the
+    answer's headers, then its body read and parsed), downloads, all of it."""
 
     wait_s: float = 0.0
     request_s: float = 0.0
     download_s: float = 0.0
     total_s: float = 0.0
+    ttfb_s: float | None = None  # within request_s; None when the provider did not measure
+    body_s: float | None = None
+
+    @property
+    def queue_s(self) -> float:
+        """Waiting for a slot or the rate limit (the journal's and report.json's `wait`)."""
+        return self.wait_s
 
 
 Status = Literal["done", "failed"]

@@ -1,10 +1,13 @@
-"""Live terminal view of a run: a row per model and one overall, images/s, ETA, spend against the
-budget, retries and errors (rich). When the output is not a terminal (CI, cron) it prints a plain
-line every ten seconds and a final one instead.
+"""Live terminal view of a run: a row per model and one overall, images/s, ETA (from the recent
+rate), spend against the budget, retries as they happen and errors; a line for the engine:
+elapsed time, requests in flight against the concurrency limit (adaptive or not), and after the
+first Ctrl-C what the stop waits for (rich). When the output is not a terminal (CI, cron) it
+prints a plain line every ten seconds and a final one instead.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ from batchgen.models import Outcome, Task
 from batchgen.run.engine import Observer
 
 LOG_INTERVAL_S = 10.0
+RECENT_S = 30.0  # the ETA's rate weighs the last ~30 s: a rerun or a slow start does not skew it
 
 
 @dataclass(slots=True)
@@ -47,14 +51,50 @@ class Tally:
         else:
             self.failed += 1
         self.cost_usd += outcome.cost_usd
-        self.retries += max(outcome.attempts - 1, 0)
+
+
+class RecentRate:
+    """Tasks per second, exponentially weighted over about `window_s` (pure: time comes in).
+
+    Each event weighs exp(-age / window_s); the sum is divided by the weight a steady rate
+    since `start` would have, so a constant rate reads exactly, from the first seconds on."""
+
+    def __init__(self, start: float, window_s: float = RECENT_S) -> None:
+        self._start = start
+        self._window_s = window_s
+        self._weight = 0.0
+        self._at = start
+
+    def add(self, now: float, count: int = 1) -> None:
+        self._weight = self._decayed(now) + count
+        self._at = now
+
+    def per_s(self, now: float) -> float:
+        span = now - self._start
+        if span <= 0 or self._weight <= 0:
+            return 0.0
+        return self._decayed(now) / (self._window_s * -math.expm1(-span / self._window_s))
+
+    def _decayed(self, now: float) -> float:
+        return self._weight * math.exp(-max(now - self._at, 0.0) / self._window_s)
 
 
 def eta_text(remaining: int, rendered: int, elapsed_s: float) -> str:
     """Time left at the rate seen so far: '45s', '12m05s', '3h20m', or '-' when unknown."""
-    if remaining <= 0 or rendered <= 0 or elapsed_s <= 0:
+    if rendered <= 0 or elapsed_s <= 0:
         return "-"
-    seconds = round(remaining * elapsed_s / rendered)
+    return time_left(remaining, rendered / elapsed_s)
+
+
+def time_left(remaining: int, per_s: float) -> str:
+    """`remaining` tasks at `per_s`: '45s', '12m05s', '3h20m', or '-' when unknown."""
+    if remaining <= 0 or per_s <= 0:
+        return "-"
+    return clock_text(remaining / per_s)
+
+
+def clock_text(seconds_float: float) -> str:
+    seconds = round(seconds_float)
     if seconds < 60:
         return f"{seconds}s"
     if seconds < 3600:
@@ -82,9 +122,11 @@ class _RowsAndFooter(Progress):
     """The rows, then one line of run-wide figures under them (fits an 80-column terminal)."""
 
     footer = ""
+    engine = ""  # elapsed, in flight / limit, or what a stop waits for
 
     def get_renderables(self) -> Iterable[RenderableType]:
         yield self.make_tasks_table(self.tasks)
+        yield Text(self.engine)
         yield Text(self.footer)
 
 
@@ -114,6 +156,10 @@ class ProgressView(Observer):
         self._interval_s = interval_s
         self._started = self._last_log = clock()
         self._last_event: float | None = None
+        self._recent = RecentRate(self._started)
+        self._load: tuple[int, int, bool] | None = None  # in flight, limit, adaptive
+        self._stopping: int | None = None  # tasks a stop still waits for
+        self._failing: set[str] = set()  # tasks with a failed attempt and no end yet
         self._progress: _RowsAndFooter | None = None
         self._rows: dict[str | None, TaskID] = {}
         if self.console.is_terminal:
@@ -163,14 +209,33 @@ class ProgressView(Observer):
         self._refresh()
 
     def attempt_failed(self, task: Task, model: str, attempt: int, error: BatchgenError) -> None:
-        self.overall.errors += 1
-        self._tally(task.model).errors += 1
+        # counted as a retry now; a task that then fails took back its last one (not retried)
+        self._failing.add(task.id)
+        for tally in (self.overall, self._tally(task.model)):
+            tally.errors += 1
+            tally.retries += 1
         self._refresh()
 
     def finished(self, outcome: Outcome) -> None:
         self._last_event = self._clock()
-        self.overall.add(outcome)
-        self._tally(outcome.task.model).add(outcome)
+        self._recent.add(self._last_event)
+        retried = outcome.task.id in self._failing
+        self._failing.discard(outcome.task.id)
+        for tally in (self.overall, self._tally(outcome.task.model)):
+            tally.add(outcome)
+            if retried and outcome.status == "failed":
+                tally.retries -= 1
+        self._refresh()
+
+    def load(self, *, in_flight: int, limit: int, adaptive: bool) -> None:
+        self._load = (in_flight, limit, adaptive)
+        self._refresh()
+
+    def stopping(self, in_flight: int) -> None:
+        first = self._stopping is None
+        self._stopping = in_flight
+        if first and self._progress is None:  # a log says it at once, not ten seconds later
+            self._print(self.engine_line())
         self._refresh()
 
     def budget(self, max_usd: float, spent_before_usd: float, scope: str) -> None:
@@ -188,8 +253,19 @@ class ProgressView(Observer):
 
     def rate_line(self) -> str:
         tally, elapsed = self.overall, self._elapsed()
-        eta = eta_text(tally.total - tally.finished, tally.done + tally.failed, elapsed)
+        left = 0 if self._stopping is not None else tally.total - tally.finished  # no ETA then
+        eta = time_left(left, self._recent.per_s(self._now()))
         return f"{tally.images / elapsed:,.1f} img/s  ETA {eta}"
+
+    def engine_line(self) -> str:
+        """Elapsed time and requests in flight against the limit; once stopping, what for."""
+        if self._stopping is not None:
+            return f"stopping: {self._stopping} in flight, Ctrl-C again to abort"
+        line = f"elapsed {clock_text(self._now() - self._started)}"
+        if self._load is not None:
+            in_flight, limit, adaptive = self._load
+            line += f"  in flight {in_flight}/{limit}{' (adaptive)' if adaptive else ''}"
+        return line
 
     def footer_line(self) -> str:
         tally = self.overall
@@ -207,15 +283,30 @@ class ProgressView(Observer):
         return line
 
     def plain_line(self) -> str:
-        line = f"{self.overall.finished}/{self.overall.total} tasks  {self.status_line()}"
+        line = (
+            f"{self.overall.finished}/{self.overall.total} tasks  {self.status_line()}"
+            f"  {self.engine_line()}"
+        )
         if len(self.by_model) > 1:
             parts = (f"{short_model(m)} {t.finished}/{t.total}" for m, t in self.by_model.items())
             line += "  [" + ", ".join(parts) + "]"
         return line
 
+    def frame(self) -> RenderableType:
+        """What the screen shows now (the live rows, or the plain line off a terminal)."""
+        if self._progress is None:
+            return Text(self.plain_line())
+        self._update_rows()
+        return self._progress.get_renderable()
+
     def _tally(self, model: str) -> Tally:
         # a model the view was not told about (a direct API user) still gets counted
         return self.by_model.setdefault(model, Tally(0))
+
+    def _now(self) -> float:
+        # as _elapsed: the clock stops with the last task in
+        done = self.overall.finished >= self.overall.total and self._last_event is not None
+        return self._last_event if done and self._last_event is not None else self._clock()
 
     def _elapsed(self) -> float:
         # once every task is in, the clock stops: writing the report is not rendering time
@@ -230,11 +321,15 @@ class ProgressView(Observer):
         now = self._clock()
         if final or now - self._last_log >= self._interval_s:
             self._last_log = now
-            self.console.print(self.plain_line(), markup=False, highlight=False, soft_wrap=True)
+            self._print(self.plain_line())
+
+    def _print(self, line: str) -> None:
+        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
     def _update_rows(self) -> None:
         assert self._progress is not None
         self._progress.footer = self.footer_line()
+        self._progress.engine = self.engine_line()
         self._progress.update(
             self._rows[None], completed=self.overall.finished, info=self.rate_line()
         )

@@ -6,30 +6,41 @@ from pathlib import Path
 from typing import Any
 
 from batchgen.report.names import REPORT_FILES, REPORT_HTML, REPORT_JSON
-from batchgen.report.summary import Summary
+from batchgen.report.summary import Latency, Summary
 from batchgen.run.job import JobResult
 
 
 def summary_lines(job: JobResult) -> list[str]:
     """A few lines for stdout: counts, speed, cost, failures by kind, where the report is."""
     s, result = job.summary, job.result
-    tasks, latency = s.tasks, s.latency_s.end_to_end
+    tasks, latency = s.tasks, s.latency_s
     this_run = s.runs[-1].tasks_done  # from the journal: what is durably done
     lines = [
         f"{s.name}: {tasks.done} of {tasks.planned} tasks rendered "
         f"({s.images.count} images), {tasks.failed} failed, {tasks.pending} pending; "
         f"this run {this_run} done in {result.wall_s:.1f}s"
     ]
-    if latency.count:
+    request, queue, whole = latency.request, latency.queue, latency.end_to_end
+    if request.count:
         lines.append(
-            f"  {s.images_per_s:.2f} images/s; end-to-end p50 {latency.p50:.2f}s "
-            f"p95 {latency.p95:.2f}s max {latency.max:.2f}s; "
+            f"  {s.images_per_s:.2f} images/s; request p50 {request.p50:.2f}s "
+            f"p95 {request.p95:.2f}s max {request.max:.2f}s{_split(latency.ttfb, latency.body)}; "
             f"cost ${s.cost_usd.total:.2f}"
+        )
+        lines.append(
+            f"  apart: queue p50 {queue.p50:.2f}s p95 {queue.p95:.2f}s; "
+            f"end-to-end p50 {whole.p50:.2f}s p95 {whole.p95:.2f}s"
         )
     for kind, count in s.errors.failed_tasks_by_kind.items():
         lines.append(f"  failed ({kind}): {count}; e.g. {s.errors.examples.get(kind, '')}")
     lines.append(f"  report: {job.run_dir / REPORT_HTML} (and {REPORT_JSON}, tasks.csv)")
     return lines
+
+
+def _split(ttfb: Latency, body: Latency) -> str:
+    if ttfb.p50 is None or body.p50 is None:
+        return ""
+    return f" (ttfb p50 {ttfb.p50:.2f}s, body p50 {body.p50 * 1000:.1f}ms)"
 
 
 def stop_line(job: JobResult) -> str | None:

@@ -54,7 +54,12 @@ def test_the_browser_builds_every_part_of_the_page(report_page: Path, tmp_path: 
     page = Page(dom)
     assert {"headline", "latency", "throughput", "cost", "errors", "gallery"} <= page.ids
     assert {"card-images", "card-failures", "card-wall", "card-rate", "card-cost"} <= page.ids
-    assert len(page.all("svg")) == 3
+    # issue 17: the request CDF per model, the engine's timeline and the run's settings
+    assert {"timeline", "settings", "card-request"} <= page.ids
+    assert len(page.all("svg")) == 4
+    words = page.words
+    assert "request latency per task (s)" in words
+    assert "in flight" in words and "429s" in words and "limits.concurrency" in words
     images = page.all("img")
     assert images and all(img["src"].startswith("data:image/jpeg") for img in images)
     assert "rejected" in page.words and "Showing" in page.words

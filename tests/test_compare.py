@@ -57,10 +57,12 @@ def test_two_runs_side_by_side_touch_neither(
     assert result.exit_code == 0, result.output
     assert (snapshot(a), snapshot(b)) == before  # no report, no -wal, no -shm
     table = result.stdout
-    for label in ("images / s", "end-to-end p50", "end-to-end p99", "request p90", "wait p50",
+    for label in ("images / s", "end-to-end p50", "end-to-end p99", "request p90", "queue p50",
                   "download p99", "cost", "cost per image", "failed tasks", "B/A"):  # fmt: skip
         assert label in table
-    assert "A: bench (a)" in table and "B: bench (b)" in table
+    # both runs are the job "bench": the folders tell them apart
+    assert "A: a " in table and "B: b " in table
+    assert "settings that differ" in table and "limits.concurrency" in table
     page = (tmp_path / "cmp.html").read_text(encoding="utf-8")
     assert '<table id="comparison">' in page and "<svg" in page and "B: " in page
 
@@ -115,7 +117,12 @@ def test_rows_ratio_and_verdict(tmp_path: Path) -> None:
     assert Row("x", None, 5, "s", "lower").ratio is None
     assert verdict(Row("p50", 2.0, 1.0, "s", "lower")) == "better"
     assert verdict(Row("rate", 2.0, 1.0, "rate", "higher")) == "worse"
-    assert verdict(Row("p50", 1.0, 1.01, "s", "lower")) == "same"
+    assert verdict(Row("p50", 1.0, 1.04, "s", "lower")) == "same"  # within THRESHOLD (5%)
+    # with intervals: a difference inside the noise is the same, one beyond it is marked
+    noisy = Row("request p50", 1.0, 1.3, "s", "lower", (0.8, 1.2), (1.1, 1.5))
+    assert verdict(noisy) == "same"
+    clear = Row("request p50", 1.0, 1.3, "s", "lower", (0.95, 1.05), (1.25, 1.35))
+    assert verdict(clear) == "worse"
     assert verdict(Row("images", 1.0, 9.0, "count", "neither")) == "same"
     empty = _empty_summary(tmp_path)
     assert all(row.ratio is None for row in comparison_rows(empty, empty))

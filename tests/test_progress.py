@@ -73,7 +73,8 @@ def test_the_live_view_has_a_row_per_model_and_the_budget() -> None:
         clock.now += 2
         view.finished(done(ULTRA, attempts=2, cost=0.25))
     screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue())
-    top, fast, ultra, footer = screen[screen.rindex("job") :].splitlines()  # the last frame
+    top, fast, ultra, engine, footer = screen[screen.rindex("job") :].splitlines()  # last frame
+    assert engine.startswith("elapsed 2s")
     assert "2/4" in top and "1.0 img/s" in top and "ETA 4s" in top
     assert "imagen-4.0-fast-generate-001" in fast and "1/2" in fast and "$0.00" in fast
     assert "imagen-4.0-ultra-generate-001" in ultra and "1/2" in ultra and "errors 1" in ultra

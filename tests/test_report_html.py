@@ -68,15 +68,18 @@ MIXED = f"""
 
 def test_the_page_has_every_section_and_stands_alone(tmp_path: Path) -> None:
     run_dir, page, summary = render(tmp_path, MIXED)
-    assert {"headline", "latency", "throughput", "cost", "errors", "gallery"} <= page.ids
+    assert {"headline", "latency", "throughput", "timeline", "settings", "cost", "errors",
+            "gallery"} <= page.ids  # fmt: skip
     done, failed = summary.tasks.done, summary.tasks.failed
     assert done > 0 and failed >= 12  # every Ultra task: the model is retired
     words = page.words
     assert f"Images {done * 2}" in words and f"Failures {failed}" in words
     assert "Images / s" in words and "Total cost $" in words and "Cost per image $" in words
-    # three charts drawn by matplotlib, inline
-    assert len(page.all("svg")) == 3
-    assert "end-to-end latency per task (s)" in words and "images / s" in words
+    # four charts drawn by matplotlib, inline: request CDF, throughput, timeline, cost
+    assert len(page.all("svg")) == 4
+    assert "request latency per task (s)" in words and "images / s" in words
+    assert "in flight" in words and "limit" in words and "429s" in words
+    assert "Request p50" in words and "queue p50" in words
     assert "aspect ratio" in words and "cost (USD)" in words
     # errors by kind, each with an example that names the status and the prompt
     assert "model_retired" in words and "rejected" in words
@@ -142,7 +145,7 @@ def test_a_single_task_makes_a_whole_page(tmp_path: Path) -> None:
         prompts: ["One racoon"]
     """)  # fmt: skip
     assert summary.images.to_json() == {"count": 1, "bytes": summary.images.bytes}
-    assert len(page.all("svg")) == 3 and len(page.all("img")) == 1
+    assert len(page.all("svg")) == 4 and len(page.all("img")) == 1
     assert "No errors: every attempt succeeded." in page.words
     assert "Showing 1 of 1 images (1 of 1 prompts" in page.words
 

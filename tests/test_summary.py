@@ -57,7 +57,7 @@ def test_report_json_is_to_json_to_the_byte(two_runs: JobResult) -> None:
     ]  # fmt: skip
     assert list(json.loads(text)["runs"][0]) == [
         "id", "started_at", "finished_at", "wall_s", "planned", "status", "tasks_done", "images",
-        "images_per_s", "throughput",
+        "images_per_s", "throughput", "settings", "timeline",  # the last two added by issue 17
     ]  # fmt: skip
 
 

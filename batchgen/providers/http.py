@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
+import time
 import weakref
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +18,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from batchgen.errors import DownloadError, ProviderError, ProviderTimeout, Rejected, ServerError
-from batchgen.models import Generation, ImageRef
+from batchgen.models import Generation, ImageRef, Task
 from batchgen.providers.base import Download, Provider
 from batchgen.providers.hosts import HostGuard, resolver_kwargs
 from batchgen.redact import clip, redact, remember
@@ -83,8 +87,50 @@ async def call(
         async with session.request(
             method, url, json=json, headers=dict(headers), allow_redirects=False
         ) as response:
+            _headers_arrived()
             body = await _capped_body(response, max_bytes, f"{method} {url}")
             return Answer(response.status, CIMultiDictProxy(CIMultiDict(response.headers)), body)
+
+
+@dataclass(slots=True)
+class _Stopwatch:
+    """One generate() call: when it started, when the last answer's headers came."""
+
+    started: float
+    headers_at: float | None = None
+
+
+# Per asyncio task (each worker renders one task at a time): call() marks the headers here.
+_WATCH: ContextVar[_Stopwatch | None] = ContextVar("batchgen_request_watch", default=None)
+
+
+def _headers_arrived() -> None:
+    watch = _WATCH.get()
+    if watch is not None:  # the last answer counts: a polled job's result is in its last one
+        watch.headers_at = time.monotonic()
+
+
+def timed(generate: Callable[..., Awaitable[Generation]]) -> Callable[..., Awaitable[Generation]]:
+    """Wrap a provider's generate(): the Generation comes back with ttfb_s (start to the last
+    answer's headers) and body_s (that body read and parsed), measured here, at the wire."""
+
+    @functools.wraps(generate)
+    async def measured(self: Any, task: Task, *, model: str) -> Generation:
+        watch = _Stopwatch(time.monotonic())
+        token = _WATCH.set(watch)
+        try:
+            generation = await generate(self, task, model=model)
+        finally:
+            _WATCH.reset(token)
+        if watch.headers_at is None:
+            return generation
+        return dataclasses.replace(
+            generation,
+            ttfb_s=watch.headers_at - watch.started,
+            body_s=time.monotonic() - watch.headers_at,
+        )
+
+    return measured
 
 
 async def _capped_body(response: aiohttp.ClientResponse, max_bytes: int, what: str) -> bytes:
@@ -186,7 +232,14 @@ async def _body(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
 
 class HttpProvider(Provider):
     """A provider over the run's one aiohttp session. Its key goes only into its own requests;
-    images are fetched with no credentials at all."""
+    images are fetched with no credentials at all. Each subclass's generate() is timed
+    (`timed`): the split of a request into time to headers and body is measured here."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "generate" in cls.__dict__:
+            # the wrapper keeps the signature; mypy cannot see through the assignment
+            cls.generate = timed(cls.__dict__["generate"])  # type: ignore[method-assign,assignment]
 
     def __init__(
         self, session: aiohttp.ClientSession, *, base_url: str, api_key: str | None
@@ -198,6 +251,11 @@ class HttpProvider(Provider):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self._base_url!r})"  # never the key
+
+    @property
+    def base_url(self) -> str:
+        """Where requests go (never holds the key; recorded with a run's settings)."""
+        return self._base_url
 
     def fetch(self, ref: ImageRef) -> AbstractAsyncContextManager[Download]:
         assert ref.url is not None

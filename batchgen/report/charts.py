@@ -12,7 +12,7 @@ import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from batchgen.report.summary import CostCell, ModelLatency
+from batchgen.report.summary import CostCell, ModelLatency, RunRecord
 
 WIDTH_IN, HEIGHT_IN = 10.0, 3.6
 _STYLE: dict[str, Any] = {
@@ -43,14 +43,16 @@ def _figure(name: str, height_in: float = HEIGHT_IN) -> Iterator[tuple[Figure, A
 
 
 def latency_cdf(models: Sequence[ModelLatency], *, label: str = "") -> str | None:
-    """End-to-end latency CDF, one line per model (or per run when comparing); None: no data."""
-    if not any(m.count for m in models):
+    """Request latency CDF (the service time: send -> answer parsed), one line per model (or
+    per run when comparing); None: no data."""
+    if not any(m.request_cdf for m in models):
         return None
     with _figure("latency") as (_, axes, svg):
         for item in models:
-            seconds = [x for x, _ in item.cdf]
-            axes.step(seconds, [y * 100 for _, y in item.cdf], where="post", label=item.model)
-        axes.set_xlabel("end-to-end latency per task (s)")
+            seconds = [x for x, _ in item.request_cdf]
+            fractions = [y * 100 for _, y in item.request_cdf]
+            axes.step(seconds, fractions, where="post", label=item.model)
+        axes.set_xlabel("request latency per task (s): send -> answer parsed, no queueing")
         axes.set_ylabel("% of tasks done within")
         axes.set_ylim(0, 100)
         axes.set_xlim(left=0)
@@ -74,6 +76,42 @@ def throughput(runs: Sequence[tuple[str, Sequence[tuple[float, float]]]]) -> str
         if len(runs) > 1:
             axes.legend(loc="upper right")
     return svg[0]
+
+
+def timeline(run: RunRecord) -> str | None:
+    """One run over time: images/s above; requests in flight, the concurrency limit and the
+    429s per bucket below (the limiter sampled about once a second)."""
+    if not run.timeline:
+        return None
+    with _figure("timeline", HEIGHT_IN * 1.5) as (figure, top, svg):
+        top.remove()
+        rate, load = figure.subplots(2, 1, sharex=True)
+        if run.throughput:
+            xs, ys = zip(*((p.t_s, p.images_per_s) for p in run.throughput), strict=True)
+            rate.step(xs, ys, where="post", label="images / s")
+        rate.set_ylabel("images / s")
+        rate.set_ylim(bottom=0)
+        times = [p.t_s for p in run.timeline]
+        load.step(times, [p.in_flight for p in run.timeline], where="post", label="in flight")
+        load.step(times, [p.limit for p in run.timeline], where="post", label="limit")
+        refused = [(p.t_s, p.rate_limited) for p in run.timeline if p.rate_limited]
+        if refused:
+            bars = load.twinx()
+            xs, ys = zip(*refused, strict=True)
+            bars.bar(xs, ys, width=_width(run), align="edge", color="#d92d20", alpha=0.5)
+            bars.set_ylabel("429s", color="#b42318")
+        load.plot([], [], color="#d92d20", alpha=0.5, label="429s")  # a legend entry
+        load.set_ylabel("requests")
+        load.set_ylim(bottom=0)
+        load.set_xlabel("seconds since the run started")
+        load.set_xlim(left=0)
+        load.legend(loc="upper right")
+    return svg[0]
+
+
+def _width(run: RunRecord) -> float:
+    times = [p.t_s for p in run.timeline]
+    return min((b - a for a, b in zip(times, times[1:], strict=False)), default=1.0)
 
 
 def cost_bars(cells: Sequence[CostCell]) -> str | None:

@@ -12,8 +12,9 @@ from typing import Any
 from batchgen.report import charts
 from batchgen.report.gallery import collect, gallery_html, make_thumbnails
 from batchgen.report.names import REPORT_HTML, SHOWN_PHASES
+from batchgen.report.settings import settings_rows
 from batchgen.report.stats import duration_text
-from batchgen.report.summary import ErrorExample, ModelLatency, Summary
+from batchgen.report.summary import ErrorExample, ModelLatency, RunRecord, Summary
 from batchgen.report.written import written
 from batchgen.store.journal import Journal
 
@@ -51,8 +52,10 @@ def write_html(run_dir: Path, journal: Journal, summary: Summary) -> Path:
         _headline(summary),
         _latency(summary.model_latency),
         _throughput(summary),
+        _timeline(summary),
         _cost(summary),
         _errors(summary),
+        settings_section(summary.runs),
         gallery_html(gallery, run_dir),
     ]
     path = run_dir / REPORT_HTML
@@ -140,7 +143,7 @@ def _card(key: str, label: str, value: str, more: str, bad: bool = False) -> str
 
 
 def _headline(s: Summary) -> str:
-    tasks, cost = s.tasks, s.cost_usd
+    tasks, cost, request, queue = s.tasks, s.cost_usd, s.latency_s.request, s.latency_s.queue
     failed_attempts = sum(s.errors.attempts_by_kind.values())
     cards = [
         _card("images", "Images", f"{s.images.count:,}", f"{tasks.done:,} tasks rendered"),
@@ -150,6 +153,8 @@ def _headline(s: Summary) -> str:
         ),
         _card("wall", "Wall time", duration_text(s.wall_s), f"{len(s.runs)} run(s)"),
         _card("rate", "Images / s", f"{s.images_per_s:,.2f}", "over the wall time"),
+        _card("request", "Request p50", duration_text(request.p50),
+              f"p95 {duration_text(request.p95)}; queue p50 {duration_text(queue.p50)}"),
         _card("cost", "Total cost", usd(cost.total),
               f"{usd(cost.billed_failed_attempts)} on failed attempts"),
         _card("per-image", "Cost per image", usd(cost.per_image, 4), "total ÷ images"),
@@ -172,7 +177,42 @@ def _latency(models: Sequence[ModelLatency]) -> str:
         table(("model", "phase", "tasks", "p50", "p90", "p99", "max"), rows, {2, 3, 4, 5, 6})
         if rows
         else "",
+        _note("request: from sending the request to its answer parsed (ttfb: to the answer's "
+              "headers; body: reading and parsing it), the service time. queue: waiting for a "
+              "slot or the rate limit, apart. end-to-end: all of it, downloads included."),
+    )  # fmt: skip
+
+
+def _timeline(s: Summary) -> str:
+    run = next((r for r in reversed(s.runs) if r.timeline), None)
+    if run is None:
+        return _section("timeline", "Engine over time", _note("No run was sampled."))
+    return _section(
+        "timeline",
+        f"Engine over time (run {run.id})",
+        _chart(charts.timeline(run), "No sample."),
+        _note(_timeline_text(run)),
     )
+
+
+def _timeline_text(run: RunRecord) -> str:
+    most = max(p.in_flight for p in run.timeline)
+    limits = sorted({p.limit for p in run.timeline})
+    limit = f"{limits[0]:g}" if len(limits) == 1 else f"{limits[0]:g} to {limits[-1]:g}"
+    return (
+        f"Requests in flight at most {most:g}; concurrency limit {limit}; "
+        f"{run.rate_limited:,} attempts refused with HTTP 429. Sampled about once a second."
+    )
+
+
+def settings_section(runs: Sequence[RunRecord]) -> str:
+    """What each run was asked to do (the last few runs), one row per setting."""
+    shown = [run for run in runs if run.settings is not None][-4:]
+    if not shown:
+        return _section("settings", "Settings", _note("No run recorded its settings."))
+    rows = settings_rows([run.settings or {} for run in shown])
+    headers = ("setting", *(f"run {run.id}" for run in shown))
+    return _section("settings", "Settings", table(headers, rows, set()))
 
 
 def _throughput(s: Summary) -> str:

@@ -11,15 +11,23 @@ REPORT_HTML: Final = "report.html"
 REPORT_FILES: Final = (REPORT_JSON, TASKS_CSV, REPORT_HTML)
 THUMBS_DIR: Final = "thumbs"  # the gallery's thumbnails, made once
 
-Phase = Literal["wait", "request", "download", "end_to_end"]
-# report.json's order; the journal's tasks table holds each phase in its own column
+Phase = Literal["wait", "request", "download", "end_to_end", "ttfb", "body", "queue"]
+# report.json's order; the journal's tasks table holds each phase in its own column. `queue`
+# is `wait` under the name the report uses (waiting for a slot or the rate limit): read once.
 PHASES: Final[dict[Phase, str]] = {
     "wait": "wait_s",
     "request": "request_s",
     "download": "download_s",
     "end_to_end": "total_s",
+    "ttfb": "ttfb_s",  # within request: to the answer's headers
+    "body": "body_s",  # within request: the answer's body read and parsed
 }
-# the order people read them in (tables, comparisons): the whole first, then its parts
-SHOWN_PHASES: Final[tuple[Phase, ...]] = ("end_to_end", "request", "wait", "download")
+# Columns newer than schema 1: a task without a value (an older journal) is left out of them.
+MEASURED_PHASES: Final[frozenset[Phase]] = frozenset({"ttfb", "body"})
+HEADLINE_PHASE: Final[Phase] = "request"  # the service time: what a benchmark compares
+# the order people read them in (tables, comparisons): the headline, its parts, then the rest
+SHOWN_PHASES: Final[tuple[Phase, ...]] = (
+    "request", "ttfb", "body", "queue", "download", "end_to_end",
+)  # fmt: skip
 COST_FLAG_KIND = "cost_flag"  # errors-table rows flagging a cost (not a failed attempt)
 MODEL_STOPPED_KIND = "model_stopped"  # the breaker stopped a model: one errors row says why

@@ -1,6 +1,7 @@
 """Every query of the journal's tables that the report makes: the typed Summary, and the per-task
 streams (tasks.csv's rows, the gallery's) that are too big to hold. Nothing else in report/
-writes SQL; the journal gives the primitives (`Journal.query`, `Journal.iter_query`)."""
+writes SQL but its sibling read_runs.py (each run's record, timeline and settings); the journal
+gives the primitives (`Journal.query`, `Journal.iter_query`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from typing import Any
 
 from batchgen.models import Task
 from batchgen.report import stats
-from batchgen.report.names import COST_FLAG_KIND, PHASES, Phase
+from batchgen.report.names import COST_FLAG_KIND, MEASURED_PHASES, PHASES, Phase
+from batchgen.report.read_runs import columns, read_runs
 from batchgen.report.summary import (
     BudgetStatus,
     CostCell,
@@ -24,10 +26,8 @@ from batchgen.report.summary import (
     Latency,
     ModelLatency,
     PhaseLatency,
-    RunRecord,
     Summary,
     TaskCounts,
-    ThroughputPoint,
 )
 from batchgen.store.journal import Journal
 
@@ -55,7 +55,7 @@ def read_summary(
 ) -> Summary:
     """Everything the report says, from the journal (so reruns cover the whole job);
     `budget`: the cap and its scope, shown against the job's spend."""
-    runs = _runs(journal)
+    runs = read_runs(journal)
     done, failed, images, size = _counts(journal)
     wall_s = sum(run.wall_s or 0.0 for run in runs)
     planned = runs[-1].planned if runs else 0
@@ -88,33 +88,47 @@ def _counts(journal: Journal) -> tuple[int, int, int, int]:
 
 
 def _latency(journal: Journal) -> tuple[PhaseLatency, tuple[ModelLatency, ...]]:
-    """Each phase over every done task and per model, from one pass sorted by SQLite."""
+    """Each phase over every done task and per model, from one pass sorted by SQLite (exact
+    percentiles). ttfb and body count only the tasks that have them (older journals do not)."""
     overall: dict[Phase, Latency] = {}
     per_model: dict[str, dict[Phase, Latency]] = {}
-    curves: dict[str, tuple[tuple[float, float], ...]] = {}
+    curves: dict[str, dict[Phase, tuple[tuple[float, float], ...]]] = {}
+    present = columns(journal, "tasks")
     for phase, column in PHASES.items():
-        everything, by_model = _sorted_values(journal, column)
+        if column not in present:
+            continue
+        everything, by_model = sorted_values(journal, column, measured=phase in MEASURED_PHASES)
         overall[phase] = Latency.of(everything)
         del everything
         while by_model:  # one model's values are dropped before the next is summed up
             model, values = by_model.popitem()
             per_model.setdefault(model, {})[phase] = Latency.of(values)
-            if phase == "end_to_end":
-                curves[model] = stats.cdf(values)
+            if phase in ("end_to_end", "request"):
+                curves.setdefault(model, {})[phase] = stats.cdf(values)
     models = tuple(
-        ModelLatency(model, PhaseLatency(**per_model[model]), curves[model])
+        ModelLatency(
+            model,
+            PhaseLatency(**per_model[model]),
+            curves[model]["end_to_end"],
+            curves[model]["request"],
+        )
         for model in sorted(per_model)
     )
     return PhaseLatency(**overall), models
 
 
-def _sorted_values(journal: Journal, column: str) -> tuple[array[float], dict[str, array[float]]]:
+def sorted_values(
+    journal: Journal, column: str, *, measured: bool = False
+) -> tuple[array[float], dict[str, array[float]]]:
+    """One phase's values over done tasks, sorted, overall and by model. `measured`: leave out
+    tasks with no value (else a missing value counts as 0, as ever)."""
     # Rows come sorted, so every array is sorted as it fills; compact arrays (8 bytes a value)
     # keep a million tasks at 16 MB here, not hundreds.
     everything: array[float] = array("d")
     by_model: dict[str, array[float]] = {}
+    where = f" AND {column} IS NOT NULL" if measured else ""
     for model, value in journal.iter_query(
-        f"SELECT {MODEL}, COALESCE({column}, 0) FROM tasks WHERE status = 'done' ORDER BY 2"
+        f"SELECT {MODEL}, COALESCE({column}, 0) FROM tasks WHERE status = 'done'{where} ORDER BY 2"
     ):
         everything.append(value)
         values = by_model.get(model)
@@ -122,6 +136,26 @@ def _sorted_values(journal: Journal, column: str) -> tuple[array[float], dict[st
             values = by_model[model] = array("d")
         values.append(value)
     return everything, by_model
+
+
+def percentile_intervals(
+    journal: Journal, qs: tuple[float, ...] = (50, 90, 99)
+) -> dict[str, tuple[float, float]]:
+    """95% intervals of each phase's percentiles over done tasks ('request p50' -> (lo, hi)):
+    the run-to-run noise a comparison allows before it marks a difference."""
+    present = columns(journal, "tasks")
+    found: dict[str, tuple[float, float]] = {}
+    for phase, column in PHASES.items():
+        if column not in present:
+            continue
+        values, _ = sorted_values(journal, column, measured=phase in MEASURED_PHASES)
+        for q in qs:
+            interval = stats.quantile_interval(values, q)
+            if interval is not None:
+                found[f"{phase.replace('_', '-')} p{q:g}"] = interval
+                if phase == "wait":  # shown as queue
+                    found[f"queue p{q:g}"] = interval
+    return found
 
 
 def _costs(journal: Journal, images: int) -> Costs:
@@ -187,43 +221,6 @@ def _samples(journal: Journal, kind: str) -> tuple[ErrorExample, ...]:
         if len(found) == EXAMPLES_PER_KIND:
             break
     return tuple(found.values())
-
-
-def _runs(journal: Journal) -> tuple[RunRecord, ...]:
-    rows = journal.query(
-        "SELECT id, started_at, finished_at, wall_s, planned, status FROM runs ORDER BY id"
-    )
-    return tuple(_run(journal, *row) for row in rows)
-
-
-def _run(
-    journal: Journal,
-    run_id: int,
-    started_at: float,
-    finished_at: float | None,
-    wall_s: float | None,
-    planned: int,
-    status: str,
-) -> RunRecord:
-    done = "FROM tasks WHERE run_id = ? AND status = 'done'"
-    tasks, images = journal.query(
-        f"SELECT COUNT(*), COALESCE(SUM(image_count), 0) {done}", (run_id,)
-    )[0]
-    seconds = wall_s or 0.0
-    finished = journal.iter_query(f"SELECT finished_at, image_count {done}", (run_id,))
-    series = stats.throughput_series(finished, start=started_at, width=stats.bucket_width(seconds))
-    return RunRecord(
-        id=run_id,
-        started_at=started_at,
-        finished_at=finished_at,
-        wall_s=wall_s,
-        planned=planned,
-        status=status,
-        tasks_done=tasks,
-        images=images,
-        images_per_s=stats.rate(images, seconds),
-        throughput=tuple(ThroughputPoint(p["t_s"], p["images_per_s"]) for p in series),
-    )
 
 
 def task_rows(journal: Journal) -> Iterator[tuple[object, ...]]:

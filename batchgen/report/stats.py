@@ -88,3 +88,20 @@ def throughput_series(
         {"t_s": bucket * width, "images_per_s": counts.get(bucket, 0) / width}
         for bucket in range(max(counts) + 1)
     ]
+
+
+Z_95 = 1.959964  # two-sided 95%
+
+
+def quantile_interval(sorted_values: Sequence[float], q: float) -> tuple[float, float] | None:
+    """A distribution-free 95% confidence interval for the q-th percentile of the population the
+    values were drawn from: order statistics at ranks n*p -/+ z*sqrt(n*p*(1-p)) (the binomial
+    count below the quantile, normal approximation). None: no values. Exact data, no sampling."""
+    n = len(sorted_values)
+    if n == 0:
+        return None
+    p = q / 100
+    spread = Z_95 * math.sqrt(n * p * (1 - p))
+    low = min(max(math.floor(n * p - spread), 0), n - 1)
+    high = min(max(math.ceil(n * p + spread), 0), n - 1)
+    return sorted_values[low], sorted_values[high]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from batchgen.report import stats
-from batchgen.report.names import Phase
+from batchgen.report.names import HEADLINE_PHASE, Phase
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,35 +45,53 @@ class Latency:
         }
 
 
+NO_LATENCY = Latency(0, None, None, None, None, None, None)
+
+
 @dataclass(frozen=True, slots=True)
 class PhaseLatency:
-    """Latency per phase of a task: waiting for a slot, the request, the download, all of it."""
+    """Latency per phase of a task: the request (the headline: time to the answer's headers,
+    `ttfb`, then its `body` read and parsed), waiting for a slot or the rate limit (`queue`,
+    stored as `wait`), the download, all of it."""
 
     wait: Latency
     request: Latency
     download: Latency
     end_to_end: Latency
+    ttfb: Latency = NO_LATENCY
+    body: Latency = NO_LATENCY
+
+    @property
+    def queue(self) -> Latency:
+        return self.wait
 
     def of(self, phase: Phase) -> Latency:
         latency: Latency = getattr(self, phase)
         return latency
 
     def to_json(self) -> dict[str, Any]:
+        """The first four keys are report.json's since its start; the rest were added."""
         return {
             "wait": self.wait.to_json(),
             "request": self.request.to_json(),
             "download": self.download.to_json(),
             "end_to_end": self.end_to_end.to_json(),
+            "queue": self.queue.to_json(),
+            "ttfb": self.ttfb.to_json(),
+            "body": self.body.to_json(),
+            "headline": HEADLINE_PHASE,
         }
 
 
 @dataclass(frozen=True, slots=True)
 class ModelLatency:
-    """One model's latency per phase, and its end-to-end CDF (seconds, fraction done by then)."""
+    """One model's latency per phase, and its CDFs (seconds, fraction done by then): end to
+    end, and the request's (the report's chart)."""
 
     model: str  # the model that rendered (after any fallback)
     latency: PhaseLatency
     cdf: tuple[tuple[float, float], ...]
+    request_cdf: tuple[tuple[float, float], ...] = ()
 
     @property
     def count(self) -> int:
@@ -173,6 +191,16 @@ class ThroughputPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class TimelinePoint:
+    """The engine's state in one bucket of a run (the limiter sampled about once a second)."""
+
+    t_s: float  # start of the bucket, in seconds since the run started
+    in_flight: float  # the most requests in flight sampled in the bucket
+    limit: float  # the concurrency limit (the last sample in the bucket)
+    rate_limited: int  # attempts refused with HTTP 429 in the bucket
+
+
+@dataclass(frozen=True, slots=True)
 class RunRecord:
     """One run (one `batchgen run` of the job) as the journal holds it, with what it rendered."""
 
@@ -186,6 +214,12 @@ class RunRecord:
     images: int
     images_per_s: float
     throughput: tuple[ThroughputPoint, ...]
+    timeline: tuple[TimelinePoint, ...] = ()
+    settings: Mapping[str, Any] | None = None  # None: a run from before settings were kept
+
+    @property
+    def rate_limited(self) -> int:
+        return sum(point.rate_limited for point in self.timeline)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -199,7 +233,13 @@ class RunRecord:
             "images": self.images,
             "images_per_s": self.images_per_s,
             "throughput": [{"t_s": p.t_s, "images_per_s": p.images_per_s} for p in self.throughput],
-        }
+            "settings": None if self.settings is None else dict(self.settings),
+            "timeline": [
+                {"t_s": p.t_s, "in_flight": p.in_flight, "limit": p.limit,
+                 "rate_limited": p.rate_limited}
+                for p in self.timeline
+            ],
+        }  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,12 +22,14 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from batchgen.errors import BudgetExceeded, JournalError, ProviderError, SinkError
 from batchgen.models import Task
+from batchgen.run.limits import Limiter
 from batchgen.run.observer import Observer as Observer  # its public home stays here
 from batchgen.run.render import Abandoned, Renderer
 from batchgen.run.runlog import RunLog
 from batchgen.store.journal import PendingGeneration
 
 DEFAULT_GRACE_S = 30.0
+SAMPLE_EVERY_S = 1.0  # the report's timeline of in flight / limit / 429s, and the live view's
 FEED_BATCH = 256
 RunStatus = Literal["complete", "interrupted", "budget", "aborted"]
 TaskSource = Iterable[Task] | AsyncIterable[Task]
@@ -67,6 +69,7 @@ class Engine:
         workers: int,
         observer: Observer | None = None,
         grace_s: float = DEFAULT_GRACE_S,
+        limiter: Limiter | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
@@ -76,6 +79,7 @@ class Engine:
         self._workers = workers
         self._observer = observer or Observer()
         self._grace_s = grace_s
+        self._limiter = limiter  # sampled for the timeline; None: no samples
         self._status: RunStatus = "complete"
         self._reason: str | None = None
         self._in_flight: set[str] = set()
@@ -93,6 +97,7 @@ class Engine:
             if handle_signals:
                 outer.start_soon(self._watch_signals)
             outer.start_soon(self._commit_periodically)
+            outer.start_soon(self._sample_periodically)
             async with anyio.create_task_group() as work:
                 self._work_scope = work.cancel_scope
                 work.start_soon(self._feed, tasks, send)
@@ -100,6 +105,7 @@ class Engine:
                     for _ in range(self._workers):
                         work.start_soon(self._work, receive.clone())
             outer.cancel_scope.cancel()  # the signal watcher, committer, grace timer too
+        self._sample()  # the last point: nothing in flight
         self._log.commit_pending()
         return RunResult(
             status=self._status,
@@ -115,6 +121,7 @@ class Engine:
         self._status, self._reason = status, reason
         self._stopping.set()
         self._renderer.stop_waiting()
+        self._observer.stopping(len(self._in_flight))
         if self._outer is not None:
             self._outer.start_soon(self._cancel_after_grace)
 
@@ -133,6 +140,26 @@ class Engine:
             await self._log.commit_periodically()
         except JournalError as exc:
             self.stop("aborted", str(exc))
+
+    async def _sample_periodically(self) -> None:
+        while True:
+            self._sample()
+            await anyio.sleep(SAMPLE_EVERY_S)
+
+    def _sample(self) -> None:
+        if self._limiter is None:
+            return
+        stats = self._limiter.statistics()
+        self._log.sample(
+            in_flight=stats.in_flight,
+            concurrency=stats.concurrency,
+            adaptive=stats.adaptive,
+            started=stats.started,
+            overloads=stats.overloads,
+        )
+        self._observer.load(
+            in_flight=stats.in_flight, limit=stats.concurrency, adaptive=stats.adaptive
+        )
 
     async def _watch_signals(self) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -171,6 +198,8 @@ class Engine:
                     await self._render(task, pending)
                 finally:
                     self._in_flight.discard(task.id)
+                    if self._stopping.is_set():  # the live view counts down what a stop awaits
+                        self._observer.stopping(len(self._in_flight))
 
     async def _render(self, task: Task, pending: PendingGeneration | None) -> None:
         try:

@@ -40,6 +40,7 @@ from batchgen.run.limits import Limiter
 from batchgen.run.render import Renderer, RenderSettings
 from batchgen.run.runlog import RunLog
 from batchgen.run.saving import ImageSaver, SaveSettings
+from batchgen.run.settings import run_settings
 from batchgen.store.journal import JOURNAL_FILE, Journal
 from batchgen.store.sink import IMAGES_DIR, Sink
 
@@ -227,6 +228,7 @@ async def _render(
 ) -> RunResult:
     limits = manifest.limits
     async with open_provider(manifest) as provider:
+        log.settings(run_settings(manifest, provider))
         engine = build_engine(
             provider=provider,
             limiter=Limiter(
@@ -295,6 +297,7 @@ def build_engine(
         workers=workers,
         observer=observer,
         grace_s=grace_s,
+        limiter=limiter,
     )
 
 

@@ -1,5 +1,5 @@
 """The hooks a progress view (or metrics) overrides: skipped, started, attempt_failed, finished,
-model_stopped, budget."""
+model_stopped, budget, load, stopping."""
 
 from __future__ import annotations
 
@@ -31,3 +31,10 @@ class Observer:
     def model_stopped(self, model: str, reason: str) -> None:
         """No more requests go to `model`: its first requests were all refused alike (the
         systematic-rejection breaker). Called once per model."""
+
+    def load(self, *, in_flight: int, limit: int, adaptive: bool) -> None:
+        """Sampled about once a second: requests in flight and the concurrency limit now."""
+
+    def stopping(self, in_flight: int) -> None:
+        """The run is stopping (first Ctrl-C, budget, a bad key): no new request starts; the
+        `in_flight` tasks get the grace period to finish (a second Ctrl-C aborts them)."""

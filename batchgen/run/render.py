@@ -58,6 +58,8 @@ class _Tally:
     wait_s: float = 0.0
     request_s: float = 0.0
     download_s: float = 0.0
+    ttfb_s: float | None = None  # of the last request, as the provider measured it
+    body_s: float | None = None
     cost_usd: float = 0.0
     images: list[SavedImage] = field(default_factory=list)
 
@@ -308,7 +310,9 @@ class Renderer:
         started = time.monotonic()
         try:
             with anyio.fail_after(self._settings.request_timeout_s):
-                return await self._provider.generate(task, model=model)
+                generation = await self._provider.generate(task, model=model)
+            tally.ttfb_s, tally.body_s = generation.ttfb_s, generation.body_s
+            return generation
         except TimeoutError as exc:
             raise ProviderTimeout(f"no answer in {self._settings.request_timeout_s}s") from exc
         finally:
@@ -358,6 +362,8 @@ def _outcome(
             request_s=tally.request_s,
             download_s=tally.download_s,
             total_s=time.monotonic() - tally.started,
+            ttfb_s=tally.ttfb_s,
+            body_s=tally.body_s,
         ),
         cost_usd=tally.cost_usd,
         model_used=model_used,

@@ -24,8 +24,10 @@ that (from the paid generation, when there is one).
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import anyio
 
@@ -137,6 +139,18 @@ class RunLog:
         kept = outcome.status == "failed" and outcome.error_kind == DownloadError.kind
         self._journal.record(outcome, run_id=self._run_id, keep_generation=kept)
         self._observer.finished(outcome)
+
+    # what the report's settings and timeline read (issue 17); both join the open group
+    def settings(self, settings: Mapping[str, Any]) -> None:
+        """What this run was asked to do (no secrets: batchgen.run.settings builds it)."""
+        self._journal.record_settings(self._run_id, json.dumps(settings, sort_keys=True))
+
+    def sample(
+        self, *, in_flight: int, concurrency: int, adaptive: bool, started: int, overloads: int
+    ) -> None:
+        """The limiter's state now, for the report's timeline."""
+        counts = (in_flight, concurrency, int(adaptive), started, overloads)
+        self._journal.record_sample(self._run_id, time.time(), counts)
 
     def commit_pending(self) -> None:
         """Make the open group durable (at the end of the run)."""

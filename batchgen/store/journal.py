@@ -58,6 +58,10 @@ CREATE TABLE IF NOT EXISTS errors (
 CREATE TABLE IF NOT EXISTS generations (
     task_id TEXT PRIMARY KEY, run_id INTEGER, model TEXT NOT NULL, refs TEXT NOT NULL,
     cost_usd REAL NOT NULL, at REAL);
+CREATE TABLE IF NOT EXISTS samples (
+    run_id INTEGER NOT NULL, at REAL NOT NULL, in_flight INTEGER NOT NULL,
+    concurrency INTEGER NOT NULL, adaptive INTEGER NOT NULL, started INTEGER NOT NULL,
+    overloads INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status);
 CREATE INDEX IF NOT EXISTS tasks_ordinal ON tasks (ordinal);  -- the gallery streams in job order
 """
@@ -73,16 +77,19 @@ _ADDED_COLUMNS = (
     ("tasks", "row_id", "TEXT"),  # the user's key for the row (rows.id_column, JSONL id)
     ("tasks", "row", "TEXT"),  # the row's fields as JSON, for the outputs index
     ("images", "sha256", "TEXT"),
+    ("tasks", "ttfb_s", "REAL"),  # request_s split: to the answer's headers, then its body
+    ("tasks", "body_s", "REAL"),
+    ("runs", "settings", "TEXT"),  # JSON: provider, base URL, models, limits, version, digest
 )
 _TASK_COLUMNS = (
     "id, ordinal, run_id, status, model, model_used, aspect_ratio, prompt, seed, num_images,"
     " image_count, attempts, wait_s, request_s, download_s, total_s, cost_usd, error_kind,"
-    " error_message, started_at, finished_at, row_id, row"
+    " error_message, started_at, finished_at, row_id, row, ttfb_s, body_s"
 )
 # A task rendered again (it failed before) keeps what every earlier attempt cost.
 _UPSERT_TASK = f"""
 INSERT INTO tasks ({_TASK_COLUMNS})
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET row_id = excluded.row_id, row = excluded.row,
     ordinal = excluded.ordinal, run_id = excluded.run_id, status = excluded.status,
     model_used = excluded.model_used, image_count = excluded.image_count,
@@ -90,7 +97,8 @@ ON CONFLICT (id) DO UPDATE SET row_id = excluded.row_id, row = excluded.row,
     request_s = excluded.request_s, download_s = excluded.download_s,
     total_s = excluded.total_s, cost_usd = tasks.cost_usd + excluded.cost_usd,
     error_kind = excluded.error_kind, error_message = excluded.error_message,
-    started_at = excluded.started_at, finished_at = excluded.finished_at
+    started_at = excluded.started_at, finished_at = excluded.finished_at,
+    ttfb_s = excluded.ttfb_s, body_s = excluded.body_s
 """
 
 
@@ -178,7 +186,11 @@ class Journal:
                 self._conn.execute("BEGIN IMMEDIATE")
             return self._conn.execute(sql, tuple(row))
         except sqlite3.Error as exc:
-            raise JournalError(f"journal write failed ({self.path}): {_explain(exc)}") from exc
+            # a damaged page may first be met by a write (the samples table sits at the end)
+            message = damage_message(exc, self.path.parent)
+            raise JournalError(
+                message or f"journal write failed ({self.path}): {_explain(exc)}"
+            ) from exc
 
     def commit(self) -> None:
         """Make every write so far durable: it survives a killed process.
@@ -193,7 +205,10 @@ class Journal:
             if self._paid is not None:
                 self._paid.forget()  # the commit holds every generation the log had
         except sqlite3.Error as exc:
-            self._broken = JournalError(f"journal write failed ({self.path}): {_explain(exc)}")
+            self._broken = JournalError(
+                damage_message(exc, self.path.parent)
+                or f"journal write failed ({self.path}): {_explain(exc)}"
+            )
             raise self._broken from exc
 
     async def durable(self) -> None:
@@ -231,6 +246,15 @@ class Journal:
             (finished_at, wall_s, status, run_id),
         )
         self.commit()
+
+    def record_settings(self, run_id: int, settings: str) -> None:
+        """What the run was asked to do (JSON, no secrets), in its runs row (the open group)."""
+        self._write("UPDATE runs SET settings = ? WHERE id = ?", (settings, run_id))
+
+    def record_sample(self, run_id: int, at: float, counts: Sequence[int]) -> None:
+        """The limiter's state at `at`: in flight, concurrency limit, adaptive (0/1), requests
+        started and overloads (429/503) so far (the open group)."""
+        self._write("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?)", (run_id, at, *counts))
 
     def set_meta(self, key: str, value: str) -> None:
         self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
@@ -315,6 +339,7 @@ class Journal:
                 timing.total_s, outcome.cost_usd, outcome.error_kind, outcome.error_message,
                 outcome.started_at, outcome.finished_at, task.row_id,
                 json.dumps(dict(task.row), ensure_ascii=False) if task.row else None,
+                timing.ttfb_s, timing.body_s,
             ))  # fmt: skip
         if keep_generation:
             self._write("UPDATE generations SET cost_usd = 0 WHERE task_id = ?", (task.id,))
