@@ -136,7 +136,9 @@ async def _render(
             budget=Budget(manifest.max_usd),
             sink=sink,
             log=log,
-            save=SaveSettings(name=manifest.name, filename=manifest.output.filename),
+            save=SaveSettings(
+                name=manifest.name, filename=manifest.output.filename, output=manifest.output
+            ),
             render=RenderSettings(
                 request_timeout_s=limits.request_timeout_s,
                 fallback=manifest.fallback,
