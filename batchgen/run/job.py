@@ -15,7 +15,7 @@ from pathlib import Path
 import anyio
 
 from batchgen.expand import count_tasks, expand
-from batchgen.models import Manifest
+from batchgen.models import DEFAULT_OUTPUT_DIR, Manifest
 from batchgen.providers import open_provider
 from batchgen.providers.base import Provider
 from batchgen.report.files import write_reports
@@ -30,6 +30,7 @@ from batchgen.run.limits import Limiter
 from batchgen.run.render import Renderer, RenderSettings
 from batchgen.run.runlog import RunLog
 from batchgen.run.saving import ImageSaver, SaveSettings
+from batchgen.store.bucket import BucketSink, is_bucket_url
 from batchgen.store.journal import JOURNAL_FILE, Journal
 from batchgen.store.sink import IMAGES_DIR, Sink
 
@@ -39,6 +40,7 @@ class RunOptions:
     """Command-line overrides of the manifest, and how the run behaves."""
 
     out: Path | None = None
+    state: Path | None = None  # the local run directory when images go to a bucket (= out)
     concurrency: int | None = None
     requests_per_minute: float | None = None
     max_usd: float | None = None
@@ -67,8 +69,18 @@ def with_overrides(manifest: Manifest, options: RunOptions) -> Manifest:
 
 
 def run_dir_for(manifest: Manifest, out: Path | None = None) -> Path:
-    """--out, else output.dir with {name} filled in (relative to the current directory)."""
-    return out if out is not None else Path(manifest.output.dir.replace("{name}", manifest.name))
+    """--out/--state, else output.dir with {name} filled in (relative to the current directory);
+    images going to a bucket, the state (journal, reports, thumbnails) stays in out/{name}."""
+    if out is not None:
+        return out
+    folder = DEFAULT_OUTPUT_DIR if is_bucket_url(manifest.output.dir) else manifest.output.dir
+    return Path(folder.replace("{name}", manifest.name))
+
+
+def open_sink(manifest: Manifest, run_dir: Path, policy: RetryPolicy) -> Sink:
+    """A local Sink under the run directory, or for s3:// gs:// az:// a BucketSink."""
+    url = manifest.output.dir.replace("{name}", manifest.name)
+    return BucketSink(url, run_dir, policy=policy) if is_bucket_url(url) else Sink(run_dir)
 
 
 def forget_outputs(run_dir: Path) -> None:
@@ -89,15 +101,16 @@ async def run_job(
     """Render the manifest's tasks (or `tasks`, for callers that feed their own) into its run
     directory, and write the report."""
     manifest = with_overrides(manifest, options)
-    run_dir = run_dir_for(manifest, options.out)
+    run_dir = run_dir_for(manifest, options.state or options.out)
     ours = (run_dir / JOURNAL_FILE).is_file()  # no journal: images/ there is not batchgen's
     journal = Journal.open(run_dir, fresh=options.fresh)  # locks the folder first
     try:
         if options.fresh and ours:
             forget_outputs(run_dir)
-        sink = Sink(run_dir)
+        sink = open_sink(manifest, run_dir, RetryPolicy(wait_scale=options.wait_scale))
         sink.prepare()
-        journal.drop_missing_images(run_dir)
+        if not isinstance(sink, BucketSink):  # a bucket's objects are looked up as needed
+            journal.drop_missing_images(run_dir)
         journal.set_meta(SIDECAR_META, "1" if manifest.output.sidecar else "0")
         log = RunLog.begin(
             journal, name=manifest.name, planned=count_tasks(manifest), observer=observer

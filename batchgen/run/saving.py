@@ -65,7 +65,7 @@ class ImageSaver:
         policy = self._policy.resuming() if resuming else self._policy
         on_disk = self._log.saved_images(task.id) if resuming else {}
         for ref in refs:
-            if ref.index in on_disk and (self._sink.root / on_disk[ref.index].path).exists():
+            if ref.index in on_disk and await self._sink.has(on_disk[ref.index].path):
                 saved.append(on_disk[ref.index])
             else:
                 saved.append(await self._save(task, model, ref, policy))
@@ -105,7 +105,7 @@ class ImageSaver:
         except BaseException:
             self._sink.discard(staged)
             raise
-        return self._sink.place(staged)
+        return await self._sink.put(staged)
 
     def _path(self, task: Task, index: int, ext: str, size: str = ORIGINAL_SIZE) -> str:
         settings = self._settings

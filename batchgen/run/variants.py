@@ -40,8 +40,14 @@ async def save_variants(
         sink.discard(original)  # re-encoded or not kept: its bytes are not a file of the run
     # The first file last: a rerun that finds it takes the image as saved, so it must be the
     # proof that every other file landed before it.
-    for _, each in [*staged[1:], staged[0]]:
-        sink.place(each)
+    order = [each for _, each in [*staged[1:], staged[0]]]
+    for done, each in enumerate(order):
+        try:
+            await sink.put(each)
+        except BaseException:  # noqa: PERF203 - a handful of files, and it must clean up
+            for rest in order[done:]:
+                sink.discard(rest)
+            raise
     return image
 
 
