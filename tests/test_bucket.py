@@ -96,6 +96,7 @@ def test_a_run_to_s3_puts_whole_objects_and_keeps_the_state_local(s3: Any, tmp_p
     assert len(entries) == len(stored) == 6
     for entry in entries:
         data = stored[f"catalog/shop/{entry['path']}"]
+        assert entry["url"] == f"s3://shop/catalog/shop/{entry['path']}"
         assert data.startswith(b"\x89PNG") and len(data) == entry["bytes"]
         assert hashlib.sha256(data).hexdigest() == entry["sha256"]
     state = tmp_path / "state"

@@ -23,21 +23,23 @@ INDEX_JSONL = "index.jsonl"
 INDEX_CSV = "index.csv"
 INDEX_FILES = (INDEX_JSONL, INDEX_CSV)
 SIDECAR_META = "sidecar"  # journal meta key: "1" when output.sidecar asked for sidecars
+BUCKET_META = "bucket"  # journal meta key: the bucket URL the images went to, if any
 ROW_PREFIX = "row."  # index.csv names a row's fields row.<name>, apart from its own columns
 
 
 def entries(journal: Journal) -> Iterator[dict[str, Any]]:
     """Each rendered file's index entry, in job order (streamed): one per image, or with
     output.sizes one per derived file, its `size` saying which ("original", "400", ...)."""
+    bucket = journal.meta(BUCKET_META)
     for values in index_rows(journal):
         entry = dict(zip(COLUMNS, values[:-2], strict=True))
         entry["size"] = ORIGINAL_SIZE
         entry["row"] = json.loads(values[-1]) if values[-1] else {}
         files = variants.load(values[-2])
-        if not files:
-            yield entry
-        for file in files:
-            yield {**entry, **asdict(file)}
+        for each in [{**entry, **asdict(file)} for file in files] or [entry]:
+            if bucket:  # the object's URL; `path` stays its key under the bucket URL
+                each["url"] = f"{bucket}/{each['path']}"
+            yield each
 
 
 def write_index(run_dir: Path, journal: Journal, *, sidecar: bool | None = None) -> int:

@@ -19,7 +19,7 @@ from batchgen.models import DEFAULT_OUTPUT_DIR, Manifest
 from batchgen.providers import open_provider
 from batchgen.providers.base import Provider
 from batchgen.report.files import write_reports
-from batchgen.report.index import SIDECAR_META
+from batchgen.report.index import BUCKET_META, SIDECAR_META
 from batchgen.report.names import REPORT_FILES, THUMBS_DIR
 from batchgen.report.summary import Summary
 from batchgen.retry import RetryPolicy
@@ -109,7 +109,9 @@ async def run_job(
             forget_outputs(run_dir)
         sink = open_sink(manifest, run_dir, RetryPolicy(wait_scale=options.wait_scale))
         sink.prepare()
-        if not isinstance(sink, BucketSink):  # a bucket's objects are looked up as needed
+        bucket = sink.url if isinstance(sink, BucketSink) else ""
+        journal.set_meta(BUCKET_META, bucket)
+        if not bucket:  # a bucket's objects are looked up as needed, not dropped here
             journal.drop_missing_images(run_dir)
         journal.set_meta(SIDECAR_META, "1" if manifest.output.sidecar else "0")
         log = RunLog.begin(
