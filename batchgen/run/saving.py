@@ -105,7 +105,7 @@ class ImageSaver:
         except BaseException:
             self._sink.discard(staged)
             raise
-        return await self._sink.put(staged)
+        return await self._sink.put(staged, thumb=f"{task.id}-{ref.index}")
 
     def _path(self, task: Task, index: int, ext: str, size: str = ORIGINAL_SIZE) -> str:
         settings = self._settings

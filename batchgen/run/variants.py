@@ -40,10 +40,11 @@ async def save_variants(
         sink.discard(original)  # re-encoded or not kept: its bytes are not a file of the run
     # The first file last: a rerun that finds it takes the image as saved, so it must be the
     # proof that every other file landed before it.
+    first = staged[0][1]
     order = [each for _, each in [*staged[1:], staged[0]]]
     for done, each in enumerate(order):
         try:
-            await sink.put(each)
+            await sink.put(each, thumb=f"{task.id}-{each.image.index}" if each is first else None)
         except BaseException:  # noqa: PERF203 - a handful of files, and it must clean up
             for rest in order[done:]:
                 sink.discard(rest)

@@ -4,13 +4,16 @@ local disk first, then one conditional PUT per object, so an object is whole or 
 from __future__ import annotations
 
 import hashlib
+import io
 import itertools
+import os
 import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
+from PIL import Image
 
 from batchgen.errors import DownloadError, SinkError
 from batchgen.models import SavedImage
@@ -19,6 +22,9 @@ from batchgen.store.sink import Sink, Staged
 
 BUCKET_SCHEMES = ("s3://", "gs://", "az://", "abfs://")
 UPLOADS_DIR = "uploads"  # in the state directory: parts waiting for their upload
+# The report's gallery thumbnails (report/gallery.py makes the same from local files; the store
+# may not import the report, so its names and sizes are repeated here).
+THUMBS_DIR, THUMB_PX, THUMB_QUALITY = "thumbs", 160, 70
 UPLOAD_TIMEOUT_S = 120.0
 DEFAULT_POLICY = RetryPolicy()
 # Words of a store's error that a later attempt may not meet: throttling, a busy or failing
@@ -49,6 +55,7 @@ class BucketSink(Sink):
         store: Any = None,
     ) -> None:
         super().__init__(state / UPLOADS_DIR)
+        self._thumbs = state / THUMBS_DIR
         self.url = url.rstrip("/")
         self._policy = policy
         self._rand = rand
@@ -63,10 +70,12 @@ class BucketSink(Sink):
     async def has(self, path: str) -> bool:
         return await self._head(path) is not None
 
-    async def put(self, staged: Staged) -> SavedImage:
+    async def put(self, staged: Staged, *, thumb: str | None = None) -> SavedImage:
         """Upload a staged, checked file (retried within the policy), then drop the part."""
         try:
             data = staged.part.read_bytes()
+            if thumb is not None:
+                await anyio.to_thread.run_sync(_thumbnail, data, self._thumbs / f"{thumb}.jpg")
             for attempt in itertools.count(1):
                 try:
                     await self._put_once(staged.image, data)
@@ -119,6 +128,20 @@ class BucketSink(Sink):
             return None
         except Exception as exc:  # noqa: BLE001 - the store's errors, classified here
             raise classify(exc, path) from exc
+
+
+def _thumbnail(data: bytes, thumb: Path) -> None:
+    """The gallery's thumbnail, best effort: a missing one shows as missing, never fails a run."""
+    part = thumb.with_name(thumb.name + ".part")
+    try:
+        thumb.parent.mkdir(parents=True, exist_ok=True)
+        with Image.open(io.BytesIO(data)) as picture:
+            picture.draft("RGB", (THUMB_PX * 2, THUMB_PX * 2))
+            picture.thumbnail((THUMB_PX, THUMB_PX))
+            picture.convert("RGB").save(part, "JPEG", quality=THUMB_QUALITY)
+        os.replace(part, thumb)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        part.unlink(missing_ok=True)
 
 
 def _same(head: Any, size: int, md5: str) -> bool:

@@ -113,8 +113,9 @@ class Sink:
             raise _sink_error(exc, self.root) from exc
         return staged.image
 
-    async def put(self, staged: Staged) -> SavedImage:
-        """Make a checked file appear at its final place (here: `place`; a bucket uploads)."""
+    async def put(self, staged: Staged, *, thumb: str | None = None) -> SavedImage:
+        """Make a checked file appear at its final place (here: `place`; a bucket uploads, and
+        makes the gallery's thumbnail `thumb` from the bytes in hand: the report cannot)."""
         return self.place(staged)
 
     async def has(self, path: str) -> bool:
