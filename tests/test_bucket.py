@@ -104,7 +104,8 @@ def test_a_run_to_s3_puts_whole_objects_and_keeps_the_state_local(s3: Any, tmp_p
     assert not (state / "images").exists()  # the images are in the bucket only
     # the gallery's thumbnails were made from the bytes in hand
     assert len(list((state / "thumbs").glob("*.jpg"))) == 6
-    assert "missing:" not in (state / "report.html").read_text(encoding="utf-8")
+    page = (state / "report.html").read_text(encoding="utf-8")
+    assert "missing:" not in page and 'href="s3://shop/catalog/shop/images/' in page
     assert list(state.rglob("*.part")) == []
     # a rerun renders and uploads nothing
     again = CliRunner().invoke(main, ["run", str(manifest), "--state", "state"])
