@@ -139,6 +139,11 @@ def main() -> None:
 @main.command("run")
 @click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run directory.")
+@click.option(
+    "--state",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Local folder for the journal and reports when output.dir is a bucket.",
+)
 @click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight at most.")
 @click.option(
     "--rpm", type=click.FloatRange(min=0, min_open=True), help="Request starts per minute at most."
@@ -162,6 +167,7 @@ def main() -> None:
 def run_command(
     manifest: str,
     out: Path | None,
+    state: Path | None,
     concurrency: int | None,
     rpm: float | None,
     max_usd: float | None,
@@ -174,6 +180,7 @@ def run_command(
     loaded = _load(manifest, quiet=quiet)
     options = RunOptions(
         out=out,
+        state=state,
         concurrency=concurrency,
         requests_per_minute=rpm,
         max_usd=max_usd,

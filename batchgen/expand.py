@@ -152,7 +152,9 @@ class _Fields(dict[str, str]):
         return "none"  # a var named in the filename may belong to another prompt's template
 
 
-def image_path(template: str, task: Task, *, index: int, ext: str, name: str) -> str:
+def image_path(
+    template: str, task: Task, *, index: int, ext: str, name: str, size: str = "original"
+) -> str:
     """The image's path relative to the run's images/ folder, always inside it."""
     fields = _Fields({key: safe_segment(value) for key, value in task.row.items()})
     fields.update((key, safe_segment(value)) for key, value in task.vars.items())
@@ -166,6 +168,7 @@ def image_path(template: str, task: Task, *, index: int, ext: str, name: str) ->
         seed="none" if task.seed is None else str(task.seed),
         name=safe_segment(name),
         resolution=safe_segment(task.resolution),
+        size=safe_segment(size),  # output.sizes: "original" or a variant's label ("400")
     )
     path = posixpath.normpath(template.format_map(fields))
     if path.startswith(("/", "..")) or "\x00" in path:

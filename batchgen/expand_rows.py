@@ -9,7 +9,6 @@ from itertools import product
 from typing import TYPE_CHECKING, Any
 
 from batchgen.errors import ManifestError
-from batchgen.manifest import rows
 
 if TYPE_CHECKING:
     from batchgen.models import Manifest, PromptSpec, RowSource
@@ -33,6 +32,9 @@ class RowPrompt:
 def row_prompts(spec: PromptSpec, source: RowSource, manifest: Manifest) -> Iterator[RowPrompt]:
     """Every row's prompts in file order; a row identical to an earlier one is skipped (it is
     the same task). ManifestError if the file changed since it was validated."""
+    # Imported here: batchgen.manifest's package init loads manifest.load, which imports expand.
+    from batchgen.manifest import rows  # noqa: PLC0415
+
     names = [name for name, _ in spec.vars]
     combos = [dict(zip(names, combo, strict=True)) for combo in product(*(v for _, v in spec.vars))]
     try:

@@ -49,11 +49,41 @@ class Limits:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
 
 
+OUTPUT_FORMATS = ("png", "jpeg", "webp")
+FIT_MODES = ("width", "contain", "cover")
+DEFAULT_QUALITY = 85
+ORIGINAL_SIZE = "original"  # the {size} of the full-size image
+
+
 @dataclass(frozen=True, slots=True)
 class OutputConfig:
     dir: str = DEFAULT_OUTPUT_DIR
     filename: str = DEFAULT_FILENAME
     sidecar: bool = False  # a JSON file beside each image with what made it
+    format: str | None = None  # one of OUTPUT_FORMATS; None: as the provider sent it
+    quality: int = DEFAULT_QUALITY  # jpeg/webp encoder quality, 1..100
+    sizes: tuple[OutputSize, ...] = ()  # resized variants made from each image
+    keep_original: bool = True  # write the full-size image too (named {size} = "original")
+
+    @property
+    def derives(self) -> bool:
+        """Whether images are re-encoded or resized before they are written."""
+        return self.format is not None or bool(self.sizes) or not self.keep_original
+
+
+@dataclass(frozen=True, slots=True)
+class OutputSize:
+    """One resized variant: `width` keeps the aspect; `contain` fits inside width x height;
+    `cover` fills width x height exactly, cropping the overflow around the centre."""
+
+    width: int
+    height: int | None = None
+    fit: str = "width"
+
+    @property
+    def label(self) -> str:
+        """The {size} in file names and the index: "400", or "400x300" with a height."""
+        return str(self.width) if self.height is None else f"{self.width}x{self.height}"
 
 
 ROW_FORMATS = ("csv", "jsonl", "text")
@@ -195,6 +225,22 @@ class SavedImage:
     # of the file's bytes, computed while they streamed in (not part of equality: a record
     # read back from an older journal has none)
     sha256: str | None = field(default=None, compare=False)
+    # every file made from this image when output.format/sizes derive variants (this record
+    # describes the first of them); empty when the image is written as it came
+    variants: tuple[Variant, ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One file derived from an image: its {size} label, path and what its bytes are."""
+
+    size: str
+    path: str
+    bytes: int
+    width: int
+    height: int
+    mime_type: str
+    sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

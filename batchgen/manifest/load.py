@@ -16,7 +16,7 @@ from typing import Any
 
 from batchgen.errors import ManifestError
 from batchgen.expand import count_tasks
-from batchgen.manifest import fit, rowcheck, rows, rowspec, sources, suggest
+from batchgen.manifest import fit, outputs, rowcheck, rows, rowspec, sources, suggest
 from batchgen.manifest.diagnostics import model_warnings
 from batchgen.manifest.paths import path_problems, unencodable
 from batchgen.manifest.prices import unpriced_under_budget
@@ -29,7 +29,6 @@ from batchgen.models import (
     Limits,
     Manifest,
     NotifyConfig,
-    OutputConfig,
     PromptSpec,
     ProviderConfig,
 )
@@ -38,6 +37,7 @@ MAX_TASKS = 10**12  # far past any real job, far below SQLite's 2**63 integers
 
 FILENAME_FIELDS = (
     "model", "aspect", "prompt_slug", "task_id", "index", "ext", "seed", "name", "resolution",
+    "size",
 )  # fmt: skip
 PROVIDER_DEFAULTS = {
     "aimlapi": {"base_url": "https://api.aimlapi.com", "api_key_env": "AIMLAPI_API_KEY"},
@@ -174,6 +174,8 @@ class _Check:
 
     def output(self, values: dict[str, Any]) -> None:
         output = values.get("output", {})
+        for path, message in outputs.problems(output):
+            self.add(path, message)
         for key in ("dir", "filename"):
             if isinstance(output.get(key), str):
                 for problem in path_problems(output[key]):
@@ -401,7 +403,7 @@ def _build(
         max_usd=float(budget["max_usd"]) if budget else None,
         budget_scope=budget.get("scope", "run") if budget else "run",
         prices={model: float(usd) for model, usd in values.get("prices", {}).items()},
-        output=OutputConfig(**values.get("output", {})),
+        output=outputs.output_config(values.get("output", {})),
         source=source,
         warnings=warnings,
         notify=_notify(values.get("notify")),

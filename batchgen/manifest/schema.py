@@ -13,7 +13,9 @@ from batchgen.models import (
     ASPECT_RATIOS,
     BUDGET_SCOPES,
     EMULATOR_DIALECTS,
+    FIT_MODES,
     NOTIFY_EVENTS,
+    OUTPUT_FORMATS,
     PROVIDER_KINDS,
     RESOLUTIONS,
     ROW_OVERRIDES,
@@ -50,6 +52,14 @@ def _number(kind: str = "number", **bounds: int) -> Schema:
     return {"type": kind, **(bounds or {"exclusiveMinimum": 0})}
 
 
+_SIZE = _mapping(
+    {
+        "width": _number("integer", minimum=1, maximum=16384),
+        "height": _number("integer", minimum=1, maximum=16384),
+        "fit": {"enum": list(FIT_MODES), "x-expected": "width, contain or cover"},
+    },
+    "width",
+)
 _MODEL = {"type": "string", "pattern": r"^\S+$", "x-expected": "a model id"}
 VAR_NAME = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$", "x-expected": "a name"}
 _ENV_NAME = {
@@ -237,6 +247,14 @@ MANIFEST_SCHEMA: Schema = {
                     "dir": _text("a directory"),
                     "filename": _text("a file name"),
                     "sidecar": {"type": "boolean"},
+                    "format": {"enum": list(OUTPUT_FORMATS), "x-expected": "png, jpeg or webp"},
+                    "quality": _number("integer", minimum=1, maximum=100),
+                    "sizes": {
+                        "type": "array",
+                        "items": _SIZE,
+                        "x-expected": "a list of sizes ({width: 400})",
+                    },
+                    "keep_original": {"type": "boolean"},
                 }
             ),
             "notify": _NOTIFY,

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from PIL import Image
 
+from batchgen.report.index import BUCKET_META
 from batchgen.report.names import THUMBS_DIR
 from batchgen.report.read import GalleryRow, gallery_rows, gallery_totals
 from batchgen.store.journal import Journal
@@ -61,7 +62,9 @@ class Gallery:
 
 
 def collect(journal: Journal, *, max_images: int = MAX_IMAGES) -> Gallery:
-    """The first prompts' tasks in job order until `max_images` images are shown."""
+    """The first prompts' tasks in job order until `max_images` images are shown (images in a
+    bucket linked by their object URL)."""
+    bucket = journal.meta(BUCKET_META) or ""
     groups: list[Group] = []
     shown = 0
     for prompt, prompt_rows in itertools.groupby(gallery_rows(journal), key=attrgetter("prompt")):
@@ -73,17 +76,20 @@ def collect(journal: Journal, *, max_images: int = MAX_IMAGES) -> Gallery:
             if len(shots) >= MAX_TASKS_PER_PROMPT or shown >= max_images:
                 more += 1
                 continue
-            shots.append(_shot(list(task_rows)))
+            shots.append(_shot(list(task_rows), bucket))
             shown += len(shots[-1].images)
         groups.append(Group(prompt, tuple(shots), more))
     total_images, total_prompts = gallery_totals(journal)
     return Gallery(tuple(groups), shown, total_images, total_prompts)
 
 
-def _shot(rows: list[GalleryRow]) -> Shot:
+def _shot(rows: list[GalleryRow], bucket: str = "") -> Shot:
     first = rows[0]
     images = tuple(
-        (row.path, f"{THUMBS_DIR}/{first.task_id}-{row.index}.jpg")
+        (
+            f"{bucket}/{row.path}" if bucket else row.path,
+            f"{THUMBS_DIR}/{first.task_id}-{row.index}.jpg",
+        )
         for row in rows
         if row.path is not None and first.status == "done"
     )
@@ -190,6 +196,12 @@ def _picture(image: str, thumb: str, run_dir: Path) -> str:
     except OSError:
         return f'<div class="missing">missing: {escape(Path(image).name)}</div>'
     return (
-        f'<a href="{escape(quote(image))}"><img loading="lazy" alt="" '
+        f'<a href="{escape(_href(image))}"><img loading="lazy" alt="" '
         f'src="data:image/jpeg;base64,{data}"></a>'
     )
+
+
+def _href(image: str) -> str:
+    """A file's relative link, or a bucket object's URL as it is (its scheme kept)."""
+    scheme, found, rest = image.partition("://")
+    return f"{scheme}://{quote(rest)}" if found else quote(image)

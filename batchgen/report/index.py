@@ -8,27 +8,38 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from batchgen.models import ORIGINAL_SIZE
 from batchgen.report.read import INDEX_COLUMNS as COLUMNS
 from batchgen.report.read import index_row_keys, index_rows
 from batchgen.report.written import write_text, written
+from batchgen.store import variants
 from batchgen.store.journal import Journal
 
 INDEX_JSONL = "index.jsonl"
 INDEX_CSV = "index.csv"
 INDEX_FILES = (INDEX_JSONL, INDEX_CSV)
 SIDECAR_META = "sidecar"  # journal meta key: "1" when output.sidecar asked for sidecars
+BUCKET_META = "bucket"  # journal meta key: the bucket URL the images went to, if any
 ROW_PREFIX = "row."  # index.csv names a row's fields row.<name>, apart from its own columns
 
 
 def entries(journal: Journal) -> Iterator[dict[str, Any]]:
-    """Each rendered image's index entry, in job order (streamed)."""
+    """Each rendered file's index entry, in job order (streamed): one per image, or with
+    output.sizes one per derived file, its `size` saying which ("original", "400", ...)."""
+    bucket = journal.meta(BUCKET_META)
     for values in index_rows(journal):
-        entry = dict(zip(COLUMNS, values[:-1], strict=True))
+        entry = dict(zip(COLUMNS, values[:-2], strict=True))
+        entry["size"] = ORIGINAL_SIZE
         entry["row"] = json.loads(values[-1]) if values[-1] else {}
-        yield entry
+        files = variants.load(values[-2])
+        for each in [{**entry, **asdict(file)} for file in files] or [entry]:
+            if bucket:  # the object's URL; `path` stays its key under the bucket URL
+                each["url"] = f"{bucket}/{each['path']}"
+            yield each
 
 
 def write_index(run_dir: Path, journal: Journal, *, sidecar: bool | None = None) -> int:
@@ -45,12 +56,13 @@ def write_index(run_dir: Path, journal: Journal, *, sidecar: bool | None = None)
         csv_part.open("w", newline="", encoding="utf-8") as table,
     ):
         writer = csv.writer(table)
-        writer.writerow((*COLUMNS, *(ROW_PREFIX + key for key in row_keys)))
+        writer.writerow((*COLUMNS, "size", *(ROW_PREFIX + key for key in row_keys)))
         for entry in entries(journal):
             line = json.dumps(entry, ensure_ascii=False)
             jsonl.write(line + "\n")
             row = entry["row"]
-            writer.writerow((*(entry[c] for c in COLUMNS), *(row.get(k, "") for k in row_keys)))
+            cells = (*(entry[c] for c in (*COLUMNS, "size")), *(row.get(k, "") for k in row_keys))
+            writer.writerow(cells)
             if sidecar:
                 _write_sidecar(run_dir, entry, line)
             count += 1

@@ -274,7 +274,8 @@ INDEX_COLUMNS = (  # index.jsonl / index.csv, in the order index_rows() reads th
 # Done tasks' images in job order; model is the one that made it (a fallback, maybe).
 _IMAGES = """
 SELECT t.id, i.idx, t.row_id, COALESCE(t.model_used, t.model), t.aspect_ratio, t.seed,
-       i.width, i.height, i.bytes, i.sha256, i.path, i.mime_type, t.prompt, NULL, t.row
+       i.width, i.height, i.bytes, i.sha256, i.path, i.mime_type, t.prompt, NULL, i.variants,
+       t.row
 FROM tasks t JOIN images i ON i.task_id = t.id
 WHERE t.status = 'done'
 ORDER BY t.ordinal, i.idx
@@ -283,7 +284,8 @@ _ROW_KEYS = "SELECT DISTINCT j.key FROM tasks t, json_each(t.row) j WHERE t.stat
 
 
 def index_rows(journal: Journal) -> Iterator[tuple[Any, ...]]:
-    """Every rendered image: INDEX_COLUMNS, then the row's fields as JSON (streamed)."""
+    """Every rendered image: INDEX_COLUMNS, then its derived files (JSON, or None: see
+    store/variants.py), then the row's fields as JSON (streamed)."""
     return journal.iter_query(_IMAGES)
 
 

@@ -22,13 +22,13 @@ from batchgen.errors import JournalError, ManifestError
 from batchgen.expand import count_tasks, expand
 from batchgen.manifest.load import load_manifest
 from batchgen.manifest.prices import unpriced_message
-from batchgen.models import Manifest
+from batchgen.models import DEFAULT_OUTPUT_DIR, Manifest
 from batchgen.plan import Plan, make_plan
 from batchgen.providers import open_provider
 from batchgen.providers.base import Provider
 from batchgen.providers.notify import RunEnd, event_of, notify
 from batchgen.report.files import write_reports
-from batchgen.report.index import SIDECAR_META
+from batchgen.report.index import BUCKET_META, SIDECAR_META
 from batchgen.report.names import REPORT_FILES, THUMBS_DIR
 from batchgen.report.read import done_by_model, job_spend_usd
 from batchgen.report.summary import Summary
@@ -41,6 +41,7 @@ from batchgen.run.render import Renderer, RenderSettings
 from batchgen.run.runlog import RunLog
 from batchgen.run.saving import ImageSaver, SaveSettings
 from batchgen.run.settings import run_settings
+from batchgen.store.bucket import BucketSink, is_bucket_url
 from batchgen.store.journal import JOURNAL_FILE, Journal
 from batchgen.store.sink import IMAGES_DIR, Sink
 
@@ -50,6 +51,7 @@ class RunOptions:
     """Command-line overrides of the manifest, and how the run behaves. `out` may be a str."""
 
     out: Path | str | None = None
+    state: Path | str | None = None  # the local run directory when images go to a bucket (= out)
     concurrency: int | None = None
     requests_per_minute: float | None = None
     max_usd: float | None = None
@@ -60,8 +62,10 @@ class RunOptions:
     html: bool = True  # report.html (thumbnails: seconds per run); `batchgen report` makes it later
 
     def __post_init__(self) -> None:
-        if self.out is not None and not isinstance(self.out, Path):
-            object.__setattr__(self, "out", Path(os.fspath(self.out)))  # "out/nb2" from a notebook
+        for name in ("out", "state"):  # "out/nb2" from a notebook
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Path):
+                object.__setattr__(self, name, Path(os.fspath(value)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,10 +131,18 @@ def budget_for(manifest: Manifest, journal: Journal) -> Budget:
 
 
 def run_dir_for(manifest: Manifest, out: Path | str | None = None) -> Path:
-    """--out, else output.dir with {name} filled in (relative to the current directory)."""
-    return (
-        Path(out) if out is not None else Path(manifest.output.dir.replace("{name}", manifest.name))
-    )
+    """--out/--state, else output.dir with {name} filled in (relative to the current directory);
+    images going to a bucket, the state (journal, reports, thumbnails) stays in out/{name}."""
+    if out is not None:
+        return Path(out)
+    folder = DEFAULT_OUTPUT_DIR if is_bucket_url(manifest.output.dir) else manifest.output.dir
+    return Path(folder.replace("{name}", manifest.name))
+
+
+def open_sink(manifest: Manifest, run_dir: Path, policy: RetryPolicy) -> Sink:
+    """A local Sink under the run directory, or for s3:// gs:// az:// a BucketSink."""
+    url = manifest.output.dir.replace("{name}", manifest.name)
+    return BucketSink(url, run_dir, policy=policy) if is_bucket_url(url) else Sink(run_dir)
 
 
 def forget_outputs(run_dir: Path) -> None:
@@ -165,7 +177,7 @@ async def run_job(
     directory, and write the report."""
     manifest = with_overrides(manifest, options)
     check_prices(manifest)
-    run_dir = run_dir_for(manifest, options.out)
+    run_dir = run_dir_for(manifest, options.state or options.out)
     ours = (run_dir / JOURNAL_FILE).is_file()  # no journal: images/ there is not batchgen's
     journal = Journal.open(run_dir, fresh=options.fresh)  # locks the folder first
     try:
@@ -173,9 +185,12 @@ async def run_job(
             refuse_unknown_images(run_dir, journal)
         elif ours:
             forget_outputs(run_dir)
-        sink = Sink(run_dir)
+        sink = open_sink(manifest, run_dir, RetryPolicy(wait_scale=options.wait_scale))
         sink.prepare()
-        journal.drop_missing_images(run_dir)
+        bucket = sink.url if isinstance(sink, BucketSink) else ""
+        journal.set_meta(BUCKET_META, bucket)
+        if not bucket:  # a bucket's objects are looked up as needed, not dropped here
+            journal.drop_missing_images(run_dir)
         journal.set_meta(SIDECAR_META, "1" if manifest.output.sidecar else "0")
         log = RunLog.begin(
             journal, name=manifest.name, planned=count_tasks(manifest), observer=observer
@@ -237,7 +252,9 @@ async def _render(
             budget=budget,
             sink=sink,
             log=log,
-            save=SaveSettings(name=manifest.name, filename=manifest.output.filename),
+            save=SaveSettings(
+                name=manifest.name, filename=manifest.output.filename, output=manifest.output
+            ),
             render=RenderSettings(
                 request_timeout_s=limits.request_timeout_s,
                 fallback=manifest.fallback,

@@ -12,10 +12,12 @@ import anyio
 
 from batchgen.errors import DownloadError
 from batchgen.expand import image_path
-from batchgen.models import ImageRef, SavedImage, Task
+from batchgen.models import ORIGINAL_SIZE, ImageRef, OutputConfig, SavedImage, Task
 from batchgen.providers.base import Provider
 from batchgen.retry import Retry, RetryPolicy, decide
 from batchgen.run.runlog import RunLog
+from batchgen.run.variants import save_variants
+from batchgen.store.derive import Deriver, size_template
 from batchgen.store.sink import IMAGES_DIR, Sink
 
 
@@ -25,6 +27,7 @@ class SaveSettings:
 
     name: str
     filename: str
+    output: OutputConfig | None = None  # format/sizes to derive (None: files as they came)
 
 
 class ImageSaver:
@@ -44,6 +47,8 @@ class ImageSaver:
         self._settings = settings
         self._policy = policy
         self._rand = rand
+        output = settings.output
+        self._deriver = Deriver(output) if output is not None and output.derives else None
 
     async def save_all(
         self,
@@ -60,7 +65,7 @@ class ImageSaver:
         policy = self._policy.resuming() if resuming else self._policy
         on_disk = self._log.saved_images(task.id) if resuming else {}
         for ref in refs:
-            if ref.index in on_disk and (self._sink.root / on_disk[ref.index].path).exists():
+            if ref.index in on_disk and await self._sink.has(on_disk[ref.index].path):
                 saved.append(on_disk[ref.index])
             elif ref.url is None and ref.b64 is None:  # staged inline bytes that are gone
                 raise DownloadError(f"image {ref.index}: its paid bytes are lost", retryable=False)
@@ -88,14 +93,24 @@ class ImageSaver:
                 index=ref.index,
                 expected_bytes=download.expected_bytes,
             )
+        if self._deriver is not None:  # output.format/sizes: see run/variants.py
+            return await save_variants(
+                task=task,
+                original=staged,
+                deriver=self._deriver,
+                sink=self._sink,
+                log=self._log,
+                path_for=lambda size, ext: self._path(task, ref.index, ext, size),
+            )
         try:
             await self._log.image_saved(task, staged.image)  # durable before the rename
         except BaseException:
             self._sink.discard(staged)
             raise
-        return self._sink.place(staged)
+        return await self._sink.put(staged, thumb=f"{task.id}-{ref.index}")
 
-    def _path(self, task: Task, index: int, ext: str) -> str:
+    def _path(self, task: Task, index: int, ext: str, size: str = ORIGINAL_SIZE) -> str:
         settings = self._settings
-        inside = image_path(settings.filename, task, index=index, ext=ext, name=settings.name)
+        template = settings.filename if size == ORIGINAL_SIZE else size_template(settings.filename)
+        inside = image_path(template, task, index=index, ext=ext, name=settings.name, size=size)
         return posixpath.join(IMAGES_DIR, inside)

@@ -25,6 +25,7 @@ import anyio.lowlevel
 
 from batchgen.errors import JournalError
 from batchgen.models import ImageRef, Outcome, SavedImage
+from batchgen.store import variants
 from batchgen.store.paidlog import PUT_GENERATION, PaidLog
 
 try:
@@ -80,6 +81,7 @@ _ADDED_COLUMNS = (
     ("tasks", "ttfb_s", "REAL"),  # request_s split: to the answer's headers, then its body
     ("tasks", "body_s", "REAL"),
     ("runs", "settings", "TEXT"),  # JSON: provider, base URL, models, limits, version, digest
+    ("images", "variants", "TEXT"),  # output.format/sizes: every file made (store/variants.py)
 )
 _TASK_COLUMNS = (
     "id, ordinal, run_id, status, model, model_used, aspect_ratio, prompt, seed, num_images,"
@@ -302,18 +304,18 @@ class Journal:
         """Written just before the file is renamed into place: every file on disk is known."""
         self._write(
             "INSERT OR REPLACE INTO images"
-            " (task_id, idx, path, bytes, width, height, mime_type, sha256)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " (task_id, idx, path, bytes, width, height, mime_type, sha256, variants)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             _image_row(task_id, image),
         )
 
     def saved_images(self, task_id: str) -> dict[int, SavedImage]:
         rows = self._conn.execute(
-            "SELECT idx, path, bytes, width, height, mime_type, sha256 FROM images"
+            "SELECT idx, path, bytes, width, height, mime_type, sha256, variants FROM images"
             " WHERE task_id = ?",
             (task_id,),
         )
-        return {row[0]: SavedImage(*row) for row in rows}
+        return {row[0]: variants.saved_image(row) for row in rows}
 
     def drop_missing_images(self, run_dir: Path) -> int:
         """After a crash: forget image rows of unfinished tasks whose file never landed."""
@@ -422,6 +424,7 @@ def _image_row(task_id: str, image: SavedImage) -> tuple[Any, ...]:
         image.height,
         image.mime_type,
         image.sha256,
+        variants.dump(image.variants),
     )
 
 

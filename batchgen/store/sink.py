@@ -113,6 +113,15 @@ class Sink:
             raise _sink_error(exc, self.root) from exc
         return staged.image
 
+    async def put(self, staged: Staged, *, thumb: str | None = None) -> SavedImage:
+        """Make a checked file appear at its final place (here: `place`; a bucket uploads, and
+        makes the gallery's thumbnail `thumb` from the bytes in hand: the report cannot)."""
+        return self.place(staged)
+
+    async def has(self, path: str) -> bool:
+        """Whether the file at `path` (relative to the root) is there."""
+        return (self.root / path).exists()
+
     def _stage_folder(self, folder: Path) -> Path:
         """Make `folder` and note it in the ledger (flushed before any part is written there),
         so the next run finds every part a kill could leave behind."""
