@@ -9,7 +9,16 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from batchgen.emulator import aimlapi, fal, google, images, lineup, openai
+from batchgen.emulator import (
+    aimlapi,
+    fal,
+    google,
+    google_batch,
+    images,
+    lineup,
+    openai,
+    openai_batch,
+)
 from batchgen.emulator.config import EmulatorConfig
 from batchgen.emulator.faults import NoResponse, drop_connection, error_response
 from batchgen.emulator.profiles import ASPECT_SIZES
@@ -24,8 +33,9 @@ SLOW_CHUNK_BYTES = 16 * 1024
 SLOW_CHUNK_DELAY_S = 0.05  # ~5 s for a 1.5 MB file at time_scale 1
 TRUNCATE_FRACTION = 0.6  # share of the file sent before a "truncate" fault cuts the connection
 # Each wire format, routed by path; aimlapi owns /v1/images/generations, so the OpenAI dialect
-# lives under /openai/v1 and fal's queue under /fal.
-DIALECTS = (aimlapi, google, openai, fal)
+# lives under /openai/v1 and fal's queue under /fal; Gemini's batch route goes before its live
+# one (the same path prefix).
+DIALECTS = (aimlapi, google_batch, google, openai, fal, openai_batch)
 
 _ALLOWED_SIZES = frozenset(ASPECT_SIZES.values()) | lineup.all_sizes()
 

@@ -73,6 +73,9 @@ EMULATOR_OPTIONS: dict[str, Schema] = {
     },
     "faults": {"type": "string"},
     "seed": {"type": "integer"},
+    "batch_s": _number(minimum=0),
+    "batch_expiries": _number("integer", minimum=0),
+    "batch_line_error_rate": _number(minimum=0, maximum=1),
 }
 EMULATOR_ONLY: dict[str, Schema] = {
     **EMULATOR_OPTIONS,
