@@ -112,6 +112,9 @@ class Manifest:
     version: int = 1
     source: Path | None = None  # the manifest file, for relative paths and messages
     warnings: tuple[str, ...] = ()  # located notes that do not stop a run (an unknown model)
+    mode: str = "live"  # "batch": the providers' batch APIs (half price, results within 24 h)
+    fallback_mode: str | None = None  # "live": near the deadline, batch leftovers go live
+    deadline: str | None = None  # "HH:MM" local time the results are wanted by
 
 
 @dataclass(frozen=True, slots=True)

@@ -188,10 +188,11 @@ async def _operation(request: web.Request, job: Job) -> dict[str, Any]:
     }
     operation: dict[str, Any] = {"name": f"batches/{job.id}", "metadata": metadata}
     if job.lines is not None:
+        operation["done"] = True
+    if phase == "done":  # an expired or cancelled job returns nothing (docs name no partial)
         output = _output(request, job)
         metadata["output"] = output
-        operation |= {"done": True, "response": {"@type": _TYPE + "GenerateContentBatchOutput"}}
-        operation["response"] |= output
+        operation["response"] = {"@type": _TYPE + "GenerateContentBatchOutput"} | output
     return operation
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from batchgen.errors import ManifestError
 from batchgen.expand import count_tasks
 from batchgen.manifest import fit, rowcheck, rows, rowspec, sources
+from batchgen.manifest.batchmode import batch_problems, batch_settings
 from batchgen.manifest.diagnostics import model_warnings
 from batchgen.manifest.paths import path_problems, unencodable
 from batchgen.manifest.schema import EMULATOR_OPTIONS, MANIFEST_SCHEMA, VAR_NAME
@@ -61,6 +62,7 @@ def parse_manifest(text: str, *, source: Path) -> Manifest:
         for problem in validate(values, MANIFEST_SCHEMA)
         if not any(_within(problem.path, bad) for bad in document.broken)
     ]
+    document.problems += batch_problems(values)
     check = _Check(source.parent, document.problems)
     prompts = check.manifest(values)
     if document.problems or check.row_problems:
@@ -389,6 +391,7 @@ def _build(
         output=OutputConfig(**values.get("output", {})),
         source=source,
         warnings=warnings,
+        **batch_settings(values),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from batchgen.manifest.batchmode import BATCH_SCHEMA
 from batchgen.models import (
     ASPECT_RATIOS,
     EMULATOR_DIALECTS,
@@ -221,6 +222,7 @@ MANIFEST_SCHEMA: Schema = {
                 }
             ),
             "api_key": _forbidden(KEY_IN_FILE),
+            **BATCH_SCHEMA,
         },
         "version",
         "models",

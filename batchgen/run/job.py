@@ -8,14 +8,14 @@ import dataclasses
 import random
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 
 from batchgen.expand import count_tasks, expand
-from batchgen.models import Manifest
+from batchgen.models import Manifest, Task
 from batchgen.providers import open_provider
 from batchgen.providers.base import Provider
 from batchgen.report.files import write_reports
@@ -24,6 +24,8 @@ from batchgen.report.names import REPORT_FILES, THUMBS_DIR
 from batchgen.report.summary import Summary
 from batchgen.retry import RetryPolicy
 from batchgen.run.adaptive import DEFAULT_CEILING as ADAPTIVE_CEILING
+from batchgen.run.batch import DEFAULT_POLL_S, BatchSettings
+from batchgen.run.batch_job import deadline_at, render_batch
 from batchgen.run.budget import Budget
 from batchgen.run.engine import DEFAULT_GRACE_S, Engine, Observer, RunResult, TaskSource
 from batchgen.run.limits import Limiter
@@ -47,6 +49,8 @@ class RunOptions:
     handle_signals: bool = False
     wait_scale: float = 1.0  # scales retry waits; tests and soak runs turn it down
     html: bool = True  # report.html (thumbnails: seconds per run); `batchgen report` makes it later
+    mode: str | None = None  # "live" or "batch": overrides the manifest's mode
+    batch_poll_s: float = DEFAULT_POLL_S  # how often batches in flight are asked how they are
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +67,8 @@ def with_overrides(manifest: Manifest, options: RunOptions) -> Manifest:
     if options.requests_per_minute is not None:
         limits = dataclasses.replace(limits, requests_per_minute=options.requests_per_minute)
     max_usd = options.max_usd if options.max_usd is not None else manifest.max_usd
-    return dataclasses.replace(manifest, limits=limits, max_usd=max_usd)
+    mode = options.mode or manifest.mode
+    return dataclasses.replace(manifest, limits=limits, max_usd=max_usd, mode=mode)
 
 
 def run_dir_for(manifest: Manifest, out: Path | None = None) -> Path:
@@ -105,7 +110,10 @@ async def run_job(
         started, status = time.monotonic(), "aborted"
         try:
             source = tasks if tasks is not None else expand(manifest)
-            result = await _render(manifest, options, log, sink, observer, source)
+            if manifest.mode == "batch":
+                result = await _batch(manifest, options, journal, log, sink, observer, source)
+            else:
+                result = await _render(manifest, options, log, sink, observer, source)
             status = result.status
         except (anyio.get_cancelled_exc_class(), KeyboardInterrupt):
             status = "cancelled"
@@ -152,6 +160,32 @@ async def _render(
             grace_s=options.grace_s,
         )
         return await engine.run(tasks, handle_signals=options.handle_signals)
+
+
+async def _batch(
+    manifest: Manifest,
+    options: RunOptions,
+    journal: Journal,
+    log: RunLog,
+    sink: Sink,
+    observer: Observer | None,
+    tasks: TaskSource,
+) -> RunResult:
+    """mode: batch (batchgen.run.batch); leftovers near the deadline may go through _render."""
+    if not isinstance(tasks, Iterable):
+        raise TypeError("mode: batch takes its tasks as a plain iterable")
+
+    async def live(leftovers: list[Task]) -> RunResult:
+        return await _render(manifest, options, log, sink, observer, leftovers)
+
+    settings = BatchSettings(
+        poll_s=options.batch_poll_s,
+        resolution=manifest.resolution,
+        deadline_at=deadline_at(manifest.deadline, time.time()),
+    )
+    return await render_batch(
+        manifest, journal=journal, log=log, sink=sink, tasks=tasks, live=live, settings=settings
+    )
 
 
 def build_engine(
