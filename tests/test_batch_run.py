@@ -113,9 +113,9 @@ async def test_a_batch_created_just_before_a_kill_is_found_not_sent_again(
 ) -> None:
     """The journal says "submitting" (the kill came before the provider's id was kept): the
     rerun lists the provider's batches, finds its marker and attaches."""
+    from batchgen.expand import expand
     from batchgen.providers import open_provider
     from batchgen.providers.batching import batch_client_for
-    from batchgen.expand import expand
 
     async with running_emulator(config()) as emulator:
         manifest = manifest_for(emulator.base_url, api, 8, tmp_path)
