@@ -20,7 +20,7 @@ from batchgen.manifest import load_manifest
 from batchgen.manifest.excerpts import with_excerpts
 from batchgen.manifest.schema import manifest_schema
 from batchgen.models import DEFAULT_CONCURRENCY, Manifest
-from batchgen.plan import make_plan
+from batchgen.plan import PriceByMode, make_plan, price_by_mode
 from batchgen.progress import ProgressView
 from batchgen.redact import redact
 from batchgen.report.compare import (
@@ -31,6 +31,7 @@ from batchgen.report.compare import (
     read_run,
 )
 from batchgen.report.files import rebuild_reports
+from batchgen.run.batch_status import status_lines
 from batchgen.run.job import JobResult, RunOptions, run, run_dir_for, with_overrides
 from batchgen.run_text import json_summary, rebuilt_lines, stop_line, summary_lines
 from batchgen.store.journal import damage_message
@@ -135,6 +136,11 @@ def main() -> None:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout, nothing else."
 )
+@click.option(
+    "--mode",
+    type=click.Choice(["live", "batch"]),
+    help="live requests, or the provider's batch API (half price, results within 24 h).",
+)
 def run_command(
     manifest: str,
     out: Path | None,
@@ -144,10 +150,12 @@ def run_command(
     fresh: bool,
     quiet: bool,
     as_json: bool,
+    mode: str | None,
 ) -> None:
     """Render every task of MANIFEST that is not already on disk."""
     loaded = _load(manifest, quiet=quiet)
     options = RunOptions(
+        mode=mode,
         out=out,
         concurrency=concurrency,
         requests_per_minute=rpm,
@@ -207,7 +215,17 @@ def plan_command(manifest: str) -> None:
     for model in plan.by_model:
         cost = "price unknown" if model.cost_usd is None else f"${model.cost_usd:,.2f}"
         click.echo(f"  {model.model}: {model.tasks:,} tasks, {model.images:,} images, {cost}")
+    click.echo(_by_mode(price_by_mode(plan, loaded)))
     click.echo(f"  output: {run_dir_for(loaded)}")
+
+
+def _by_mode(prices: PriceByMode) -> str:
+    if prices.batch_usd is None:
+        return f"  live ${prices.live_usd:,.2f}; batch not possible ({prices.batch_refusal})"
+    return (
+        f"  live ${prices.live_usd:,.2f} vs batch ${prices.batch_usd:,.2f} "
+        "(mode: batch; results within 24 h)"
+    )
 
 
 def _duration(seconds: float) -> str:
@@ -225,6 +243,14 @@ def validate_command(manifest: str) -> None:
     message and the source line for every problem."""
     loaded = _load(manifest)
     click.echo(f"{manifest}: ok ({count_tasks(loaded):,} tasks)")
+
+
+@main.command("status")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def status_command(run_dir: Path) -> None:
+    """Show RUN_DIR's batches (mode: batch) and their states; starts and sends nothing."""
+    for line in _guard(lambda: status_lines(run_dir)):
+        click.echo(line)
 
 
 @main.command("report")

@@ -342,10 +342,13 @@ class Journal:
 
     def batches(self) -> list[BatchRecord]:
         """Every batch this run directory has submitted, oldest first."""
-        rows = self._conn.execute(
-            "SELECT marker, api, model, task_ids, remote_id, state, created_at, submitted_at,"
-            " ended_at, collected, message FROM batches ORDER BY created_at, rowid"
-        )
+        try:
+            rows = self._conn.execute(
+                "SELECT marker, api, model, task_ids, remote_id, state, created_at, submitted_at,"
+                " ended_at, collected, message FROM batches ORDER BY created_at, rowid"
+            ).fetchall()
+        except sqlite3.OperationalError:  # an older journal read as it is: it made no batches
+            return []
         return [_batch_record(row) for row in rows]
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
