@@ -43,9 +43,8 @@ def write_manifest(tmp: Path, base_url: str, api: str) -> Path:
 def submitted(run_dir: Path) -> int:
     try:
         with sqlite3.connect(run_dir / "journal.sqlite", timeout=0.05) as conn:
-            return conn.execute(
-                "SELECT COUNT(*) FROM batches WHERE remote_id IS NOT NULL"
-            ).fetchone()[0]
+            query = "SELECT COUNT(*) FROM batches WHERE remote_id IS NOT NULL"
+            return int(conn.execute(query).fetchone()[0])
     except sqlite3.Error:
         return 0
 
