@@ -4,6 +4,7 @@ message, and a batch created just before a kill is found again, never submitted 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from batchgen import pricing
 from batchgen.emulator import EmulatorConfig, running_emulator
 from batchgen.manifest import parse_manifest
 from batchgen.models import Manifest
@@ -61,6 +63,11 @@ async def test_a_batch_job_renders_every_task_once(api: str, tmp_path: Path) -> 
     assert len(emulator.stats.batch_submitted) == 60
     batches = rows(job.run_dir, "SELECT state, collected, remote_id FROM batches")
     assert len(batches) == 2 and all(collected == 1 and remote for _, collected, remote in batches)
+    report = json.loads((job.run_dir / "report.json").read_text())
+    assert report["batch_turnaround_s"]["max"] >= 0  # submit -> results, apart from latency_s
+    live = pricing.price_per_image(MODELS[api], kind=api, resolution=manifest.resolution)
+    assert live is not None  # the batch price is half of it, per image
+    assert job.summary.cost_usd.total == pytest.approx(live * 60 / 2)
 
 
 @pytest.mark.slow

@@ -60,7 +60,18 @@ def read_summary(journal: Journal, *, name: str, generated_at: float | None = No
         errors=_errors(journal),
         runs=runs,
         model_latency=by_model,
+        batch_turnaround_s=_turnaround(journal),
     )
+
+
+def _turnaround(journal: Journal) -> Latency | None:
+    """Seconds from each collected batch's submission to its results (None: no batches)."""
+    spans = sorted(
+        record.ended_at - (record.submitted_at or record.created_at)
+        for record in journal.batches()
+        if record.collected and record.ended_at is not None
+    )
+    return Latency.of(spans) if spans else None
 
 
 def _counts(journal: Journal) -> tuple[int, int, int, int]:
