@@ -84,6 +84,4 @@ async def test_sigkill_at_any_moment_never_submits_a_task_twice(api: str, tmp_pa
     assert whole_images(run_dir) == TASKS
     with sqlite3.connect(run_dir / "journal.sqlite") as conn:
         done = conn.execute("SELECT COUNT(*) FROM tasks WHERE status = 'done'").fetchone()[0]
-        runs = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
     assert done == TASKS
-    assert runs == 7  # every killed child had begun its run: the kills hit running work
