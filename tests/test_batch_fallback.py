@@ -30,7 +30,7 @@ async def test_expired_leftovers_go_live_near_the_deadline(api: str, tmp_path: P
     config = EmulatorConfig(time_scale=0, image_bytes="small", batch_expiries=1)
     went_live: list[Task] = []
 
-    async def live(tasks: list[Task]) -> RunResult:
+    async def live(tasks: list[Task], max_usd: float | None) -> RunResult:
         went_live.extend(tasks)
         return RunResult("complete", None, 0, 0, 0, 0.0)
 

@@ -157,3 +157,15 @@ async def test_the_run_refuses_batch_mode_where_there_is_no_batch_api(tmp_path: 
     manifest = parse_manifest(text, source=tmp_path / "job.yaml")
     with pytest.raises(ManifestError, match="AI/ML API has no batch API"):
         await run_job(manifest, RunOptions(html=False, mode="batch", out=tmp_path / "o"))
+
+
+async def test_a_batch_run_never_commits_more_than_its_budget(tmp_path: Path) -> None:
+    per_task = pricing.price_per_image(MODELS["openai"], kind="openai", resolution="1K")
+    assert per_task is not None
+    cap = per_task / 2 * 25.5  # room for 25 tasks at the batch price
+    async with running_emulator(config()) as emulator:
+        manifest = manifest_for(emulator.base_url, "openai", 60, tmp_path)
+        job = await run_job(manifest, RunOptions(html=False, batch_poll_s=0, max_usd=cap))
+    assert job.result.status == "budget" and job.result.done == 25
+    assert len(emulator.stats.batch_submitted) == 25
+    assert job.summary.cost_usd.total <= cap

@@ -30,6 +30,7 @@ FILES_PATH = "/files/{token}.png"
 STATS_PATH = "/_emulator/stats"
 LIMITS_PATH = "/_emulator/limits"  # PUT {"max_concurrency": n | null}: capacity changes live
 SLOW_CHUNK_BYTES = 16 * 1024
+BODY_MAX_BYTES = 256 * 1024 * 1024
 SLOW_CHUNK_DELAY_S = 0.05  # ~5 s for a 1.5 MB file at time_scale 1
 TRUNCATE_FRACTION = 0.6  # share of the file sent before a "truncate" fault cuts the connection
 # Each wire format, routed by path; aimlapi owns /v1/images/generations, so the OpenAI dialect
@@ -44,7 +45,8 @@ def create_app(
     config: EmulatorConfig, *, clock: Callable[[], float] = time.monotonic
 ) -> web.Application:
     """The emulator as an aiohttp application; `clock` times the rpm window and start_times."""
-    app = web.Application(middlewares=[_count_responses])
+    # batch input files may be up to 200 MB (aiohttp's default body cap is 1 MB)
+    app = web.Application(middlewares=[_count_responses], client_max_size=BODY_MAX_BYTES)
     app[STATE] = State(config, clock)
     for dialect in DIALECTS:
         dialect.add_routes(app)

@@ -23,6 +23,7 @@ from batchgen.errors import ProviderError, ServerError
 from batchgen.models import Task
 from batchgen.providers import gemini, google_status
 from batchgen.providers.batch_base import BatchClient, LineResult, RemoteBatch, checked, send
+from batchgen.providers.http import same_origin
 from batchgen.providers.wire import items, json_object, mapping, string
 
 _PREFIX = "BATCH_STATE_"
@@ -65,6 +66,8 @@ class GeminiBatchClient(BatchClient):
         upload_url = answer.headers.get("X-Goog-Upload-URL")
         if not upload_url:
             raise ServerError("the Files API gave no upload URL")
+        if not same_origin(upload_url, self._root):  # the key goes only to its own service
+            raise ServerError("the Files API's upload URL is on another host; not sending the key")
         finish = {"X-Goog-Upload-Command": "upload, finalize", "X-Goog-Upload-Offset": "0"}
         done = await self._call("POST", upload_url, headers=finish, data=data)
         name = string(mapping(json_object(done.body).get("file")).get("name"))

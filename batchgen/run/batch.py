@@ -23,6 +23,7 @@ from batchgen import pricing
 from batchgen.errors import BatchgenError, ProviderError, ServerError
 from batchgen.models import Outcome, SavedImage, Task, Timing
 from batchgen.providers.batch_base import DEFAULT_CHUNK, BatchClient, LineResult, RemoteBatch
+from batchgen.run.batch_spend import BatchSpend
 from batchgen.run.engine import RunResult
 from batchgen.run.runlog import RunLog
 from batchgen.run.saving import ImageSaver
@@ -33,7 +34,8 @@ DEFAULT_LIVE_MARGIN_S = 3600.0  # fallback_mode: live sends leftovers live this 
 MAX_SUBMITS = 3  # a task in this many batches that expired or failed fails in this run
 SUBMITTING, ABANDONED = "submitting", "abandoned"
 
-LiveRun = Callable[[list[Task]], Awaitable[RunResult]]
+# live requests for the leftovers near the deadline, with what is left of the budget
+LiveRun = Callable[[list[Task], float | None], Awaitable[RunResult]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,6 +45,7 @@ class BatchSettings:
     resolution: str = "1K"
     deadline_at: float | None = None  # epoch seconds the results are wanted by
     live_margin_s: float = DEFAULT_LIVE_MARGIN_S
+    max_usd: float | None = None  # this run's spend cap, at the batch price
 
     def __post_init__(self) -> None:
         if self.chunk < 1:
@@ -77,6 +80,8 @@ class BatchRunner:
         self._done: set[str] = set()
         self._failed: set[str] = set()
         self._submits: dict[str, int] = {}
+        self._spend = BatchSpend(settings.max_usd, api=client.api, resolution=settings.resolution)
+        self._over_budget: set[str] = set()
 
     def __repr__(self) -> str:
         return f"BatchRunner(client={self._client!r}, settings={self._settings!r})"
@@ -96,7 +101,7 @@ class BatchRunner:
             pending = [
                 task
                 for task_id, task in by_id.items()
-                if task_id not in self._done | self._failed | taken
+                if task_id not in self._done | self._failed | self._over_budget | taken
             ]
             if pending:
                 await self._dispatch(pending)
@@ -105,10 +110,11 @@ class BatchRunner:
                 break
             if not await self._poll_all(waiting, by_id):
                 await anyio.sleep(self._settings.poll_s)
-        done = len(self._done) - skipped
-        return RunResult(
-            "complete", None, done, len(self._failed), skipped, time.monotonic() - started
-        )
+        done, wall_s = len(self._done) - skipped, time.monotonic() - started
+        if self._over_budget:
+            reason = f"budget reached: {len(self._over_budget)} tasks not sent"
+            return RunResult("budget", reason, done, len(self._failed), skipped, wall_s)
+        return RunResult("complete", None, done, len(self._failed), skipped, wall_s)
 
     async def _recover(self) -> None:
         """Batches a killed run was creating: the provider's own, found by marker, or none."""
@@ -131,7 +137,7 @@ class BatchRunner:
         deadline = self._settings.deadline_at
         near = deadline is not None and self._clock() >= deadline - self._settings.live_margin_s
         if near and self._live is not None:
-            await self._live(pending)
+            await self._live(pending, self._spend.left())
             ids = [task.id for task in pending]
             now_done = self._log.done_among(ids)
             self._done |= now_done
@@ -142,6 +148,9 @@ class BatchRunner:
         for task in [t for t in pending if self._submits[t.id] > MAX_SUBMITS]:
             self._fail(task, task.model, ServerError(f"in {MAX_SUBMITS} batches, none answered"))
         fresh = [t for t in pending if self._submits[t.id] <= MAX_SUBMITS]
+        fits = self._spend.fitting(fresh)
+        self._over_budget.update(task.id for task in fresh[fits:])
+        fresh = fresh[:fits]
         size = min(self._settings.chunk, self._client.max_requests)
         for model, grouped in itertools.groupby(sorted(fresh, key=_model), key=_model):
             group = list(grouped)
@@ -160,6 +169,7 @@ class BatchRunner:
             created_at=self._clock(),
         )
         self._journal.add_batch(record)  # durable before the provider hears of the batch
+        self._spend.hold(marker, chunk)
         try:
             remote = await self._client.submit(marker, model, chunk)
         except ProviderError as exc:
@@ -193,25 +203,28 @@ class BatchRunner:
         batch collected: a kill before that collects it again, skipping what is done."""
         ended_at = self._clock()
         turnaround = ended_at - (record.submitted_at or record.created_at)
+        paid = 0.0
         for line in await self._client.results(remote, record.model):
             task = by_id.get(line.key)
             if task is None or line.key not in record.task_ids or task.id in self._done:
                 continue
-            await self._settle(task, record.model, line, turnaround)
+            paid += await self._settle(task, record.model, line, turnaround)
+        self._spend.settle(record.marker, paid)
         self._log.commit_pending()
         self._journal.update_batch(record.marker, collected=1, ended_at=ended_at)
 
-    async def _settle(self, task: Task, model: str, line: LineResult, turnaround: float) -> None:
+    async def _settle(self, task: Task, model: str, line: LineResult, turnaround: float) -> float:
+        """Write one answered task; what it cost (a failed line costs nothing)."""
         if line.generation is None:
             self._fail(task, model, line.error or ServerError("no answer"))
-            return
+            return 0.0
         saved: list[SavedImage] = []
         started = time.monotonic()
         try:
             await self._saver.save_all(task, model, line.generation.images, saved, resuming=True)
         except BatchgenError as exc:
             self._fail(task, model, exc)
-            return
+            return 0.0
         cost = pricing.cost_usd(
             model,
             len(saved),
@@ -226,6 +239,7 @@ class BatchRunner:
         )
         self._log.finished(outcome)
         self._done.add(task.id)
+        return cost
 
     def _fail(self, task: Task, model: str, error: BatchgenError) -> None:
         self._log.attempt_failed(task, model, 1, error)

@@ -175,10 +175,14 @@ async def _batch(
     if not isinstance(tasks, Iterable):
         raise TypeError("mode: batch takes its tasks as a plain iterable")
 
-    async def live(leftovers: list[Task]) -> RunResult:
-        return await _render(manifest, options, log, sink, observer, leftovers)
+    async def live(leftovers: list[Task], max_usd: float | None) -> RunResult:
+        if max_usd is not None and max_usd <= 0:
+            return RunResult("budget", "budget reached", 0, 0, 0, 0.0)
+        capped = dataclasses.replace(manifest, max_usd=max_usd)
+        return await _render(capped, options, log, sink, observer, leftovers)
 
     settings = BatchSettings(
+        max_usd=manifest.max_usd,
         poll_s=options.batch_poll_s,
         resolution=manifest.resolution,
         deadline_at=deadline_at(manifest.deadline, time.time()),
