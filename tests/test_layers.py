@@ -215,6 +215,7 @@ PURE = {
     "batchgen.pricing",
     "batchgen.retry",
     "batchgen.manifest.schema",
+    "batchgen.manifest.batchmode",
     "batchgen.report.stats",
     "batchgen.run.adaptive",
     "batchgen.store.imageinfo",

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from batchgen import catalog
-from batchgen.manifest.sources import Problem
 
 if TYPE_CHECKING:
     from batchgen.models import Manifest
@@ -20,7 +19,7 @@ if TYPE_CHECKING:
 MODES = ("live", "batch")
 FALLBACK_MODES = ("live",)
 DEADLINE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")  # HH:MM, the machine's local time
-_NO_BATCH = {
+NO_BATCH = {
     "aimlapi": "the AI/ML API has no batch API for its image models",
     "fal": "fal has no batch API; use mode: live",
 }
@@ -31,26 +30,7 @@ def api_of(provider: Mapping[str, Any]) -> str:
     return str(provider.get("dialect") or "aimlapi") if kind == "emulator" else kind
 
 
-def batch_problems(values: Mapping[str, Any]) -> list[Problem]:
-    """Located reasons `mode: batch` cannot run here (none when the mode is live)."""
-    if values.get("mode") != "batch":
-        return []
-    provider = values.get("provider")
-    api = api_of(provider if isinstance(provider, Mapping) else {})
-    if api in _NO_BATCH:
-        return [Problem(("mode",), f"mode: batch is not possible: {_NO_BATCH[api]}")]
-    if api != "gemini":
-        return []
-    models = values.get("models")
-    names = [models] if isinstance(models, str) else list(models or [])
-    return [
-        Problem(("models", index) if not isinstance(models, str) else ("models",), _imagen(name))
-        for index, name in enumerate(names)
-        if isinstance(name, str) and not batchable_on_gemini(name)
-    ]
-
-
-def _imagen(name: str) -> str:
+def imagen_refusal(name: str) -> str:
     return (
         f"{name} cannot run in mode: batch: Imagen models have no batch mode on Google "
         "(only Gemini image models do); use mode: live for it"
@@ -87,10 +67,12 @@ BATCH_SCHEMA: dict[str, Any] = {
 def refusal(manifest: Manifest) -> str | None:
     """Why this (loaded) manifest cannot run in batch mode, or None (for --mode batch)."""
     api = manifest.provider.api
-    if api in _NO_BATCH:
-        return f"batch is not possible: {_NO_BATCH[api]}"
+    if api in NO_BATCH:
+        return f"batch is not possible: {NO_BATCH[api]}"
     if api == "gemini":
         for model in manifest.models:
             if not batchable_on_gemini(model):
-                return _imagen(model).replace(" cannot run in mode: batch", " cannot be batched")
+                return imagen_refusal(model).replace(
+                    " cannot run in mode: batch", " cannot be batched"
+                )
     return None

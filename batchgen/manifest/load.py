@@ -17,7 +17,8 @@ from typing import Any
 from batchgen.errors import ManifestError
 from batchgen.expand import count_tasks
 from batchgen.manifest import fit, rowcheck, rows, rowspec, sources
-from batchgen.manifest.batchmode import batch_problems, batch_settings
+from batchgen.manifest.batchcheck import batch_problems
+from batchgen.manifest.batchmode import batch_settings
 from batchgen.manifest.diagnostics import model_warnings
 from batchgen.manifest.paths import path_problems, unencodable
 from batchgen.manifest.schema import EMULATOR_OPTIONS, MANIFEST_SCHEMA, VAR_NAME
