@@ -8,6 +8,7 @@ import io
 import json
 from typing import Any
 
+import aiohttp
 import pytest
 
 from batchgen.emulator import EmulatorConfig, running_emulator
@@ -56,6 +57,13 @@ async def test_openai_sdk_files_and_batches_run_unchanged() -> None:
         output = await client.files.content(done.output_file_id or "")
         errors = await client.files.content(done.error_file_id or "")
         await client.close()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(emulator.base_url + "/_emulator/stats") as answer,
+        ):
+            counters = await answer.json()
+    assert counters["batch_submitted"] == {f"task-{i}": 1 for i in range(10)}
+    assert counters["batches_created"] == 1 and counters["batch_submitted_max"] == 1
     assert done.status == "completed" and done.metadata == {"run": "r1"}
     assert [b.id for b in listed.data] == [batch.id]
     good = [json.loads(line) for line in output.text.splitlines()]
@@ -138,8 +146,6 @@ async def test_google_genai_batches_create_runs_unchanged() -> None:
 
 
 async def test_imagen_cannot_be_batched_on_google() -> None:
-    import aiohttp
-
     async with running_emulator(_config()) as emulator, aiohttp.ClientSession() as session:
         url = f"{emulator.base_url}/v1beta/models/imagen-4.0-generate-001:batchGenerateContent"
         async with session.post(url, json={"batch": {}}, headers={"x-goog-api-key": KEY}) as r:
