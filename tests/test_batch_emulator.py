@@ -151,3 +151,37 @@ async def test_imagen_cannot_be_batched_on_google() -> None:
         async with session.post(url, json={"batch": {}}, headers={"x-goog-api-key": KEY}) as r:
             assert r.status == 400
             assert "batchGenerateContent" in (await r.json())["error"]["message"]
+
+
+@pytest.mark.filterwarnings("ignore::google.genai._common.ExperimentalWarning")
+async def test_google_genai_file_batch_runs_unchanged() -> None:
+    """files.upload (resumable), batches.create from the file, files.download of the results."""
+    genai = pytest.importorskip("google.genai")
+    from google.genai import types
+
+    lines = "".join(
+        json.dumps({"key": f"k{i}", "request": {"contents": [{"parts": [{"text": f"x {i}"}]}]}})
+        + "\n"
+        for i in range(3)
+    )
+    async with running_emulator(_config()) as emulator:
+        client = genai.Client(
+            api_key=KEY, http_options=types.HttpOptions(base_url=emulator.base_url)
+        )
+        async with client.aio as aio:
+            uploaded = await aio.files.upload(
+                file=io.BytesIO(lines.encode()),
+                config=types.UploadFileConfig(mime_type="jsonl", display_name="in"),
+            )
+            job = await aio.batches.create(
+                model="gemini-2.5-flash-image",
+                src=uploaded.name or "",
+                config={"display_name": "f"},
+            )
+            done = await aio.batches.get(name=job.name or "")
+            assert done.dest is not None and done.dest.file_name
+            data = await aio.files.download(file=done.dest.file_name)
+    answers = [json.loads(line) for line in data.decode().splitlines()]
+    assert [answer["key"] for answer in answers] == ["k0", "k1", "k2"]
+    assert all(answer["response"]["candidates"] for answer in answers)
+    assert emulator.stats.batch_submitted == {"k0": 1, "k1": 1, "k2": 1}

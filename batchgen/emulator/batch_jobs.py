@@ -70,6 +70,7 @@ class Store:
     files: dict[str, tuple[bytes, dict[str, Any]]] = field(default_factory=dict)
     jobs: dict[str, Job] = field(default_factory=dict)
     created: itertools.count[int] = field(default_factory=itertools.count)
+    uploads: set[str] = field(default_factory=set)  # Files API upload sessions started
 
     def add_file(self, data: bytes, info: dict[str, Any], prefix: str) -> str:
         file_id = f"{prefix}{uuid.uuid4().hex[:24]}"

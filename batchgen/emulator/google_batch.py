@@ -54,7 +54,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(f"{VERSION}/batches/{{batch}}", _get)
     app.router.add_post(f"{VERSION}/batches/{{batch}}:cancel", _cancel)
     app.router.add_post("/upload/{version:v1|v1beta}/files", _upload)
+    # the REST docs download under /download/; the google-genai SDK asks without that prefix
     app.router.add_get("/download/{version:v1|v1beta}/files/{file}:download", _download)
+    app.router.add_get(f"{VERSION}/files/{{file}}:download", _download)
 
 
 def _denied(request: web.Request) -> web.Response | None:
@@ -66,17 +68,22 @@ def _denied(request: web.Request) -> web.Response | None:
 async def _upload(request: web.Request) -> web.Response:
     """The Files API's resumable upload: `start` gives an upload URL, `upload, finalize` the
     bytes (both POSTs to this path; the SDK and batchgen send the two steps)."""
-    if (denied := _denied(request)) is not None:
+    store, command = store_of(request), request.headers.get("X-Goog-Upload-Command", "")
+    upload_id = request.query.get("upload_id", "")
+    # the upload URL itself is the credential of the second step (the SDK sends no key there)
+    if upload_id not in store.uploads and (denied := _denied(request)) is not None:
         return denied
-    command = request.headers.get("X-Goog-Upload-Command", "")
     if command == "start":
-        upload = f"{request.url.origin()}{request.path}?upload_id={uuid.uuid4().hex}"
+        upload_id = uuid.uuid4().hex
+        store.uploads.add(upload_id)
+        upload = f"{request.url.origin()}{request.path}?upload_id={upload_id}"
         return web.json_response({}, headers={"X-Goog-Upload-URL": upload})
-    if "finalize" not in command or "upload_id" not in request.query:
+    if "finalize" not in command or upload_id not in store.uploads:
         return status_response(400, "Expected a resumable upload (start, then finalize).")
+    store.uploads.discard(upload_id)
     data = await request.read()
     info = {"mimeType": "application/jsonl", "sizeBytes": str(len(data)), "state": "ACTIVE"}
-    file_id = store_of(request).add_file(data, info, "")
+    file_id = store.add_file(data, info, "")
     meta = {"name": f"files/{file_id}", **info}
     return web.json_response({"file": meta}, headers={"X-Goog-Upload-Status": "final"})
 
