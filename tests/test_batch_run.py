@@ -68,6 +68,8 @@ async def test_a_batch_job_renders_every_task_once(api: str, tmp_path: Path) -> 
     live = pricing.price_per_image(MODELS[api], kind=api, resolution=manifest.resolution)
     assert live is not None  # the batch price is half of it, per image
     assert job.summary.cost_usd.total == pytest.approx(live * 60 / 2)
+    billed = emulator.stats.snapshot()["usd_billed"]  # the emulator bills half price too
+    assert billed == pytest.approx(job.summary.cost_usd.total, rel=0.01)
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ from batchgen.emulator.state import STATE, State
 # Shares of the turnaround spent waiting (validating/pending) and finishing (finalizing).
 WAITING_SHARE = 0.1
 FINALIZING_SHARE = 0.9
+BATCH_DISCOUNT = 0.5  # both batch APIs bill half the live price
 EXPIRED_SHARE = 0.5  # an expiring job answers this share of its requests, the rest expire
 
 

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from batchgen.emulator import checks
 from batchgen.emulator.batch_jobs import (
+    BATCH_DISCOUNT,
     Job,
     Line,
     add_store,
@@ -241,5 +242,6 @@ async def _answer(state: State, key: str, body: dict[str, Any]) -> Line:
         return Line(key, False, {}, status=400, message=message)
     blobs = await inline_images(state.tokens(ask.size, ask.count, ask.prompt))
     answer, delivered = _candidates(blobs, None, body, listing.name)
-    state.bill(delivered, 0.0, ask.prompt)
+    usd = listing.usd_for(ask.resolution) * delivered * BATCH_DISCOUNT
+    state.bill(delivered, usd, ask.prompt)
     return Line(key, True, answer)

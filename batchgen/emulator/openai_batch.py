@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from batchgen.emulator.batch_jobs import (
+    BATCH_DISCOUNT,
     Job,
     Line,
     add_store,
@@ -27,6 +28,7 @@ from batchgen.emulator.batch_jobs import (
     state_of,
     store_of,
 )
+from batchgen.emulator.lineup import OPENAI
 from batchgen.emulator.state import State, inline_images
 
 ROOT = "/openai/v1"
@@ -284,7 +286,9 @@ async def _answer(state: State, key: str, body: dict[str, Any]) -> Line:
         return _refusal(key, "Your request was rejected as a result of our safety system.")
     width, height = int(size.group(1)), int(size.group(2))
     tokens = state.tokens((width, height), count, prompt)
-    state.bill(count, 0.0, prompt)
+    listing = OPENAI.get(str(body.get("model")))
+    usd = listing.usd * count * BATCH_DISCOUNT if listing is not None else 0.0
+    state.bill(count, usd, prompt)
     data = [{"b64_json": blob} for blob in await inline_images(tokens)]
     return Line(key, True, {"created": int(time.time()), "data": data})
 
