@@ -22,6 +22,7 @@ from batchgen.manifest.load import load_manifest
 from batchgen.manifest.schema import manifest_schema
 from batchgen.manifest.suggest import fold
 from batchgen.models import Manifest
+from batchgen.plan import PriceByMode, price_by_mode
 from batchgen.plan_text import plan_lines
 from batchgen.progress import ProgressView
 from batchgen.redact import redact
@@ -33,6 +34,7 @@ from batchgen.report.compare import (
     read_run,
 )
 from batchgen.report.files import rebuild_reports
+from batchgen.run.batch_status import status_lines
 from batchgen.run.engine import Observer
 from batchgen.run.job import JobResult, RunOptions, plan_job, run, with_overrides
 from batchgen.run_text import json_summary, rebuilt_lines, stop_line, summary_lines
@@ -164,6 +166,11 @@ def main() -> None:
     help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics while the run goes "
     "(needs the metrics extra).",
 )
+@click.option(
+    "--mode",
+    type=click.Choice(["live", "batch"]),
+    help="live requests, or the provider's batch API (half price, results within 24 h).",
+)
 def run_command(
     manifest: str,
     out: Path | None,
@@ -175,10 +182,12 @@ def run_command(
     quiet: bool,
     as_json: bool,
     metrics_port: int | None,
+    mode: str | None,
 ) -> None:
     """Render every task of MANIFEST that is not already on disk."""
     loaded = _load(manifest, quiet=quiet)
     options = RunOptions(
+        mode=mode,
         out=out,
         state=state,
         concurrency=concurrency,
@@ -262,11 +271,25 @@ def plan_command(
     loaded = _load(manifest, quiet=as_json)
     options = RunOptions(out=out, concurrency=concurrency, requests_per_minute=rpm, max_usd=max_usd)
     plan = _guard(lambda: plan_job(loaded, options))
+    prices = price_by_mode(plan, with_overrides(loaded, options))
     if as_json:
-        click.echo(json.dumps({"name": loaded.name, **plan.to_json()}, indent=2))
+        by_mode = {"live_usd": prices.live_usd, "batch_usd": prices.batch_usd}
+        click.echo(
+            json.dumps({"name": loaded.name, **plan.to_json(), "by_mode": by_mode}, indent=2)
+        )
         return
     for line in plan_lines(loaded.name, plan):
         click.echo(line)
+    click.echo(_by_mode(prices))
+
+
+def _by_mode(prices: PriceByMode) -> str:
+    if prices.batch_usd is None:
+        return f"  live ${prices.live_usd:,.2f}; batch not possible ({prices.batch_refusal})"
+    return (
+        f"  live ${prices.live_usd:,.2f} vs batch ${prices.batch_usd:,.2f} "
+        "(mode: batch; results within 24 h)"
+    )
 
 
 @main.command("validate")
@@ -276,6 +299,14 @@ def validate_command(manifest: str) -> None:
     message and the source line for every problem."""
     loaded = _load(manifest)
     click.echo(f"{manifest}: ok ({count_tasks(loaded):,} tasks)")
+
+
+@main.command("status")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def status_command(run_dir: Path) -> None:
+    """Show RUN_DIR's batches (mode: batch) and their states; starts and sends nothing."""
+    for line in _guard(lambda: status_lines(run_dir)):
+        click.echo(line)
 
 
 @main.command("report")

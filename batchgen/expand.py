@@ -9,10 +9,12 @@ import math
 import posixpath
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from batchgen.expand_rows import RowPrompt, row_prompts
 from batchgen.models import DEFAULT_RESOLUTION, Manifest, PromptSpec, Task
+
+if TYPE_CHECKING:
+    from batchgen.expand_rows import RowPrompt
 
 SLUG_LENGTH = 40
 SEGMENT_LENGTH = 100
@@ -93,6 +95,9 @@ def expand_prompt(spec: PromptSpec) -> Iterator[tuple[str, dict[str, str]]]:
 
 def expand(manifest: Manifest) -> Iterator[Task]:
     """Yield every task lazily: prompts (rows x vars) x models x aspect ratios x seeds."""
+    # imported here: expand_rows -> manifest -> load -> expand is a cycle at import time
+    from batchgen.expand_rows import RowPrompt, row_prompts
+
     ordinal = itertools.count()
     for spec in manifest.prompts:
         if spec.rows is not None:

@@ -159,6 +159,9 @@ class Manifest:
     source: Path | None = None  # the manifest file, for relative paths and messages
     warnings: tuple[str, ...] = ()  # located notes that do not stop a run (an unknown model)
     notify: NotifyConfig | None = None
+    mode: str = "live"  # "batch": the providers' batch APIs (half price, results within 24 h)
+    fallback_mode: str | None = None  # "live": near the deadline, batch leftovers go live
+    deadline: str | None = None  # "HH:MM" local time the results are wanted by
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from typing import Any
 
 from batchgen import pricing
 from batchgen.expand import count_by_model
+from batchgen.manifest.batchmode import refusal
 from batchgen.models import DEFAULT_CONCURRENCY, Manifest
 
 
@@ -184,3 +185,23 @@ def _model_plan(
         left_cost_usd=None if price is None else price * left_images,
         latency_s=pricing.typical_latency_s(model, kind=kind) * latency_scale,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PriceByMode:
+    """The same job's priced models at the live price and at the batch APIs' price."""
+
+    live_usd: float
+    batch_usd: float | None  # None: this provider or one of its models cannot be batched
+    batch_refusal: str | None  # why not, when batch_usd is None
+
+
+def price_by_mode(plan: Plan, manifest: Manifest) -> PriceByMode:
+    """Live vs batch cost side by side (the plan's cost is at the live price)."""
+    reason = refusal(manifest)
+    factor = pricing.batch_factor(manifest.provider.api)
+    if reason is None and factor is None:
+        reason = f"{manifest.provider.api} has no batch price"
+    if reason is not None or factor is None:
+        return PriceByMode(plan.cost_usd, None, reason)
+    return PriceByMode(plan.cost_usd, plan.cost_usd * factor, None)

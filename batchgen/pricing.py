@@ -117,3 +117,14 @@ def charge(reported: float | None, *, table_usd: float, worst_usd: float) -> Cha
 def typical_latency_s(model: str, *, kind: str = DEFAULT_KIND) -> float:
     offering = catalog.lookup(kind, model)
     return offering.typical_latency_s if offering else UNKNOWN_MODEL_LATENCY_S
+
+
+# The batch APIs' discount on the live price: 50% for OpenAI's Batch API
+# (platform.openai.com/docs/guides/batch: "50% cost discount") and Gemini's Batch Mode
+# (ai.google.dev/gemini-api/docs/batch-mode: "at 50% of the standard cost"). None: no batch API.
+BATCH_FACTOR: dict[str, float] = {"openai": 0.5, "gemini": 0.5}
+
+
+def batch_factor(kind: str) -> float | None:
+    """What a batch request costs as a share of the live price (None: the kind has no batch)."""
+    return BATCH_FACTOR.get(kind)

@@ -219,6 +219,7 @@ PURE = {
     "batchgen.pricing",
     "batchgen.retry",
     "batchgen.manifest.schema",
+    "batchgen.manifest.batchmode",
     "batchgen.report.stats",
     "batchgen.run.adaptive",
     "batchgen.store.imageinfo",

@@ -9,7 +9,16 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from batchgen.emulator import aimlapi, fal, google, images, lineup, openai
+from batchgen.emulator import (
+    aimlapi,
+    fal,
+    google,
+    google_batch,
+    images,
+    lineup,
+    openai,
+    openai_batch,
+)
 from batchgen.emulator.config import EmulatorConfig
 from batchgen.emulator.faults import NoResponse, drop_connection, error_response
 from batchgen.emulator.profiles import ASPECT_SIZES
@@ -24,11 +33,13 @@ LIMITS_PATH = "/_emulator/limits"  # PUT {"max_concurrency": n | null}: capacity
 # set back to null (a CDN outage, or links that expired); generations go on as before
 FILES_PATH_CONTROL = "/_emulator/files"
 SLOW_CHUNK_BYTES = 16 * 1024
+BODY_MAX_BYTES = 256 * 1024 * 1024
 SLOW_CHUNK_DELAY_S = 0.05  # ~5 s for a 1.5 MB file at time_scale 1
 TRUNCATE_FRACTION = 0.6  # share of the file sent before a "truncate" fault cuts the connection
 # Each wire format, routed by path; aimlapi owns /v1/images/generations, so the OpenAI dialect
-# lives under /openai/v1 and fal's queue under /fal.
-DIALECTS = (aimlapi, google, openai, fal)
+# lives under /openai/v1 and fal's queue under /fal; Gemini's batch route goes before its live
+# one (the same path prefix).
+DIALECTS = (aimlapi, google_batch, google, openai, fal, openai_batch)
 
 _ALLOWED_SIZES = frozenset(ASPECT_SIZES.values()) | lineup.all_sizes()
 
@@ -37,7 +48,8 @@ def create_app(
     config: EmulatorConfig, *, clock: Callable[[], float] = time.monotonic
 ) -> web.Application:
     """The emulator as an aiohttp application; `clock` times the rpm window and start_times."""
-    app = web.Application(middlewares=[_count_responses])
+    # batch input files may be up to 200 MB (aiohttp's default body cap is 1 MB)
+    app = web.Application(middlewares=[_count_responses], client_max_size=BODY_MAX_BYTES)
     app[STATE] = State(config, clock)
     for dialect in DIALECTS:
         dialect.add_routes(app)

@@ -26,6 +26,11 @@ class EmulatorConfig:
     seed: int = 0  # seeds latency samples and fault draws
     faults: FaultSpec | None = None
     count_prompts: bool = False  # count successful generations per prompt (tests of "pay once")
+    # batch APIs: a job's turnaround (scaled by time_scale); how many of the first jobs expire
+    # part-way; the share of requests answered with a per-line error (a stable draw per id)
+    batch_s: float = 60.0
+    batch_expiries: int = 0
+    batch_line_error_rate: float = 0.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.time_scale) and self.time_scale >= 0):
@@ -47,8 +52,21 @@ class EmulatorConfig:
                 "image_bytes must be 'small', 'realistic' or a byte count in "
                 f"{MIN_TARGET_BYTES}..{MAX_TARGET_BYTES}, got {self.image_bytes!r}"
             )
+        _check_batch(self)
         if not _is_int(self.seed):
             raise ValueError(f"seed must be an int, got {self.seed!r}")
+
+
+def _check_batch(config: EmulatorConfig) -> None:
+    if not (isinstance(config.batch_s, int | float) and math.isfinite(config.batch_s)):
+        raise ValueError(f"batch_s must be a finite number >= 0, got {config.batch_s!r}")
+    if config.batch_s < 0:
+        raise ValueError(f"batch_s must be a finite number >= 0, got {config.batch_s!r}")
+    if not (_is_int(config.batch_expiries) and config.batch_expiries >= 0):
+        raise ValueError(f"batch_expiries must be an int >= 0, got {config.batch_expiries!r}")
+    rate = config.batch_line_error_rate
+    if not (isinstance(rate, int | float) and 0 <= rate <= 1):
+        raise ValueError(f"batch_line_error_rate must be within 0..1, got {rate!r}")
 
 
 def _is_int(value: object) -> TypeGuard[int]:

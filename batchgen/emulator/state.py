@@ -43,6 +43,8 @@ class EmulatorStats:
     cancelled: int = 0  # fal requests cancelled by the client before they were done
     faults_injected: Counter[str] = field(default_factory=Counter)
     prompts_served: Counter[str] = field(default_factory=Counter)  # only with count_prompts
+    batches_created: int = 0  # batch jobs of either batch API
+    batch_submitted: Counter[str] = field(default_factory=Counter)  # by custom_id / key
     # Clock readings of admitted generation requests; bounded so a long soak holds little memory.
     start_times: deque[float] = field(default_factory=lambda: deque(maxlen=START_TIMES_KEPT))
 
@@ -68,6 +70,8 @@ class EmulatorStats:
             "responses": {str(status): n for status, n in sorted(self.responses.items())},
             "faults_injected": dict(sorted(self.faults_injected.items())),
             "prompts_served": dict(self.prompts_served),
+            "batch_submitted": dict(self.batch_submitted),
+            "batch_submitted_max": max(self.batch_submitted.values(), default=0),
             "usd_billed": usd_for_credits(self.credits_billed),
             "starts_recorded": len(self.start_times),
             "max_starts_per_minute": self.max_starts_in_window(60.0),

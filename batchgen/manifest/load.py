@@ -17,6 +17,8 @@ from typing import Any
 from batchgen.errors import ManifestError
 from batchgen.expand import count_tasks
 from batchgen.manifest import fit, outputs, rowcheck, rows, rowspec, sources, suggest
+from batchgen.manifest.batchcheck import batch_problems
+from batchgen.manifest.batchmode import batch_settings
 from batchgen.manifest.diagnostics import model_warnings
 from batchgen.manifest.paths import path_problems, unencodable
 from batchgen.manifest.prices import unpriced_under_budget
@@ -64,6 +66,7 @@ def parse_manifest(text: str, *, source: Path) -> Manifest:
         for problem in validate(values, MANIFEST_SCHEMA)
         if not any(_within(problem.path, bad) for bad in document.broken)
     ]
+    document.problems += batch_problems(values)
     check = _Check(source.parent, document.problems)
     prompts = check.manifest(values)
     warnings = model_warnings(values, document, source)
@@ -407,6 +410,7 @@ def _build(
         source=source,
         warnings=warnings,
         notify=_notify(values.get("notify")),
+        **batch_settings(values),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from batchgen.manifest.batchmode import BATCH_SCHEMA
 from batchgen.models import (
     ASPECT_RATIOS,
     BUDGET_SCOPES,
@@ -85,6 +86,9 @@ EMULATOR_OPTIONS: dict[str, Schema] = {
     },
     "faults": {"type": "string"},
     "seed": {"type": "integer"},
+    "batch_s": _number(minimum=0),
+    "batch_expiries": _number("integer", minimum=0),
+    "batch_line_error_rate": _number(minimum=0, maximum=1),
 }
 EMULATOR_ONLY: dict[str, Schema] = {
     **EMULATOR_OPTIONS,
@@ -259,6 +263,7 @@ MANIFEST_SCHEMA: Schema = {
             ),
             "notify": _NOTIFY,
             "api_key": _forbidden(KEY_IN_FILE),
+            **BATCH_SCHEMA,
         },
         "version",
         "models",

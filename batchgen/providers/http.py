@@ -252,10 +252,19 @@ class HttpProvider(Provider):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self._base_url!r})"  # never the key
 
+    # read by providers.batching: a batch client shares the session, origin and key
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        return self._session
+
     @property
     def base_url(self) -> str:
         """Where requests go (never holds the key; recorded with a run's settings)."""
         return self._base_url
+
+    @property
+    def api_key(self) -> str | None:
+        return self._api_key
 
     def fetch(self, ref: ImageRef) -> AbstractAsyncContextManager[Download]:
         assert ref.url is not None

@@ -73,7 +73,18 @@ def read_summary(
         runs=runs,
         model_latency=by_model,
         budget=BudgetStatus(budget[0], budget[1], job_spend_usd(journal)) if budget else None,
+        batch_turnaround_s=_turnaround(journal),
     )
+
+
+def _turnaround(journal: Journal) -> Latency | None:
+    """Seconds from each collected batch's submission to its results (None: no batches)."""
+    spans = sorted(
+        record.ended_at - (record.submitted_at or record.created_at)
+        for record in journal.batches()
+        if record.collected and record.ended_at is not None
+    )
+    return Latency.of(spans) if spans else None
 
 
 def _counts(journal: Journal) -> tuple[int, int, int, int]:

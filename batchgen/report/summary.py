@@ -273,6 +273,8 @@ class Summary:
     runs: tuple[RunRecord, ...]
     model_latency: tuple[ModelLatency, ...] = ()  # by the model that rendered, sorted by name
     budget: BudgetStatus | None = None  # None: no cap (or a report rebuilt without the manifest)
+    # mode: batch: submission -> results of each collected batch, apart from request latency
+    batch_turnaround_s: Latency | None = None
 
     def to_json(self) -> dict[str, Any]:
         """report.json: these keys, in this order, are the file's contract with its readers."""
@@ -290,4 +292,8 @@ class Summary:
             },
             "errors": self.errors.to_json(),
             "runs": [run.to_json() for run in self.runs],
-        }
+        } | (
+            {"batch_turnaround_s": self.batch_turnaround_s.to_json()}
+            if self.batch_turnaround_s is not None
+            else {}
+        )

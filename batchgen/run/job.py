@@ -9,7 +9,7 @@ import os
 import random
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from batchgen.errors import JournalError, ManifestError
 from batchgen.expand import count_tasks, expand
 from batchgen.manifest.load import load_manifest
 from batchgen.manifest.prices import unpriced_message
-from batchgen.models import DEFAULT_OUTPUT_DIR, Manifest
+from batchgen.models import DEFAULT_OUTPUT_DIR, Manifest, Task
 from batchgen.plan import Plan, make_plan
 from batchgen.providers import open_provider
 from batchgen.providers.base import Provider
@@ -34,6 +34,8 @@ from batchgen.report.read import done_by_model, job_spend_usd
 from batchgen.report.summary import Summary
 from batchgen.retry import RetryPolicy
 from batchgen.run.adaptive import DEFAULT_CEILING as ADAPTIVE_CEILING
+from batchgen.run.batch import DEFAULT_POLL_S, BatchSettings
+from batchgen.run.batch_job import deadline_at, render_batch
 from batchgen.run.budget import Budget
 from batchgen.run.engine import DEFAULT_GRACE_S, Engine, Observer, RunResult, TaskSource
 from batchgen.run.limits import Limiter
@@ -60,6 +62,8 @@ class RunOptions:
     handle_signals: bool = False
     wait_scale: float = 1.0  # scales retry waits; tests and soak runs turn it down
     html: bool = True  # report.html (thumbnails: seconds per run); `batchgen report` makes it later
+    mode: str | None = None  # "live" or "batch": overrides the manifest's mode
+    batch_poll_s: float = DEFAULT_POLL_S  # how often batches in flight are asked how they are
 
     def __post_init__(self) -> None:
         for name in ("out", "state"):  # "out/nb2" from a notebook
@@ -83,7 +87,8 @@ def with_overrides(manifest: Manifest, options: RunOptions) -> Manifest:
     if options.requests_per_minute is not None:
         limits = dataclasses.replace(limits, requests_per_minute=options.requests_per_minute)
     max_usd = options.max_usd if options.max_usd is not None else manifest.max_usd
-    return dataclasses.replace(manifest, limits=limits, max_usd=max_usd)
+    mode = options.mode or manifest.mode
+    return dataclasses.replace(manifest, limits=limits, max_usd=max_usd, mode=mode)
 
 
 def plan_job(
@@ -201,7 +206,10 @@ async def run_job(
             budget = budget_for(manifest, journal)
             if observer is not None and budget.max_usd is not None:
                 observer.budget(budget.max_usd, budget.spent_before_usd, manifest.budget_scope)
-            result = await _render(manifest, options, log, sink, observer, source, budget)
+            if manifest.mode == "batch":
+                result = await _batch(manifest, options, journal, log, sink, observer, source)
+            else:
+                result = await _render(manifest, options, log, sink, observer, source, budget)
             status = result.status
         except (anyio.get_cancelled_exc_class(), KeyboardInterrupt):
             status = "cancelled"
@@ -271,6 +279,36 @@ async def _render(
             grace_s=options.grace_s,
         )
         return await engine.run(tasks, handle_signals=options.handle_signals)
+
+
+async def _batch(
+    manifest: Manifest,
+    options: RunOptions,
+    journal: Journal,
+    log: RunLog,
+    sink: Sink,
+    observer: Observer | None,
+    tasks: TaskSource,
+) -> RunResult:
+    """mode: batch (batchgen.run.batch); leftovers near the deadline may go through _render."""
+    if not isinstance(tasks, Iterable):
+        raise TypeError("mode: batch takes its tasks as a plain iterable")
+
+    async def live(leftovers: list[Task], max_usd: float | None) -> RunResult:
+        if max_usd is not None and max_usd <= 0:
+            return RunResult("budget", "budget reached", 0, 0, 0, 0.0)
+        capped = dataclasses.replace(manifest, max_usd=max_usd)
+        return await _render(capped, options, log, sink, observer, leftovers, Budget(max_usd))
+
+    settings = BatchSettings(
+        max_usd=manifest.max_usd,
+        poll_s=options.batch_poll_s,
+        resolution=manifest.resolution,
+        deadline_at=deadline_at(manifest.deadline, time.time()),
+    )
+    return await render_batch(
+        manifest, journal=journal, log=log, sink=sink, tasks=tasks, live=live, settings=settings
+    )
 
 
 def build_engine(

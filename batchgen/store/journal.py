@@ -63,6 +63,10 @@ CREATE TABLE IF NOT EXISTS samples (
     run_id INTEGER NOT NULL, at REAL NOT NULL, in_flight INTEGER NOT NULL,
     concurrency INTEGER NOT NULL, adaptive INTEGER NOT NULL, started INTEGER NOT NULL,
     overloads INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS batches (
+    marker TEXT PRIMARY KEY, api TEXT NOT NULL, model TEXT NOT NULL, task_ids TEXT NOT NULL,
+    remote_id TEXT, state TEXT NOT NULL, created_at REAL NOT NULL, submitted_at REAL,
+    ended_at REAL, collected INTEGER NOT NULL DEFAULT 0, message TEXT);
 CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status);
 CREATE INDEX IF NOT EXISTS tasks_ordinal ON tasks (ordinal);  -- the gallery streams in job order
 """
@@ -373,6 +377,37 @@ class Journal:
             (task_id, run_id, attempt, model, kind, status, message, billed_usd, at),
         )
 
+    def add_batch(self, record: BatchRecord) -> None:
+        """A batch about to be submitted, with its marker and tasks: committed before the
+        provider hears of it, so a kill at any later moment leaves a trace to find it by."""
+        self._write(
+            "INSERT INTO batches (marker, api, model, task_ids, remote_id, state, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (record.marker, record.api, record.model, json.dumps(list(record.task_ids)),
+             record.remote_id, record.state, record.created_at),
+        )  # fmt: skip
+        self.commit()
+
+    def update_batch(self, marker: str, **changes: Any) -> None:
+        """Change a batch's remote_id, state, submitted_at, ended_at, collected or message
+        (committed at once: what the provider holds is never forgotten)."""
+        allowed = {"remote_id", "state", "submitted_at", "ended_at", "collected", "message"}
+        assert set(changes) <= allowed, set(changes) - allowed
+        sets = ", ".join(f"{name} = ?" for name in changes)
+        self._write(f"UPDATE batches SET {sets} WHERE marker = ?", (*changes.values(), marker))
+        self.commit()
+
+    def batches(self) -> list[BatchRecord]:
+        """Every batch this run directory has submitted, oldest first."""
+        try:
+            rows = self._conn.execute(
+                "SELECT marker, api, model, task_ids, remote_id, state, created_at, submitted_at,"
+                " ended_at, collected, message FROM batches ORDER BY created_at, rowid"
+            ).fetchall()
+        except sqlite3.OperationalError:  # an older journal read as it is: it made no batches
+            return []
+        return [_batch_record(row) for row in rows]
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Read-only access for the report."""
         self._conn.row_factory = sqlite3.Row
@@ -387,12 +422,47 @@ class Journal:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchRecord:
+    """One provider batch as the journal knows it ("submitting" until the provider's id is
+    known; the marker is the run-unique name the provider keeps in its metadata)."""
+
+    marker: str
+    api: str
+    model: str
+    task_ids: tuple[str, ...]
+    remote_id: str | None
+    state: str
+    created_at: float
+    submitted_at: float | None = None
+    ended_at: float | None = None
+    collected: bool = False
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PendingGeneration:
     """A generation paid for by an earlier run whose images did not all reach the disk."""
 
     model: str
     refs: tuple[ImageRef, ...]
     cost_usd: float
+
+
+def _batch_record(row: Sequence[Any]) -> BatchRecord:
+    marker, api, model, task_ids, remote_id, state, created, submitted, ended, collected, msg = row
+    return BatchRecord(
+        marker=marker,
+        api=api,
+        model=model,
+        task_ids=tuple(json.loads(task_ids)),
+        remote_id=remote_id,
+        state=state,
+        created_at=created,
+        submitted_at=submitted,
+        ended_at=ended,
+        collected=bool(collected),
+        message=msg,
+    )
 
 
 def damage_message(exc: BaseException, run_dir: Path | None = None) -> str | None:
