@@ -9,15 +9,17 @@ import math
 import posixpath
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from batchgen.expand_rows import RowPrompt, row_prompts
 from batchgen.models import DEFAULT_RESOLUTION, Manifest, PromptSpec, Task
 
 SLUG_LENGTH = 40
 SEGMENT_LENGTH = 100
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _SLUG_UNSAFE = re.compile(r"[^a-z0-9]+")
+
+if TYPE_CHECKING:
+    from batchgen.expand_rows import RowPrompt
 
 
 def task_id(
@@ -93,6 +95,9 @@ def expand_prompt(spec: PromptSpec) -> Iterator[tuple[str, dict[str, str]]]:
 
 def expand(manifest: Manifest) -> Iterator[Task]:
     """Yield every task lazily: prompts (rows x vars) x models x aspect ratios x seeds."""
+    # Imported here: expand_rows -> manifest -> load -> expand would cycle at import time.
+    from batchgen.expand_rows import RowPrompt, row_prompts
+
     ordinal = itertools.count()
     for spec in manifest.prompts:
         if spec.rows is not None:
