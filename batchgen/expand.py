@@ -15,6 +15,7 @@ from batchgen.models import DEFAULT_RESOLUTION, Manifest, PromptSpec, Task
 
 SLUG_LENGTH = 40
 SEGMENT_LENGTH = 100
+SHARD_LENGTH = 2  # {task_shard}: 256 folders of hex digits
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _SLUG_UNSAFE = re.compile(r"[^a-z0-9]+")
 
@@ -166,6 +167,7 @@ def image_path(template: str, task: Task, *, index: int, ext: str, name: str) ->
         aspect=safe_segment(task.aspect_ratio),
         prompt_slug=prompt_slug(task.prompt),
         task_id=task.id,
+        task_shard=task.id[:SHARD_LENGTH],
         index=str(index),
         ext=safe_segment(ext),
         seed="none" if task.seed is None else str(task.seed),

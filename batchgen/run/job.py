@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,18 +19,18 @@ from batchgen.providers import open_provider
 from batchgen.providers.base import Provider
 from batchgen.report.files import write_reports
 from batchgen.report.index import SIDECAR_META
-from batchgen.report.names import REPORT_FILES, THUMBS_DIR
 from batchgen.report.summary import Summary
 from batchgen.retry import RetryPolicy
 from batchgen.run.adaptive import DEFAULT_CEILING as ADAPTIVE_CEILING
 from batchgen.run.budget import Budget
 from batchgen.run.engine import DEFAULT_GRACE_S, Engine, Observer, RunResult, TaskSource
+from batchgen.run.layout import clear_forgotten, filename_for, set_aside
 from batchgen.run.limits import Limiter
 from batchgen.run.render import Renderer, RenderSettings
 from batchgen.run.runlog import RunLog
 from batchgen.run.saving import ImageSaver, SaveSettings
 from batchgen.store.journal import JOURNAL_FILE, Journal
-from batchgen.store.sink import IMAGES_DIR, Sink
+from batchgen.store.sink import Sink
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,14 +70,6 @@ def run_dir_for(manifest: Manifest, out: Path | None = None) -> Path:
     return out if out is not None else Path(manifest.output.dir.replace("{name}", manifest.name))
 
 
-def forget_outputs(run_dir: Path) -> None:
-    """--fresh: drop the reports and images of earlier runs (the journal forgets itself)."""
-    for name in REPORT_FILES:
-        (run_dir / name).unlink(missing_ok=True)
-    for folder in (IMAGES_DIR, THUMBS_DIR):
-        shutil.rmtree(run_dir / folder, ignore_errors=True)
-
-
 async def run_job(
     manifest: Manifest,
     options: RunOptions = RunOptions(),
@@ -94,7 +85,13 @@ async def run_job(
     journal = Journal.open(run_dir, fresh=options.fresh)  # locks the folder first
     try:
         if options.fresh and ours:
-            forget_outputs(run_dir)
+            set_aside(run_dir, journal)  # deleted by clear_forgotten once this run is recorded
+        filename = filename_for(
+            manifest.output.filename, journal, earlier_run=ours and not options.fresh
+        )
+        manifest = dataclasses.replace(
+            manifest, output=dataclasses.replace(manifest.output, filename=filename)
+        )
         sink = Sink(run_dir)
         sink.prepare()
         journal.drop_missing_images(run_dir)
@@ -113,6 +110,7 @@ async def run_job(
         finally:  # a run that dies (no key, a hard cancel) still records how long it ran
             log.end(wall_s=time.monotonic() - started, status=status)
         summary = write_reports(run_dir, journal, name=manifest.name, html=options.html)
+        clear_forgotten(run_dir, journal)
     finally:
         journal.close()
     return JobResult(run_dir=run_dir, result=result, summary=summary)
