@@ -92,3 +92,20 @@ def test_a_forgotten_folder_batchgen_did_not_make_is_left_alone(tmp_path: Path) 
     run(load(tmp_path, TWO), RunOptions(out=run_dir))
     run(load(tmp_path, TWO), RunOptions(out=run_dir))
     assert (run_dir / FORGOTTEN / "keep.txt").read_text() == "not batchgen's"
+
+
+def test_a_runs_report_makes_few_thumbnails_and_batchgen_report_the_rest(tmp_path: Path) -> None:
+    from batchgen.report.files import rebuild_reports
+    from batchgen.report.names import RUN_THUMBNAILS
+
+    count = RUN_THUMBNAILS + 4
+    prompts = ", ".join(f'"frame {n}"' for n in range(count))
+    run_dir = tmp_path / "run"
+    run(load(tmp_path, JOB.replace("PROMPTS", prompts)), RunOptions(out=run_dir))
+    assert len(list((run_dir / "thumbs").glob("*.jpg"))) == RUN_THUMBNAILS
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert page.count('src="images/') == 4 and "missing:" not in page  # the rest link the file
+    rebuild_reports(run_dir)
+    assert len(list((run_dir / "thumbs").glob("*.jpg"))) == count
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert 'src="images/' not in page and page.count("data:image/jpeg;base64,") == count
