@@ -24,6 +24,9 @@ LEDGER = "folders"
 WRITE_BUFFER = 256 * 1024  # coalesce network chunks into fewer thread hops and writes
 TAIL_BYTES = 16
 FOLDERS_KEPT = 10_000
+# Threads checking and writing pieces at once: more than the cores only holds more pieces
+# (up to ~2 MB each with the inflate's step) in memory; waiting for one is the backpressure.
+CHECK_THREADS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,7 @@ class Sink:
         self.staging = root / STAGING
         self.max_bytes = max_bytes
         self._folders: set[Path] = set()  # made already; a mkdir per image cost ~40 us
+        self._threads: anyio.CapacityLimiter | None = None  # made in the event loop, when used
 
     def __repr__(self) -> str:
         return f"Sink(root={str(self.root)!r})"
@@ -141,7 +145,9 @@ class Sink:
         pending: list[bytes] = []
         pending_bytes = 0
         with open(part, "wb") as out:  # noqa: ASYNC230 - opened here, written off the loop
-            piece = _Piece(out)
+            if self._threads is None:
+                self._threads = anyio.CapacityLimiter(CHECK_THREADS)
+            piece = _Piece(out, self._threads)
             async for chunk in chunks:
                 size += len(chunk)
                 if size > self.max_bytes:
@@ -184,13 +190,14 @@ class _Piece:
     and the event loop never stalls behind it. One thread hop per piece costs ~0.1 ms; a hop
     per network chunk (aiofiles) cost more than the download itself."""
 
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, out: BinaryIO, threads: anyio.CapacityLimiter) -> None:
         self.out = out
+        self.threads = threads
         self.hasher = hashlib.sha256()  # hashed as it streams: the file is never read back
         self.png = PngCheck()
 
     async def absorb(self, data: bytes, *, is_png: bool) -> None:
-        await anyio.to_thread.run_sync(self._absorb, data, is_png)
+        await anyio.to_thread.run_sync(self._absorb, data, is_png, limiter=self.threads)
 
     def _absorb(self, data: bytes, is_png: bool) -> None:
         self.hasher.update(data)
