@@ -18,8 +18,12 @@ if TYPE_CHECKING:
 
 SLUG_LENGTH = 40
 SEGMENT_LENGTH = 100
+SHARD_LENGTH = 2  # {task_shard}: 256 folders of hex digits
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _SLUG_UNSAFE = re.compile(r"[^a-z0-9]+")
+
+if TYPE_CHECKING:
+    from batchgen.expand_rows import RowPrompt
 
 
 def task_id(
@@ -168,6 +172,7 @@ def image_path(
         aspect=safe_segment(task.aspect_ratio),
         prompt_slug=prompt_slug(task.prompt),
         task_id=task.id,
+        task_shard=task.id[:SHARD_LENGTH],
         index=str(index),
         ext=safe_segment(ext),
         seed="none" if task.seed is None else str(task.seed),

@@ -19,7 +19,10 @@ DEFAULT_CONCURRENCY = 16  # for estimates when the limit is adaptive (None)
 DEFAULT_REQUEST_TIMEOUT_S = 120.0
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_OUTPUT_DIR = "out/{name}"
-DEFAULT_FILENAME = "{model}/{aspect}/{prompt_slug}-{task_id}-{index}.{ext}"
+# {task_shard} (the task id's first two hex digits) fans a model x aspect out into 256 folders,
+# so none holds more than ~10k files below 2.5M tasks. Runs begun before it keep LEGACY_FILENAME.
+DEFAULT_FILENAME = "{model}/{aspect}/{task_shard}/{prompt_slug}-{task_id}-{index}.{ext}"
+LEGACY_FILENAME = "{model}/{aspect}/{prompt_slug}-{task_id}-{index}.{ext}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,7 +50,12 @@ def image_files(run_dir: Path) -> set[str]:
     images = run_dir / "images"
     if not images.exists():
         return set()
-    return {str(p.relative_to(run_dir)) for p in images.rglob("*") if p.is_file()}
+    # a .part is staged beside its final name (same filesystem) and is no image until renamed
+    return {
+        str(p.relative_to(run_dir))
+        for p in images.rglob("*")
+        if p.is_file() and not p.name.endswith(".part")
+    }
 
 
 def part_files(run_dir: Path) -> list[Path]:

@@ -40,6 +40,7 @@ MAX_TASKS = 10**12  # far past any real job, far below SQLite's 2**63 integers
 FILENAME_FIELDS = (
     "model", "aspect", "prompt_slug", "task_id", "index", "ext", "seed", "name", "resolution",
     "size",
+    "task_shard",
 )  # fmt: skip
 PROVIDER_DEFAULTS = {
     "aimlapi": {"base_url": "https://api.aimlapi.com", "api_key_env": "AIMLAPI_API_KEY"},

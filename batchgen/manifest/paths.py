@@ -16,6 +16,7 @@ FIELD_BYTES = {
     "aspect": 4,
     "prompt_slug": SLUG_LENGTH,
     "task_id": 16,
+    "task_shard": 2,
     "index": 1,
     "ext": 4,
     "seed": 10,

@@ -23,7 +23,10 @@ from batchgen.providers.base import Download, Provider
 from batchgen.providers.hosts import HostGuard, resolver_kwargs
 from batchgen.redact import clip, redact, remember
 
-DOWNLOAD_CHUNK = 64 * 1024
+# Downloads are read in pieces of up to 1 MiB, with up to READ_BUFSIZE buffered per
+# connection: 64 KiB pieces cost ~30% more CPU per 1.5 MB image in loop turns (issue 18).
+DOWNLOAD_CHUNK = 1024 * 1024
+READ_BUFSIZE = 256 * 1024
 MAX_IMAGE_BYTES = 64 * 1024 * 1024
 # Four 2K images inline as base64 come to ~50 MB; an answer past this is broken or hostile.
 MAX_ANSWER_BYTES = 96 * 1024 * 1024
@@ -45,6 +48,7 @@ def new_session(
         timeout=aiohttp.ClientTimeout(total=request_timeout_s, sock_connect=30),
         headers={"User-Agent": USER_AGENT},
         raise_for_status=False,
+        read_bufsize=READ_BUFSIZE,
     )
     if guard is not None:
         _GUARDS[session] = guard

@@ -99,19 +99,21 @@ def _shot(rows: list[GalleryRow], bucket: str = "") -> Shot:
     )  # fmt: skip
 
 
-def make_thumbnails(run_dir: Path, gallery: Gallery) -> int:
-    """Write the thumbnails that are missing or older than their image; returns how many."""
+def make_thumbnails(run_dir: Path, gallery: Gallery, *, limit: int | None = None) -> frozenset[str]:
+    """Write the thumbnails that are missing or older than their image, the first `limit` of
+    them (None: all); returns the thumbnails left to make (their images are on disk)."""
     todo = [
-        (run_dir / image, run_dir / thumb)
+        (image, thumb)
         for image, thumb in _pairs(gallery)
         if _stale(run_dir / image, run_dir / thumb)
     ]
-    if not todo:
-        return 0
-    (run_dir / THUMBS_DIR).mkdir(exist_ok=True)
-    # Pillow decodes and resizes without the GIL: threads use every core
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        return sum(pool.map(lambda pair: _thumbnail(*pair), todo))
+    now, later = (todo, []) if limit is None else (todo[:limit], todo[limit:])
+    if now:
+        (run_dir / THUMBS_DIR).mkdir(exist_ok=True)
+        # Pillow decodes and resizes without the GIL: threads use every core
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            list(pool.map(lambda pair: _thumbnail(run_dir / pair[0], run_dir / pair[1]), now))
+    return frozenset(thumb for _, thumb in later)
 
 
 def _pairs(gallery: Gallery) -> Iterator[tuple[str, str]]:
@@ -141,7 +143,7 @@ def _thumbnail(image: Path, thumb: Path) -> bool:
     return True
 
 
-def gallery_html(gallery: Gallery, run_dir: Path) -> str:
+def gallery_html(gallery: Gallery, run_dir: Path, deferred: frozenset[str] = frozenset()) -> str:
     """The gallery section: a note on what is shown, then one block of cards per prompt."""
     if not gallery.groups:
         return _section(_note("No image was rendered yet: nothing to show."))
@@ -154,7 +156,7 @@ def gallery_html(gallery: Gallery, run_dir: Path) -> str:
             f" The page stops at {MAX_IMAGES:,} images and {MAX_TASKS_PER_PROMPT} tasks a prompt "
             "so it opens at once; every file is in images/ and listed in tasks.csv."
         )
-    blocks = "".join(_group_html(group, run_dir) for group in gallery.groups)
+    blocks = "".join(_group_html(group, run_dir, deferred) for group in gallery.groups)
     return _section(_note(note) + blocks)
 
 
@@ -166,8 +168,8 @@ def _note(text: str) -> str:
     return f'<p class="note" id="gallery-note">{escape(text)}</p>'
 
 
-def _group_html(group: Group, run_dir: Path) -> str:
-    cards = "".join(_card(shot, run_dir) for shot in group.shots)
+def _group_html(group: Group, run_dir: Path, deferred: frozenset[str]) -> str:
+    cards = "".join(_card(shot, run_dir, deferred) for shot in group.shots)
     more = f'<p class="note">and {group.more_tasks:,} more tasks</p>' if group.more_tasks else ""
     return (
         f'<div class="group"><h3>{escape(group.prompt)}</h3>'
@@ -175,11 +177,13 @@ def _group_html(group: Group, run_dir: Path) -> str:
     )
 
 
-def _card(shot: Shot, run_dir: Path) -> str:
+def _card(shot: Shot, run_dir: Path, deferred: frozenset[str]) -> str:
     if shot.status != "done":
         pictures = f'<div class="missing">failed: {escape(shot.error_kind or "unknown")}</div>'
     else:
-        pictures = "".join(_picture(image, thumb, run_dir) for image, thumb in shot.images)
+        pictures = "".join(
+            _picture(image, thumb, run_dir, thumb in deferred) for image, thumb in shot.images
+        )
     latency = "–" if shot.total_s is None else f"{shot.total_s:.2f} s"
     model = shot.model.split("/", 1)[-1]  # the vendor prefix says little in a narrow card
     caption = f"{model} · {shot.aspect_ratio} · {latency} · ${shot.cost_usd:.4f}"
@@ -190,15 +194,15 @@ def _card(shot: Shot, run_dir: Path) -> str:
     )
 
 
-def _picture(image: str, thumb: str, run_dir: Path) -> str:
+def _picture(image: str, thumb: str, run_dir: Path, deferred: bool = False) -> str:
+    link = escape(_href(image))
+    if deferred:  # no thumbnail made yet: the browser scales the image itself, when shown
+        return f'<a href="{link}"><img loading="lazy" alt="" src="{link}"></a>'
     try:
         data = base64.b64encode((run_dir / thumb).read_bytes()).decode("ascii")
     except OSError:
         return f'<div class="missing">missing: {escape(Path(image).name)}</div>'
-    return (
-        f'<a href="{escape(_href(image))}"><img loading="lazy" alt="" '
-        f'src="data:image/jpeg;base64,{data}"></a>'
-    )
+    return f'<a href="{link}"><img loading="lazy" alt="" src="data:image/jpeg;base64,{data}"></a>'
 
 
 def _href(image: str) -> str:

@@ -43,11 +43,13 @@ font-size:12px;margin-top:40px}code{font-size:13px}
 """
 
 
-def write_html(run_dir: Path, journal: Journal, summary: Summary) -> Path:
+def write_html(
+    run_dir: Path, journal: Journal, summary: Summary, *, thumbnails: int | None = None
+) -> Path:
     """Render report.html (and any thumbnails it needs): the summary, then the gallery streamed
-    from the journal; returns its path."""
+    from the journal; returns its path. At most `thumbnails` new thumbnails (None: all)."""
     gallery = collect(journal)
-    make_thumbnails(run_dir, gallery)
+    deferred = make_thumbnails(run_dir, gallery, limit=thumbnails)
     body = [
         _headline(summary),
         _latency(summary.model_latency),
@@ -56,7 +58,7 @@ def write_html(run_dir: Path, journal: Journal, summary: Summary) -> Path:
         _cost(summary),
         _errors(summary),
         settings_section(summary.runs),
-        gallery_html(gallery, run_dir),
+        gallery_html(gallery, run_dir, deferred),
     ]
     path = run_dir / REPORT_HTML
     with written(path) as part:

@@ -10,6 +10,10 @@ TASKS_CSV: Final = "tasks.csv"
 REPORT_HTML: Final = "report.html"
 REPORT_FILES: Final = (REPORT_JSON, TASKS_CSV, REPORT_HTML)
 THUMBS_DIR: Final = "thumbs"  # the gallery's thumbnails, made once
+# A run's own report makes at most this many new thumbnails (the first screens: ~8 ms of CPU
+# each for a 1K PNG, 400 were seconds per run); later cards show their image from images/,
+# loaded by the browser only when scrolled to. `batchgen report` makes them all.
+RUN_THUMBNAILS: Final = 48
 
 Phase = Literal["wait", "request", "download", "end_to_end", "ttfb", "body", "queue"]
 # report.json's order; the journal's tasks table holds each phase in its own column. `queue`

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
-import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -29,7 +28,6 @@ from batchgen.providers.base import Provider
 from batchgen.providers.notify import RunEnd, event_of, notify
 from batchgen.report.files import write_reports
 from batchgen.report.index import BUCKET_META, SIDECAR_META
-from batchgen.report.names import REPORT_FILES, THUMBS_DIR
 from batchgen.report.read import done_by_model, job_spend_usd
 from batchgen.report.summary import Summary
 from batchgen.retry import RetryPolicy
@@ -38,6 +36,7 @@ from batchgen.run.batch import DEFAULT_POLL_S, BatchSettings
 from batchgen.run.batch_job import deadline_at, render_batch
 from batchgen.run.budget import Budget
 from batchgen.run.engine import DEFAULT_GRACE_S, Engine, Observer, RunResult, TaskSource
+from batchgen.run.layout import clear_forgotten, filename_for, set_aside
 from batchgen.run.limits import Limiter
 from batchgen.run.render import Renderer, RenderSettings
 from batchgen.run.runlog import RunLog
@@ -150,14 +149,6 @@ def open_sink(manifest: Manifest, run_dir: Path, policy: RetryPolicy) -> Sink:
     return BucketSink(url, run_dir, policy=policy) if is_bucket_url(url) else Sink(run_dir)
 
 
-def forget_outputs(run_dir: Path) -> None:
-    """--fresh: drop the reports and images of earlier runs (the journal forgets itself)."""
-    for name in REPORT_FILES:
-        (run_dir / name).unlink(missing_ok=True)
-    for folder in (IMAGES_DIR, THUMBS_DIR):
-        shutil.rmtree(run_dir / folder, ignore_errors=True)
-
-
 def refuse_unknown_images(run_dir: Path, journal: Journal) -> None:
     """A journal that knows no run beside an images/ folder with files in it (the journal was
     deleted or emptied): a run would pay for every image again and overwrite the files."""
@@ -189,7 +180,13 @@ async def run_job(
         if not options.fresh:
             refuse_unknown_images(run_dir, journal)
         elif ours:
-            forget_outputs(run_dir)
+            set_aside(run_dir, journal)  # deleted by clear_forgotten once this run is recorded
+        filename = filename_for(
+            manifest.output.filename, journal, earlier_run=ours and not options.fresh
+        )
+        manifest = dataclasses.replace(
+            manifest, output=dataclasses.replace(manifest.output, filename=filename)
+        )
         sink = open_sink(manifest, run_dir, RetryPolicy(wait_scale=options.wait_scale))
         sink.prepare()
         bucket = sink.url if isinstance(sink, BucketSink) else ""
@@ -218,6 +215,7 @@ async def run_job(
             log.end(wall_s=time.monotonic() - started, status=status)
         cap = (manifest.max_usd, manifest.budget_scope) if manifest.max_usd else None
         summary = write_reports(run_dir, journal, name=manifest.name, html=options.html, budget=cap)
+        clear_forgotten(run_dir, journal)
     finally:
         journal.close()
     warnings = await _notify(manifest, options, run_dir, result, summary)

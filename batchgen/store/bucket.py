@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from PIL import Image
 
 from batchgen.errors import DownloadError, SinkError
 from batchgen.models import SavedImage
@@ -132,6 +131,8 @@ class BucketSink(Sink):
 
 def _thumbnail(data: bytes, thumb: Path) -> None:
     """The gallery's thumbnail, best effort: a missing one shows as missing, never fails a run."""
+    from PIL import Image  # loaded only when images go to a bucket (start-up stays light)
+
     part = thumb.with_name(thumb.name + ".part")
     try:
         thumb.parent.mkdir(parents=True, exist_ok=True)

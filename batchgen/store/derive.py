@@ -7,12 +7,17 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
-from PIL import Image, ImageOps
 
 from batchgen.errors import DownloadError
 from batchgen.models import ORIGINAL_SIZE, OutputConfig, OutputSize
+
+if (
+    TYPE_CHECKING
+):  # Pillow loads only when a run derives (it costs start-up, tests/test_perf_imports)
+    from PIL import Image
 
 # One encoder per core: more would only queue inside Pillow and hold more decoded pixels.
 DEFAULT_WORKERS = max(2, os.cpu_count() or 2)
@@ -80,6 +85,8 @@ def derive(data: bytes, mime_type: str, output: OutputConfig) -> list[Encoded]:
 def resize(image: Image.Image, size: OutputSize) -> Image.Image:
     """`width`: that width, the height from the aspect; `contain`: the largest image of the
     same aspect inside width x height; `cover`: exactly width x height, centre-cropped."""
+    from PIL import Image, ImageOps
+
     width, height = image.size
     if size.fit == "cover" and size.height is not None:
         return ImageOps.fit(image, (size.width, size.height), Image.Resampling.LANCZOS)
@@ -92,6 +99,7 @@ def resize(image: Image.Image, size: OutputSize) -> Image.Image:
 
 def encode(image: Image.Image, fmt: str, quality: int) -> bytes:
     """`image` as png, jpeg (alpha flattened onto white: JPEG has none) or webp bytes."""
+
     out = io.BytesIO()
     if fmt == "jpeg":
         image = _flatten(image)
@@ -104,6 +112,8 @@ def encode(image: Image.Image, fmt: str, quality: int) -> bytes:
 
 
 def _flatten(image: Image.Image) -> Image.Image:
+    from PIL import Image
+
     if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGB", rgba.size, (255, 255, 255))
@@ -113,6 +123,8 @@ def _flatten(image: Image.Image) -> Image.Image:
 
 
 def _open(data: bytes) -> Image.Image:
+    from PIL import Image
+
     try:
         image = Image.open(io.BytesIO(data))
         if image.width * image.height > MAX_PIXELS:

@@ -9,6 +9,9 @@ import shutil
 from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
+
+import anyio
 
 from batchgen.errors import DownloadError, SinkError
 from batchgen.models import SavedImage
@@ -18,9 +21,12 @@ from batchgen.store.pngcheck import PngCheck
 IMAGES_DIR = "images"
 STAGING = ".parts"  # the ledger of folders holding parts (and parts of older versions)
 LEDGER = "folders"
-WRITE_BUFFER = 256 * 1024  # coalesce network chunks into fewer, larger writes
+WRITE_BUFFER = 256 * 1024  # coalesce network chunks into fewer thread hops and writes
 TAIL_BYTES = 16
 FOLDERS_KEPT = 10_000
+# Threads checking and writing pieces at once: more than the cores only holds more pieces
+# (up to ~2 MB each with the inflate's step) in memory; waiting for one is the backpressure.
+CHECK_THREADS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +45,7 @@ class Sink:
         self.staging = root / STAGING
         self.max_bytes = max_bytes
         self._folders: set[Path] = set()  # made already; a mkdir per image cost ~40 us
+        self._threads: anyio.CapacityLimiter | None = None  # made in the event loop, when used
 
     def __repr__(self) -> str:
         return f"Sink(root={str(self.root)!r})"
@@ -141,19 +148,15 @@ class Sink:
     async def _stream(
         self, chunks: AsyncIterable[bytes], part: Path
     ) -> tuple[bytes, bytes, int, str, PngCheck]:
-        # Every PNG is inflated whole as it streams (~10-40 ms of CPU per 1K image, half of a
-        # Pillow decode): its last bytes cannot tell a cut inside the image data.
-        png = PngCheck()
         head = bytearray()
-        hasher = hashlib.sha256()  # hashed as it streams: the file is never read back
         tail = b""
         size = 0
         pending: list[bytes] = []
         pending_bytes = 0
-        # Plain blocking writes of <= 256 KB into the page cache take well under a millisecond;
-        # a thread hop per write (aiofiles) cost 3x the CPU of the whole download (measured in
-        # benchmarks/overhead.py), so the loop writes itself, as a hand-written script would.
-        with open(part, "wb") as out:  # noqa: ASYNC230 - see above
+        with open(part, "wb") as out:  # noqa: ASYNC230 - opened here, written off the loop
+            if self._threads is None:
+                self._threads = anyio.CapacityLimiter(CHECK_THREADS)
+            piece = _Piece(out, self._threads)
             async for chunk in chunks:
                 size += len(chunk)
                 if size > self.max_bytes:
@@ -162,17 +165,14 @@ class Sink:
                 if len(head) < imageinfo.HEAD_BYTES:
                     head += chunk[: imageinfo.HEAD_BYTES - len(head)]
                 tail = (tail + chunk[-TAIL_BYTES:])[-TAIL_BYTES:]
-                hasher.update(chunk)
-                if len(head) < len(imageinfo.PNG_MAGIC) or head.startswith(imageinfo.PNG_MAGIC):
-                    png.feed(chunk)
                 pending.append(chunk)
                 pending_bytes += len(chunk)
                 if pending_bytes >= WRITE_BUFFER:
-                    out.write(b"".join(pending))
+                    await piece.absorb(b"".join(pending), is_png=_may_be_png(head))
                     pending, pending_bytes = [], 0
             if pending:
-                out.write(b"".join(pending))
-        return bytes(head), tail, size, hasher.hexdigest(), png
+                await piece.absorb(b"".join(pending), is_png=_may_be_png(head))
+        return bytes(head), tail, size, piece.hasher.hexdigest(), piece.png
 
     def _verify(
         self, head: bytes, tail: bytes, size: int, expected_bytes: int | None
@@ -189,6 +189,34 @@ class Sink:
         if size_px is None:
             raise DownloadError(f"{mime_type} header is unreadable ({size} bytes)")
         return imageinfo.ImageInfo(mime_type, ext, *size_px)
+
+
+class _Piece:
+    """The CPU-heavy part of saving an image, one piece (>= WRITE_BUFFER) at a time in a worker
+    thread: the sha256, the PNG whole-check and the write. Every PNG is inflated whole (~3 ms
+    of CPU per 1K image, ~13 ms for a 1.5 MB one: its last bytes cannot tell a cut inside the
+    image data); zlib, hashlib and the write release the GIL, so this runs on the second core
+    and the event loop never stalls behind it. One thread hop per piece costs ~0.1 ms; a hop
+    per network chunk (aiofiles) cost more than the download itself."""
+
+    def __init__(self, out: BinaryIO, threads: anyio.CapacityLimiter) -> None:
+        self.out = out
+        self.threads = threads
+        self.hasher = hashlib.sha256()  # hashed as it streams: the file is never read back
+        self.png = PngCheck()
+
+    async def absorb(self, data: bytes, *, is_png: bool) -> None:
+        await anyio.to_thread.run_sync(self._absorb, data, is_png, limiter=self.threads)
+
+    def _absorb(self, data: bytes, is_png: bool) -> None:
+        self.hasher.update(data)
+        if is_png:
+            self.png.feed(data)
+        self.out.write(data)
+
+
+def _may_be_png(head: bytes | bytearray) -> bool:
+    return len(head) < len(imageinfo.PNG_MAGIC) or head.startswith(imageinfo.PNG_MAGIC)
 
 
 def _rename_within(part: Path, final: Path) -> None:
