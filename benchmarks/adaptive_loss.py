@@ -29,7 +29,7 @@ from common import (
     write_manifest,
 )
 
-from batchgen.manifest import load_manifest
+from batchgen.manifest.load import load_manifest
 from batchgen.run.job import RunOptions, run_job
 
 WORK = Path("/tmp/batchgen-bench/adaptive-loss")

@@ -24,7 +24,7 @@ from typing import Any
 
 from common import emulator_process, fresh, machine, manifest_text, write_manifest
 
-from batchgen.manifest import load_manifest
+from batchgen.manifest.load import load_manifest
 from batchgen.run.job import RunOptions, run_job
 
 WORK = Path("/tmp/batchgen-bench/outputs")

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 TASKS = 120
 CHILD = """
 import sys, anyio
-from batchgen.manifest import load_manifest
+from batchgen.manifest.load import load_manifest
 from batchgen.run.job import RunOptions, run_job
 manifest = load_manifest(sys.argv[1])
 anyio.run(run_job, manifest, RunOptions(html=False, batch_poll_s=0.05), backend="asyncio")
