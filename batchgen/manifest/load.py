@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,23 +15,19 @@ from typing import Any
 
 from batchgen.errors import ManifestError
 from batchgen.expand import count_tasks
-from batchgen.manifest import fit, outputs, rowcheck, rows, rowspec, sources, suggest
+from batchgen.manifest import fit, rowcheck, rows, rowspec, sources, suggest
 from batchgen.manifest.batchcheck import batch_problems
 from batchgen.manifest.build import as_list, build, notify_config
 from batchgen.manifest.diagnostics import model_warnings
-from batchgen.manifest.paths import path_problems, unencodable
+from batchgen.manifest.paths import unencodable
 from batchgen.manifest.prices import unpriced_under_budget
 from batchgen.manifest.schema import MANIFEST_SCHEMA, VAR_NAME
 from batchgen.manifest.schema_check import validate
+from batchgen.manifest.section_checks import check_fallback, check_output
 from batchgen.manifest.sources import Anchor, KeyPath, Problem, show
 from batchgen.models import Manifest, PromptSpec
 
 MAX_TASKS = 10**12  # far past any real job, far below SQLite's 2**63 integers
-
-FILENAME_FIELDS = (
-    "model", "aspect", "prompt_slug", "task_id", "index", "ext", "seed", "name", "resolution",
-    "size",
-)  # fmt: skip
 
 
 def load_manifest(path: str | os.PathLike[str]) -> Manifest:
@@ -113,9 +108,9 @@ class _Check:
             return ()
         models = as_list(values["models"]) if self.clean(("models",)) else None
         if self.clean(("fallback",)):
-            self.fallback(values.get("fallback", {}), models)
+            check_fallback(self, values.get("fallback", {}), models)
         if self.clean(("output",)):
-            self.output(values)
+            check_output(self, values)
         self.faults(values.get("provider"))
         notify = values.get("notify")
         if isinstance(notify, dict) and self.clean(("notify",)) and not notify_config(notify):
@@ -130,24 +125,6 @@ class _Check:
         specs = [self.prompt(item, ("prompts", i), limit) for i, item in enumerate(items)]
         return rowspec.distinct(spec for spec in specs if spec is not None)
 
-    def fallback(self, fallback: dict[str, str], models: list[str] | None) -> None:
-        for model, target in fallback.items():
-            if models is not None and model not in models:
-                self.add(
-                    ("fallback", model),
-                    f"{model!r} is not one of models; expected one of {', '.join(models)}",
-                    "key",
-                )
-            if target == model:
-                self.add(
-                    ("fallback", model),
-                    f"falls back to itself, got {show(target)}; expected another model",
-                )
-        for cycle in _cycles(fallback):
-            chain = " -> ".join([*cycle, cycle[0]])
-            message = f"fallback cycle {chain}; expected a chain that ends"
-            self.add(("fallback", cycle[0]), message, "key")
-
     def faults(self, provider: object) -> None:
         """The emulator's fault spec, parsed now so a typo is located before the run."""
         spec = provider.get("faults") if isinstance(provider, dict) else None
@@ -159,43 +136,6 @@ class _Check:
             parse_faults(spec)
         except ValueError as exc:
             self.add(("provider", "faults"), str(exc))
-
-    def output(self, values: dict[str, Any]) -> None:
-        output = values.get("output", {})
-        for path, message in outputs.problems(output):
-            self.add(path, message)
-        for key in ("dir", "filename"):
-            if isinstance(output.get(key), str):
-                for problem in path_problems(output[key]):
-                    self.add(("output", key), problem)
-        if "dir" in output:
-            self.placeholders(output["dir"], ("output", "dir"), ["name"])
-        if "filename" not in output:
-            return
-        path, filename = ("output", "filename"), output["filename"]
-        fields = rowspec.filename_fields(values.get("prompts"), self.base)
-        allowed = [*FILENAME_FIELDS, *(name for name in fields if name not in FILENAME_FIELDS)]
-        names = self.placeholders(filename, path, allowed)
-        for message in rowspec.clashes(names or [], FILENAME_FIELDS, fields):
-            self.add(path, message)
-        needed = {
-            "task_id": "or tasks would overwrite each other's files",
-            "ext": "the image type is known only when it arrives",
-        }
-        if names is not None and rowspec.named_by_rows(values, names):
-            del needed["task_id"]  # files by the user's own ids (rows.id_column)
-        count = values.get("num_images", 1) if self.clean(("num_images",)) else 1
-        if count > 1:
-            needed["index"] = f"num_images is {count}: every image needs its own file"
-        for name, why in needed.items():
-            if names is not None and name not in names:
-                self.add(path, f"must contain {{{name}}} ({why}), got {show(filename)}")
-        if re.match(r"[/\\]|[A-Za-z]:", filename) or ".." in re.split(r"[/\\]", filename):
-            self.add(
-                path,
-                f"must be a relative path without '..', got {show(filename)}; "
-                "expected a path inside the output directory",
-            )
 
     def placeholders(self, text: str, path: KeyPath, allowed: list[str]) -> list[str] | None:
         parsed = self.fields(text, path)
@@ -355,15 +295,3 @@ def _bad_placeholder(name: str, spec: str | None, conversion: str | None) -> str
     if not _is_name(name):
         return f"placeholder {written} is not a name; expected {{name}}, or {{{{ }}}} for braces"
     return f"placeholder {written} has a format spec or conversion; expected {{{name}}}"
-
-
-def _cycles(fallback: dict[str, str]) -> list[list[str]]:
-    """Each fallback loop once, starting from its smallest model."""
-    cycles = []
-    for start in fallback:
-        chain = [start]
-        while (step := fallback.get(chain[-1])) is not None and step not in chain:
-            chain.append(step)
-        if len(chain) > 1 and fallback.get(chain[-1]) == start and start == min(chain):
-            cycles.append(chain)
-    return cycles
