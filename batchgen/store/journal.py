@@ -25,15 +25,15 @@ import anyio.lowlevel
 from batchgen.errors import JournalError
 from batchgen.models import ImageRef, Outcome, SavedImage
 from batchgen.store import batches as batch_rows
-from batchgen.store import schema, variants
+from batchgen.store import sqlitefile, variants
 from batchgen.store.batches import BatchRecord as BatchRecord  # callers import it from here
-from batchgen.store.lock import take_lock
 from batchgen.store.paidlog import PUT_GENERATION, PaidLog
+from batchgen.store.schema import UPSERT_TASK
+from batchgen.store.sqlitefile import JOURNAL_FILE as JOURNAL_FILE  # callers import these here
+from batchgen.store.sqlitefile import damage_message as damage_message
+from batchgen.store.sqlitefile import explain
 
-JOURNAL_FILE = "journal.sqlite"
-LOCK_FILE = "journal.lock"
 GROUP_WINDOW_S = 0.005  # how long a durable() waits for others to share its commit
-SQLITE_IOERR, SQLITE_FULL = 10, 13  # primary result codes (sqlite.org/rescode.html)
 # "+status" keeps SQLite off the status index: through it, each batch of ids scanned every
 # done task (170 ms a batch at 700k tasks, found by benchmarks/memory.py); by id, 1.5 ms.
 _DONE_AMONG = "SELECT id FROM tasks WHERE +status = 'done' AND id IN ({marks})"
@@ -63,48 +63,13 @@ class Journal:
     def open(cls, run_dir: Path, *, lock: bool = True, fresh: bool = False) -> Journal:
         """Open (or create) the journal; `lock` guards against two runs in one folder;
         `fresh` forgets every earlier run (only once the lock is held)."""
-        handle = paid = None
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            handle = take_lock(run_dir / LOCK_FILE) if lock else None
-            if fresh:
-                for suffix in ("", "-wal", "-shm"):
-                    (run_dir / (JOURNAL_FILE + suffix)).unlink(missing_ok=True)
-                PaidLog.remove(run_dir)
-            conn = sqlite3.connect(run_dir / JOURNAL_FILE, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(schema.SCHEMA)
-            schema.add_columns(conn)
-            schema.check_version(conn)
-            paid = PaidLog(run_dir)
-            paid.fold_into(conn)  # after a kill: the paid generations no commit held
-        except (OSError, sqlite3.Error) as exc:
-            for held in (handle, paid):
-                if held is not None:
-                    held.close()
-            raise JournalError(
-                damage_message(exc, run_dir) or f"cannot open the journal in {run_dir}: {exc}"
-            ) from exc
+        conn, handle, paid = sqlitefile.open_writable(run_dir, lock=lock, fresh=fresh)
         return cls(conn, run_dir / JOURNAL_FILE, handle, paid)
 
     @classmethod
     def open_readonly(cls, run_dir: Path) -> Journal:
-        """Read another run's journal and write nothing into its folder (for comparisons).
-
-        A journal left with a write-ahead log (a run still going, or killed) is read through it;
-        otherwise SQLite is told the file cannot change, so it adds no -wal or -shm files."""
-        path = run_dir / JOURNAL_FILE
-        if not path.is_file():
-            raise JournalError(f"no batchgen journal in {run_dir} ({JOURNAL_FILE} is missing)")
-        wal = run_dir / (JOURNAL_FILE + "-wal")
-        mode = "mode=ro" if wal.exists() and wal.stat().st_size else "immutable=1"
-        try:
-            conn = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True)
-            schema.check_version(conn)
-        except sqlite3.Error as exc:
-            raise JournalError(f"cannot read the journal in {run_dir}: {exc}") from exc
-        return cls(conn, path)
+        """Read another run's journal and write nothing into its folder (for comparisons)."""
+        return cls(sqlitefile.open_readonly(run_dir), run_dir / JOURNAL_FILE)
 
     def close(self) -> None:
         """Commit what is written (unless a commit already failed) and let go of the folder."""
@@ -130,7 +95,7 @@ class Journal:
             # a damaged page may first be met by a write (the samples table sits at the end)
             message = damage_message(exc, self.path.parent)
             raise JournalError(
-                message or f"journal write failed ({self.path}): {_explain(exc)}"
+                message or f"journal write failed ({self.path}): {explain(exc)}"
             ) from exc
 
     def commit(self) -> None:
@@ -148,7 +113,7 @@ class Journal:
         except sqlite3.Error as exc:
             self._broken = JournalError(
                 damage_message(exc, self.path.parent)
-                or f"journal write failed ({self.path}): {_explain(exc)}"
+                or f"journal write failed ({self.path}): {explain(exc)}"
             )
             raise self._broken from exc
 
@@ -273,7 +238,7 @@ class Journal:
         `keep_generation`: its paid generation stays for the next run to fetch first (its
         cost is now the task's, so the generation carries none)."""
         task, timing = outcome.task, outcome.timing
-        self._write(schema.UPSERT_TASK, (
+        self._write(UPSERT_TASK, (
                 task.id, task.ordinal, run_id, outcome.status, task.model, outcome.model_used,
                 task.aspect_ratio, task.prompt, task.seed, task.num_images, len(outcome.images),
                 outcome.attempts, timing.wait_s, timing.request_s, timing.download_s,
@@ -348,25 +313,6 @@ class PendingGeneration:
     model: str
     refs: tuple[ImageRef, ...]
     cost_usd: float
-
-
-def damage_message(exc: BaseException, run_dir: Path | None = None) -> str | None:
-    """What to tell the user when SQLite finds the journal's pages corrupt (not merely busy)."""
-    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
-        where = run_dir / JOURNAL_FILE if run_dir else JOURNAL_FILE
-        return (
-            f"the journal is damaged: {exc} ({where}); rerun with --fresh to start over, "
-            "or restore journal.sqlite from a copy"
-        )
-    return None
-
-
-def _explain(exc: sqlite3.Error) -> str:
-    """SQLite says "disk I/O error" when a write hits a full disk; say what to check."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None and code & 0xFF in (SQLITE_IOERR, SQLITE_FULL):
-        return f"{exc} (is the disk full, or the folder not writable?)"
-    return str(exc)
 
 
 def _image_row(task_id: str, image: SavedImage) -> tuple[Any, ...]:
