@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -15,6 +14,17 @@ from typing import TypeVar
 import click
 from rich.console import Console
 
+from batchgen.cli_text import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    by_mode_line,
+    ending_lines,
+    exit_code,
+    plan_json,
+    sigterm_as_interrupt,
+    tally,
+)
 from batchgen.errors import BatchgenError, ManifestError
 from batchgen.expand import count_tasks
 from batchgen.manifest.excerpts import with_excerpts
@@ -22,7 +32,7 @@ from batchgen.manifest.load import load_manifest
 from batchgen.manifest.schema import manifest_schema
 from batchgen.manifest.suggest import fold
 from batchgen.models import Manifest
-from batchgen.plan import PriceByMode, price_by_mode
+from batchgen.plan import price_by_mode
 from batchgen.plan_text import plan_lines
 from batchgen.progress import ProgressView
 from batchgen.redact import redact
@@ -37,13 +47,9 @@ from batchgen.report.files import rebuild_reports
 from batchgen.run.batch_status import status_lines
 from batchgen.run.engine import Observer
 from batchgen.run.job import JobResult, RunOptions, plan_job, run, with_overrides
-from batchgen.run_text import json_summary, rebuilt_lines, stop_line, summary_lines
+from batchgen.run_text import rebuilt_lines
 from batchgen.store.journal import damage_message
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 T = TypeVar("T")
 
 
@@ -70,20 +76,11 @@ def _load(path: str, *, quiet: bool = False) -> Manifest:
     except ManifestError as exc:
         _show(exc.problems, Path(path), "error")
         _show(exc.warnings, Path(path), "warning")
-        click.echo(_tally(len(exc.problems), len(exc.warnings)), err=True)
+        click.echo(tally(len(exc.problems), len(exc.warnings)), err=True)
         raise SystemExit(EXIT_USAGE) from exc
     if not quiet:
         _show(manifest.warnings, Path(path), "warning")
     return manifest
-
-
-class _Interrupted(KeyboardInterrupt):
-    """SIGTERM outside the engine (loading a large CSV, writing the report): the same as
-    Ctrl-C, so it ends with a message and 130 rather than a bare 143."""
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise _Interrupted(signal.Signals(signum).name)
 
 
 class _Batchgen(click.Group):
@@ -91,11 +88,8 @@ class _Batchgen(click.Group):
     errors, the OS's (a full disk), signals, and, last, anything unforeseen."""
 
     def invoke(self, ctx: click.Context) -> object:
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
-        try:
+        with sigterm_as_interrupt():
             return _mapped(lambda: super(_Batchgen, self).invoke(ctx))
-        finally:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def _mapped(action: Callable[[], T]) -> T:
@@ -125,11 +119,6 @@ def _show(messages: Sequence[str], source: Path, label: str) -> None:
             click.echo(line, err=True)
         if (tail := group.tail()) is not None:
             click.echo(f"  {tail}", err=True)
-
-
-def _tally(errors: int, warnings: int) -> str:
-    said = f"{errors} error{'s' * (errors != 1)}"
-    return said + (f", {warnings} warning{'s' * (warnings != 1)}" if warnings else "")
 
 
 @click.group(cls=_Batchgen, context_settings={"help_option_names": ["-h", "--help"]})
@@ -196,6 +185,17 @@ def run_command(
         fresh=fresh,
         handle_signals=True,
     )
+    job = _run_in_view(loaded, options, metrics_port=metrics_port, quiet=quiet)
+    for warning in job.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    _say_how_it_ended(job, quiet=quiet, as_json=as_json)
+    raise SystemExit(exit_code(job))
+
+
+def _run_in_view(
+    loaded: Manifest, options: RunOptions, *, metrics_port: int | None, quiet: bool
+) -> JobResult:
+    """The run, shown live on stderr (and served as metrics with --metrics-port)."""
     view = ProgressView(
         total=count_tasks(loaded),
         models=loaded.models,
@@ -205,10 +205,7 @@ def run_command(
     )
     with view, _metrics(metrics_port, view, quiet=quiet) as observer:
         job = _guard(lambda: run(loaded, options, observer))
-    for warning in job.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    _say_how_it_ended(job, quiet=quiet, as_json=as_json)
-    raise SystemExit(_exit_code(job))
+    return job
 
 
 @contextmanager
@@ -225,24 +222,12 @@ def _metrics(port: int | None, view: Observer, *, quiet: bool) -> Iterator[Obser
         yield server.observer
 
 
-def _exit_code(job: JobResult) -> int:
-    result = job.result
-    if result.status == "interrupted":
-        return EXIT_INTERRUPTED
-    if result.status != "complete" or job.summary.tasks.failed:
-        return EXIT_FAILED
-    return EXIT_OK
-
-
 def _say_how_it_ended(job: JobResult, *, quiet: bool, as_json: bool) -> None:
-    if as_json:
-        click.echo(json.dumps(json_summary(job), indent=2))
-    elif not quiet:
-        for line in summary_lines(job):
-            click.echo(line)
-    stopped = stop_line(job)
-    if stopped is not None and (quiet or as_json or job.result.status != "complete"):
-        click.echo(stopped, err=True)
+    out, err = ending_lines(job, quiet=quiet, as_json=as_json)
+    for line in out:
+        click.echo(line)
+    for line in err:
+        click.echo(line, err=True)
 
 
 @main.command("plan")
@@ -273,23 +258,11 @@ def plan_command(
     plan = _guard(lambda: plan_job(loaded, options))
     prices = price_by_mode(plan, with_overrides(loaded, options))
     if as_json:
-        by_mode = {"live_usd": prices.live_usd, "batch_usd": prices.batch_usd}
-        click.echo(
-            json.dumps({"name": loaded.name, **plan.to_json(), "by_mode": by_mode}, indent=2)
-        )
+        click.echo(json.dumps(plan_json(loaded.name, plan, prices), indent=2))
         return
     for line in plan_lines(loaded.name, plan):
         click.echo(line)
-    click.echo(_by_mode(prices))
-
-
-def _by_mode(prices: PriceByMode) -> str:
-    if prices.batch_usd is None:
-        return f"  live ${prices.live_usd:,.2f}; batch not possible ({prices.batch_refusal})"
-    return (
-        f"  live ${prices.live_usd:,.2f} vs batch ${prices.batch_usd:,.2f} "
-        "(mode: batch; results within 24 h)"
-    )
+    click.echo(by_mode_line(prices))
 
 
 @main.command("validate")

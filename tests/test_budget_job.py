@@ -83,7 +83,9 @@ def test_a_job_cap_holds_over_three_killed_reruns(tmp_path: Path) -> None:
             spends.append(_job_spend(run_dir))
             assert spends[-1] <= CAP + 1e-9
         print("job spend after each kill", spends)
-        assert 0 < spends[0] < spends[1] < spends[2]  # each killed run spent something
+        # the first killed run spent something (its paid log counts), and spend never goes
+        # back; a later run may find the job already at its cap and add nothing
+        assert 0 < spends[0] < spends[1] <= spends[2]
         final = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, timeout=120)
         assert final.returncode == 1, final.stderr.decode()[-2000:]
         assert "budget reached" in final.stderr.decode() + final.stdout.decode()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,35 +15,19 @@ from typing import Any
 
 from batchgen.errors import ManifestError
 from batchgen.expand import count_tasks
-from batchgen.manifest import fit, outputs, rowcheck, rows, rowspec, sources, suggest
+from batchgen.manifest import fit, rowcheck, rows, rowspec, sources, suggest
 from batchgen.manifest.batchcheck import batch_problems
-from batchgen.manifest.batchmode import batch_settings
+from batchgen.manifest.build import as_list, build, notify_config
 from batchgen.manifest.diagnostics import model_warnings
-from batchgen.manifest.paths import path_problems, unencodable
+from batchgen.manifest.paths import unencodable
 from batchgen.manifest.prices import unpriced_under_budget
-from batchgen.manifest.schema import EMULATOR_OPTIONS, MANIFEST_SCHEMA, VAR_NAME
+from batchgen.manifest.schema import MANIFEST_SCHEMA, VAR_NAME
 from batchgen.manifest.schema_check import validate
+from batchgen.manifest.section_checks import check_fallback, check_output
 from batchgen.manifest.sources import Anchor, KeyPath, Problem, show
-from batchgen.models import (
-    DEFAULT_RESOLUTION,
-    NOTIFY_EVENTS,
-    Limits,
-    Manifest,
-    NotifyConfig,
-    PromptSpec,
-    ProviderConfig,
-)
+from batchgen.models import Manifest, PromptSpec
 
 MAX_TASKS = 10**12  # far past any real job, far below SQLite's 2**63 integers
-
-FILENAME_FIELDS = (
-    "model", "aspect", "prompt_slug", "task_id", "index", "ext", "seed", "name", "resolution",
-    "size",
-    "task_shard",
-)  # fmt: skip
-PROVIDER_DEFAULTS = {
-    "aimlapi": {"base_url": "https://api.aimlapi.com", "api_key_env": "AIMLAPI_API_KEY"},
-}
 
 
 def load_manifest(path: str | os.PathLike[str]) -> Manifest:
@@ -73,7 +56,7 @@ def parse_manifest(text: str, *, source: Path) -> Manifest:
     warnings = model_warnings(values, document, source)
     if document.problems or check.row_problems:  # the warnings too: one pass shows everything
         raise ManifestError(document.messages(source) + check.row_problems, warnings)
-    manifest = _build(values, prompts, source, warnings)
+    manifest = build(values, prompts, source, warnings)
     if (count := count_tasks(manifest)) > MAX_TASKS:
         document.problems.append(Problem(("prompts",), _too_many(count), "key"))
         raise ManifestError(document.messages(source), warnings)
@@ -95,10 +78,6 @@ def _not_a_mapping(values: Any) -> str:
 
 def _within(path: KeyPath, prefix: KeyPath) -> bool:
     return path[: len(prefix)] == prefix
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 @dataclass
@@ -127,14 +106,14 @@ class _Check:
             self.add(path, "holds a lone surrogate (like \\ud800), which is not text; remove it")
         if broken:
             return ()
-        models = _as_list(values["models"]) if self.clean(("models",)) else None
+        models = as_list(values["models"]) if self.clean(("models",)) else None
         if self.clean(("fallback",)):
-            self.fallback(values.get("fallback", {}), models)
+            check_fallback(self, values.get("fallback", {}), models)
         if self.clean(("output",)):
-            self.output(values)
+            check_output(self, values)
         self.faults(values.get("provider"))
         notify = values.get("notify")
-        if isinstance(notify, dict) and self.clean(("notify",)) and not _notify(notify):
+        if isinstance(notify, dict) and self.clean(("notify",)) and not notify_config(notify):
             self.add(("notify",), "names neither webhook_env nor command: nothing to notify")
         self.problems += fit.check_models(values, self.clean)
         if all(self.clean((key,)) for key in ("budget", "prices", "models", "fallback")):
@@ -145,24 +124,6 @@ class _Check:
             return ()
         specs = [self.prompt(item, ("prompts", i), limit) for i, item in enumerate(items)]
         return rowspec.distinct(spec for spec in specs if spec is not None)
-
-    def fallback(self, fallback: dict[str, str], models: list[str] | None) -> None:
-        for model, target in fallback.items():
-            if models is not None and model not in models:
-                self.add(
-                    ("fallback", model),
-                    f"{model!r} is not one of models; expected one of {', '.join(models)}",
-                    "key",
-                )
-            if target == model:
-                self.add(
-                    ("fallback", model),
-                    f"falls back to itself, got {show(target)}; expected another model",
-                )
-        for cycle in _cycles(fallback):
-            chain = " -> ".join([*cycle, cycle[0]])
-            message = f"fallback cycle {chain}; expected a chain that ends"
-            self.add(("fallback", cycle[0]), message, "key")
 
     def faults(self, provider: object) -> None:
         """The emulator's fault spec, parsed now so a typo is located before the run."""
@@ -175,43 +136,6 @@ class _Check:
             parse_faults(spec)
         except ValueError as exc:
             self.add(("provider", "faults"), str(exc))
-
-    def output(self, values: dict[str, Any]) -> None:
-        output = values.get("output", {})
-        for path, message in outputs.problems(output):
-            self.add(path, message)
-        for key in ("dir", "filename"):
-            if isinstance(output.get(key), str):
-                for problem in path_problems(output[key]):
-                    self.add(("output", key), problem)
-        if "dir" in output:
-            self.placeholders(output["dir"], ("output", "dir"), ["name"])
-        if "filename" not in output:
-            return
-        path, filename = ("output", "filename"), output["filename"]
-        fields = rowspec.filename_fields(values.get("prompts"), self.base)
-        allowed = [*FILENAME_FIELDS, *(name for name in fields if name not in FILENAME_FIELDS)]
-        names = self.placeholders(filename, path, allowed)
-        for message in rowspec.clashes(names or [], FILENAME_FIELDS, fields):
-            self.add(path, message)
-        needed = {
-            "task_id": "or tasks would overwrite each other's files",
-            "ext": "the image type is known only when it arrives",
-        }
-        if names is not None and rowspec.named_by_rows(values, names):
-            del needed["task_id"]  # files by the user's own ids (rows.id_column)
-        count = values.get("num_images", 1) if self.clean(("num_images",)) else 1
-        if count > 1:
-            needed["index"] = f"num_images is {count}: every image needs its own file"
-        for name, why in needed.items():
-            if names is not None and name not in names:
-                self.add(path, f"must contain {{{name}}} ({why}), got {show(filename)}")
-        if re.match(r"[/\\]|[A-Za-z]:", filename) or ".." in re.split(r"[/\\]", filename):
-            self.add(
-                path,
-                f"must be a relative path without '..', got {show(filename)}; "
-                "expected a path inside the output directory",
-            )
 
     def placeholders(self, text: str, path: KeyPath, allowed: list[str]) -> list[str] | None:
         parsed = self.fields(text, path)
@@ -371,96 +295,3 @@ def _bad_placeholder(name: str, spec: str | None, conversion: str | None) -> str
     if not _is_name(name):
         return f"placeholder {written} is not a name; expected {{name}}, or {{{{ }}}} for braces"
     return f"placeholder {written} has a format spec or conversion; expected {{{name}}}"
-
-
-def _cycles(fallback: dict[str, str]) -> list[list[str]]:
-    """Each fallback loop once, starting from its smallest model."""
-    cycles = []
-    for start in fallback:
-        chain = [start]
-        while (step := fallback.get(chain[-1])) is not None and step not in chain:
-            chain.append(step)
-        if len(chain) > 1 and fallback.get(chain[-1]) == start and start == min(chain):
-            cycles.append(chain)
-    return cycles
-
-
-def _build(
-    values: dict[str, Any],
-    prompts: tuple[PromptSpec, ...],
-    source: Path,
-    warnings: tuple[str, ...],
-) -> Manifest:
-    budget = values.get("budget", {})
-    return Manifest(
-        name=values.get("name") or _default_name(source),
-        prompts=prompts,
-        models=tuple(_as_list(values["models"])),
-        provider=_provider(values.get("provider", {})),
-        fallback=dict(values.get("fallback", {})),
-        aspect_ratios=tuple(_as_list(values.get("aspect_ratios", "1:1"))),
-        resolution=values.get("resolution", DEFAULT_RESOLUTION),
-        num_images=int(values.get("num_images", 1)),
-        seeds=tuple(int(seed) for seed in _as_list(values.get("seeds", []))),
-        params=dict(values.get("params", {})),
-        limits=_limits(values.get("limits", {})),
-        max_usd=float(budget["max_usd"]) if budget else None,
-        budget_scope=budget.get("scope", "run") if budget else "run",
-        prices={model: float(usd) for model, usd in values.get("prices", {}).items()},
-        output=outputs.output_config(values.get("output", {})),
-        source=source,
-        warnings=warnings,
-        notify=_notify(values.get("notify")),
-        **batch_settings(values),
-    )
-
-
-def _notify(raw: dict[str, Any] | None) -> NotifyConfig | None:
-    if not raw or not (raw.get("webhook_env") or raw.get("command")):
-        return None  # `when:` alone sends nothing anywhere
-    when = _as_list(raw.get("when", list(NOTIFY_EVENTS)))
-    return NotifyConfig(
-        webhook_env=raw.get("webhook_env"), command=raw.get("command"), when=tuple(when)
-    )
-
-
-def _default_name(source: Path) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", source.stem).strip("-")[:100] or "manifest"
-
-
-def _provider(raw: dict[str, Any]) -> ProviderConfig:
-    kind = raw.get("kind", "emulator")
-    settings = {**PROVIDER_DEFAULTS.get(kind, {}), **raw}
-    options = {key: _option(key, value) for key, value in raw.items() if key in EMULATOR_OPTIONS}
-    return ProviderConfig(
-        kind=kind,
-        base_url=settings.get("base_url"),
-        api_key_env=settings.get("api_key_env"),
-        options=options,
-        dialect=raw.get("dialect"),
-        allow_private_image_hosts=raw.get("allow_private_image_hosts") is True,
-    )
-
-
-def _option(key: str, value: Any) -> Any:
-    kind = EMULATOR_OPTIONS[key].get("type")
-    if kind == "number":
-        return float(value)
-    if kind == "integer" or isinstance(value, float):
-        return int(value)  # 8.0 is an integer to JSON Schema; hand on a plain int
-    return value
-
-
-_LIMIT_TYPES = {
-    "concurrency": int,
-    "requests_per_minute": float,
-    "request_timeout_s": float,
-    "max_attempts": int,
-}
-
-
-def _limits(raw: dict[str, Any]) -> Limits:
-    settings: dict[str, Any] = {
-        key: None if value is None else _LIMIT_TYPES[key](value) for key, value in raw.items()
-    }
-    return Limits(**settings)

@@ -13,7 +13,6 @@ when is decided in one place, batchgen.run.runlog (the run log).
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -25,86 +24,22 @@ import anyio.lowlevel
 
 from batchgen.errors import JournalError
 from batchgen.models import ImageRef, Outcome, SavedImage
-from batchgen.store import variants
+from batchgen.store import batches as batch_rows
+from batchgen.store import sqlitefile, variants
+from batchgen.store.batches import BatchRecord as BatchRecord  # callers import it from here
 from batchgen.store.paidlog import PUT_GENERATION, PaidLog
+from batchgen.store.schema import UPSERT_TASK
+from batchgen.store.sqlitefile import JOURNAL_FILE as JOURNAL_FILE  # callers import these here
+from batchgen.store.sqlitefile import damage_message as damage_message
+from batchgen.store.sqlitefile import explain
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows has no flock; runs there are not locked
-    fcntl = None  # type: ignore[assignment]
-
-JOURNAL_FILE = "journal.sqlite"
-LOCK_FILE = "journal.lock"
-SCHEMA_VERSION = 1
 GROUP_WINDOW_S = 0.005  # how long a durable() waits for others to share its commit
-SQLITE_IOERR, SQLITE_FULL = 10, 13  # primary result codes (sqlite.org/rescode.html)
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY, started_at REAL NOT NULL, finished_at REAL, wall_s REAL,
-    planned INTEGER NOT NULL, status TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS tasks (
-    id TEXT PRIMARY KEY, ordinal INTEGER, run_id INTEGER, status TEXT NOT NULL,
-    model TEXT NOT NULL, model_used TEXT, aspect_ratio TEXT NOT NULL, prompt TEXT NOT NULL,
-    seed INTEGER, num_images INTEGER NOT NULL, image_count INTEGER NOT NULL,
-    attempts INTEGER NOT NULL,
-    wait_s REAL, request_s REAL, download_s REAL, total_s REAL, cost_usd REAL NOT NULL,
-    error_kind TEXT, error_message TEXT, started_at REAL, finished_at REAL);
-CREATE TABLE IF NOT EXISTS images (
-    task_id TEXT NOT NULL, idx INTEGER NOT NULL, path TEXT NOT NULL, bytes INTEGER NOT NULL,
-    width INTEGER, height INTEGER, mime_type TEXT, PRIMARY KEY (task_id, idx));
-CREATE TABLE IF NOT EXISTS errors (
-    task_id TEXT NOT NULL, run_id INTEGER, attempt INTEGER, model TEXT, kind TEXT NOT NULL,
-    status INTEGER, message TEXT, billed_usd REAL NOT NULL DEFAULT 0, at REAL);
-CREATE TABLE IF NOT EXISTS generations (
-    task_id TEXT PRIMARY KEY, run_id INTEGER, model TEXT NOT NULL, refs TEXT NOT NULL,
-    cost_usd REAL NOT NULL, at REAL);
-CREATE TABLE IF NOT EXISTS samples (
-    run_id INTEGER NOT NULL, at REAL NOT NULL, in_flight INTEGER NOT NULL,
-    concurrency INTEGER NOT NULL, adaptive INTEGER NOT NULL, started INTEGER NOT NULL,
-    overloads INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS batches (
-    marker TEXT PRIMARY KEY, api TEXT NOT NULL, model TEXT NOT NULL, task_ids TEXT NOT NULL,
-    remote_id TEXT, state TEXT NOT NULL, created_at REAL NOT NULL, submitted_at REAL,
-    ended_at REAL, collected INTEGER NOT NULL DEFAULT 0, message TEXT);
-CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status);
-CREATE INDEX IF NOT EXISTS tasks_ordinal ON tasks (ordinal);  -- the gallery streams in job order
-"""
 # "+status" keeps SQLite off the status index: through it, each batch of ids scanned every
 # done task (170 ms a batch at 700k tasks, found by benchmarks/memory.py); by id, 1.5 ms.
 _DONE_AMONG = "SELECT id FROM tasks WHERE +status = 'done' AND id IN ({marks})"
 _TASK_STATE = """
 SELECT (SELECT status FROM tasks WHERE id = ?), g.model, g.refs, g.cost_usd
 FROM (SELECT 1) LEFT JOIN generations g ON g.task_id = ?
-"""
-# Columns added after schema 1, by ALTER TABLE when missing: an older journal keeps working.
-_ADDED_COLUMNS = (
-    ("tasks", "row_id", "TEXT"),  # the user's key for the row (rows.id_column, JSONL id)
-    ("tasks", "row", "TEXT"),  # the row's fields as JSON, for the outputs index
-    ("images", "sha256", "TEXT"),
-    ("tasks", "ttfb_s", "REAL"),  # request_s split: to the answer's headers, then its body
-    ("tasks", "body_s", "REAL"),
-    ("runs", "settings", "TEXT"),  # JSON: provider, base URL, models, limits, version, digest
-    ("images", "variants", "TEXT"),  # output.format/sizes: every file made (store/variants.py)
-)
-_TASK_COLUMNS = (
-    "id, ordinal, run_id, status, model, model_used, aspect_ratio, prompt, seed, num_images,"
-    " image_count, attempts, wait_s, request_s, download_s, total_s, cost_usd, error_kind,"
-    " error_message, started_at, finished_at, row_id, row, ttfb_s, body_s"
-)
-# A task rendered again (it failed before) keeps what every earlier attempt cost.
-_UPSERT_TASK = f"""
-INSERT INTO tasks ({_TASK_COLUMNS})
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET row_id = excluded.row_id, row = excluded.row,
-    ordinal = excluded.ordinal, run_id = excluded.run_id, status = excluded.status,
-    model_used = excluded.model_used, image_count = excluded.image_count,
-    attempts = tasks.attempts + excluded.attempts, wait_s = excluded.wait_s,
-    request_s = excluded.request_s, download_s = excluded.download_s,
-    total_s = excluded.total_s, cost_usd = tasks.cost_usd + excluded.cost_usd,
-    error_kind = excluded.error_kind, error_message = excluded.error_message,
-    started_at = excluded.started_at, finished_at = excluded.finished_at,
-    ttfb_s = excluded.ttfb_s, body_s = excluded.body_s
 """
 
 
@@ -128,48 +63,13 @@ class Journal:
     def open(cls, run_dir: Path, *, lock: bool = True, fresh: bool = False) -> Journal:
         """Open (or create) the journal; `lock` guards against two runs in one folder;
         `fresh` forgets every earlier run (only once the lock is held)."""
-        handle = paid = None
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            handle = _take_lock(run_dir / LOCK_FILE) if lock else None
-            if fresh:
-                for suffix in ("", "-wal", "-shm"):
-                    (run_dir / (JOURNAL_FILE + suffix)).unlink(missing_ok=True)
-                PaidLog.remove(run_dir)
-            conn = sqlite3.connect(run_dir / JOURNAL_FILE, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
-            _add_columns(conn)
-            _check_version(conn)
-            paid = PaidLog(run_dir)
-            paid.fold_into(conn)  # after a kill: the paid generations no commit held
-        except (OSError, sqlite3.Error) as exc:
-            for held in (handle, paid):
-                if held is not None:
-                    held.close()
-            raise JournalError(
-                damage_message(exc, run_dir) or f"cannot open the journal in {run_dir}: {exc}"
-            ) from exc
+        conn, handle, paid = sqlitefile.open_writable(run_dir, lock=lock, fresh=fresh)
         return cls(conn, run_dir / JOURNAL_FILE, handle, paid)
 
     @classmethod
     def open_readonly(cls, run_dir: Path) -> Journal:
-        """Read another run's journal and write nothing into its folder (for comparisons).
-
-        A journal left with a write-ahead log (a run still going, or killed) is read through it;
-        otherwise SQLite is told the file cannot change, so it adds no -wal or -shm files."""
-        path = run_dir / JOURNAL_FILE
-        if not path.is_file():
-            raise JournalError(f"no batchgen journal in {run_dir} ({JOURNAL_FILE} is missing)")
-        wal = run_dir / (JOURNAL_FILE + "-wal")
-        mode = "mode=ro" if wal.exists() and wal.stat().st_size else "immutable=1"
-        try:
-            conn = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True)
-            _check_version(conn)
-        except sqlite3.Error as exc:
-            raise JournalError(f"cannot read the journal in {run_dir}: {exc}") from exc
-        return cls(conn, path)
+        """Read another run's journal and write nothing into its folder (for comparisons)."""
+        return cls(sqlitefile.open_readonly(run_dir), run_dir / JOURNAL_FILE)
 
     def close(self) -> None:
         """Commit what is written (unless a commit already failed) and let go of the folder."""
@@ -195,7 +95,7 @@ class Journal:
             # a damaged page may first be met by a write (the samples table sits at the end)
             message = damage_message(exc, self.path.parent)
             raise JournalError(
-                message or f"journal write failed ({self.path}): {_explain(exc)}"
+                message or f"journal write failed ({self.path}): {explain(exc)}"
             ) from exc
 
     def commit(self) -> None:
@@ -213,7 +113,7 @@ class Journal:
         except sqlite3.Error as exc:
             self._broken = JournalError(
                 damage_message(exc, self.path.parent)
-                or f"journal write failed ({self.path}): {_explain(exc)}"
+                or f"journal write failed ({self.path}): {explain(exc)}"
             )
             raise self._broken from exc
 
@@ -338,7 +238,7 @@ class Journal:
         `keep_generation`: its paid generation stays for the next run to fetch first (its
         cost is now the task's, so the generation carries none)."""
         task, timing = outcome.task, outcome.timing
-        self._write(_UPSERT_TASK, (
+        self._write(UPSERT_TASK, (
                 task.id, task.ordinal, run_id, outcome.status, task.model, outcome.model_used,
                 task.aspect_ratio, task.prompt, task.seed, task.num_images, len(outcome.images),
                 outcome.attempts, timing.wait_s, timing.request_s, timing.download_s,
@@ -380,33 +280,18 @@ class Journal:
     def add_batch(self, record: BatchRecord) -> None:
         """A batch about to be submitted, with its marker and tasks: committed before the
         provider hears of it, so a kill at any later moment leaves a trace to find it by."""
-        self._write(
-            "INSERT INTO batches (marker, api, model, task_ids, remote_id, state, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (record.marker, record.api, record.model, json.dumps(list(record.task_ids)),
-             record.remote_id, record.state, record.created_at),
-        )  # fmt: skip
+        self._write(*batch_rows.insert(record))
         self.commit()
 
     def update_batch(self, marker: str, **changes: Any) -> None:
         """Change a batch's remote_id, state, submitted_at, ended_at, collected or message
         (committed at once: what the provider holds is never forgotten)."""
-        allowed = {"remote_id", "state", "submitted_at", "ended_at", "collected", "message"}
-        assert set(changes) <= allowed, set(changes) - allowed
-        sets = ", ".join(f"{name} = ?" for name in changes)
-        self._write(f"UPDATE batches SET {sets} WHERE marker = ?", (*changes.values(), marker))
+        self._write(*batch_rows.update(marker, changes))
         self.commit()
 
     def batches(self) -> list[BatchRecord]:
         """Every batch this run directory has submitted, oldest first."""
-        try:
-            rows = self._conn.execute(
-                "SELECT marker, api, model, task_ids, remote_id, state, created_at, submitted_at,"
-                " ended_at, collected, message FROM batches ORDER BY created_at, rowid"
-            ).fetchall()
-        except sqlite3.OperationalError:  # an older journal read as it is: it made no batches
-            return []
-        return [_batch_record(row) for row in rows]
+        return batch_rows.read(self._conn)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Read-only access for the report."""
@@ -422,66 +307,12 @@ class Journal:
 
 
 @dataclass(frozen=True, slots=True)
-class BatchRecord:
-    """One provider batch as the journal knows it ("submitting" until the provider's id is
-    known; the marker is the run-unique name the provider keeps in its metadata)."""
-
-    marker: str
-    api: str
-    model: str
-    task_ids: tuple[str, ...]
-    remote_id: str | None
-    state: str
-    created_at: float
-    submitted_at: float | None = None
-    ended_at: float | None = None
-    collected: bool = False
-    message: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class PendingGeneration:
     """A generation paid for by an earlier run whose images did not all reach the disk."""
 
     model: str
     refs: tuple[ImageRef, ...]
     cost_usd: float
-
-
-def _batch_record(row: Sequence[Any]) -> BatchRecord:
-    marker, api, model, task_ids, remote_id, state, created, submitted, ended, collected, msg = row
-    return BatchRecord(
-        marker=marker,
-        api=api,
-        model=model,
-        task_ids=tuple(json.loads(task_ids)),
-        remote_id=remote_id,
-        state=state,
-        created_at=created,
-        submitted_at=submitted,
-        ended_at=ended,
-        collected=bool(collected),
-        message=msg,
-    )
-
-
-def damage_message(exc: BaseException, run_dir: Path | None = None) -> str | None:
-    """What to tell the user when SQLite finds the journal's pages corrupt (not merely busy)."""
-    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
-        where = run_dir / JOURNAL_FILE if run_dir else JOURNAL_FILE
-        return (
-            f"the journal is damaged: {exc} ({where}); rerun with --fresh to start over, "
-            "or restore journal.sqlite from a copy"
-        )
-    return None
-
-
-def _explain(exc: sqlite3.Error) -> str:
-    """SQLite says "disk I/O error" when a write hits a full disk; say what to check."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None and code & 0xFF in (SQLITE_IOERR, SQLITE_FULL):
-        return f"{exc} (is the disk full, or the folder not writable?)"
-    return str(exc)
 
 
 def _image_row(task_id: str, image: SavedImage) -> tuple[Any, ...]:
@@ -496,37 +327,3 @@ def _image_row(task_id: str, image: SavedImage) -> tuple[Any, ...]:
         image.sha256,
         variants.dump(image.variants),
     )
-
-
-def _add_columns(conn: sqlite3.Connection) -> None:
-    """Additive migrations: a column a newer batchgen writes is added to an older journal."""
-    for table, column, kind in _ADDED_COLUMNS:
-        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-        if column not in present:
-            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-
-
-def _take_lock(path: Path) -> Any:
-    handle = open(path, "a+b")  # noqa: SIM115 - held for the journal's lifetime
-    if fcntl is None:
-        return handle
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as exc:
-        handle.close()
-        raise JournalError(
-            f"another batchgen run is using {path.parent} (pid lock {path.name}); "
-            "wait for it or choose another --out"
-        ) from exc
-    handle.truncate(0)
-    handle.write(str(os.getpid()).encode())
-    handle.flush()
-    return handle
-
-
-def _check_version(conn: sqlite3.Connection) -> None:
-    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    if row is None:
-        conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-    elif int(row[0]) != SCHEMA_VERSION:
-        raise JournalError(f"journal schema {row[0]} is not {SCHEMA_VERSION}; rerun with --fresh")

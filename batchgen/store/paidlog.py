@@ -27,6 +27,11 @@ INLINE_DIR = ".paid"  # the run directory's staging area for paid inline images
 ROW_FIELDS = ("task_id", "run_id", "model", "refs", "cost_usd", "at")
 Row = tuple[Any, ...]
 PUT_GENERATION = "INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?, ?, ?)"
+_TEMP_GENERATIONS = """
+CREATE TEMP TABLE generations (
+    task_id TEXT PRIMARY KEY, run_id INTEGER, model TEXT NOT NULL, refs TEXT NOT NULL,
+    cost_usd REAL NOT NULL, at REAL)
+"""
 _COMMITTED = """
 SELECT (SELECT status FROM tasks WHERE id = ?), (SELECT refs FROM generations WHERE task_id = ?)
 """
@@ -77,17 +82,11 @@ class PaidLog:
 
     def fold_into(self, conn: sqlite3.Connection) -> None:
         """Put the log's generations into the journal, then empty the log and drop staged
-        images no generation refers to. Every line is newer than the last commit (a commit
-        empties the log), so its row wins unless its task is done or the same row is there
-        (its cost perhaps moved to the task since). A torn last line is skipped."""
-        with open(self.path, "rb") as lines:
-            rows = [row for line in lines if (row := _row(line)) is not None]
+        images no generation refers to (see _put_new). A torn last line is skipped."""
+        rows = _rows(self.path)
         if rows:
             conn.execute("BEGIN IMMEDIATE")
-            for row in rows:
-                status, refs = conn.execute(_COMMITTED, (row[0], row[0])).fetchone()
-                if status != "done" and refs != row[3]:
-                    conn.execute(PUT_GENERATION, row)
+            _put_new(conn, rows)
             conn.execute("COMMIT")
             self._written = True
             self.forget()
@@ -156,6 +155,35 @@ class PaidLog:
         for name in names:
             if f"{INLINE_DIR}/{name}" not in keep:
                 (folder / name).unlink(missing_ok=True)
+
+
+def overlay(conn: sqlite3.Connection, run_dir: Path) -> None:
+    """A reader's view of a killed run (plan, report, compare): the log's generations join a
+    temporary copy of `generations` that shadows the journal's on this connection alone, so the
+    spend they hold counts and nothing is written into the run's folder."""
+    rows = _rows(run_dir / PAID_LOG)
+    if not rows:
+        return
+    conn.execute(_TEMP_GENERATIONS)
+    conn.execute("INSERT INTO temp.generations SELECT * FROM main.generations")
+    _put_new(conn, rows)
+
+
+def _rows(path: Path) -> list[Row]:
+    try:
+        with open(path, "rb") as lines:
+            return [row for line in lines if (row := _row(line)) is not None]
+    except FileNotFoundError:
+        return []
+
+
+def _put_new(conn: sqlite3.Connection, rows: list[Row]) -> None:
+    """Every line is newer than the last commit (a commit empties the log), so its row wins
+    unless its task is done or the same row is there (its cost perhaps moved to the task)."""
+    for row in rows:
+        status, refs = conn.execute(_COMMITTED, (row[0], row[0])).fetchone()
+        if status != "done" and refs != row[3]:
+            conn.execute(PUT_GENERATION, row)
 
 
 def _row(line: bytes) -> Row | None:

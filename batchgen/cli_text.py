@@ -1,0 +1,81 @@
+"""The command line's parts that need no click: how a run ended, problems counted, the plan's
+price by mode, exit codes, SIGTERM taken as Ctrl-C (batchgen/cli.py echoes and applies them)."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from batchgen.plan import Plan, PriceByMode
+from batchgen.run.job import JobResult
+from batchgen.run_text import json_summary, stop_line, summary_lines
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def tally(errors: int, warnings: int) -> str:
+    said = f"{errors} error{'s' * (errors != 1)}"
+    return said + (f", {warnings} warning{'s' * (warnings != 1)}" if warnings else "")
+
+
+def exit_code(job: JobResult) -> int:
+    result = job.result
+    if result.status == "interrupted":
+        return EXIT_INTERRUPTED
+    if result.status != "complete" or job.summary.tasks.failed:
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def ending_lines(job: JobResult, *, quiet: bool, as_json: bool) -> tuple[list[str], list[str]]:
+    """What `batchgen run` says at the end: lines for stdout (the summary, or its JSON), then
+    for stderr (why the run stopped, when the summary did not say it)."""
+    out: list[str] = []
+    if as_json:
+        out.append(json.dumps(json_summary(job), indent=2))
+    elif not quiet:
+        out += summary_lines(job)
+    stopped = stop_line(job)
+    if stopped is not None and (quiet or as_json or job.result.status != "complete"):
+        return out, [stopped]
+    return out, []
+
+
+def plan_json(name: str, plan: Plan, prices: PriceByMode) -> dict[str, Any]:
+    """`batchgen plan --json`: the plan, and what it costs live and as a batch."""
+    by_mode = {"live_usd": prices.live_usd, "batch_usd": prices.batch_usd}
+    return {"name": name, **plan.to_json(), "by_mode": by_mode}
+
+
+def by_mode_line(prices: PriceByMode) -> str:
+    if prices.batch_usd is None:
+        return f"  live ${prices.live_usd:,.2f}; batch not possible ({prices.batch_refusal})"
+    return (
+        f"  live ${prices.live_usd:,.2f} vs batch ${prices.batch_usd:,.2f} "
+        "(mode: batch; results within 24 h)"
+    )
+
+
+class _Interrupted(KeyboardInterrupt):
+    """SIGTERM outside the engine (loading a large CSV, writing the report): the same as
+    Ctrl-C, so it ends with a message and 130 rather than a bare 143."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Interrupted(signal.Signals(signum).name)
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While a command runs, SIGTERM raises KeyboardInterrupt."""
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
