@@ -104,33 +104,28 @@ class RunLog:
     def cost_flagged(self, task: Task, model: str, message: str) -> None:
         """A reported cost was not what the worst case allowed (above it, negative, absurd):
         kept beside the errors under COST_FLAG_KIND (billed 0: the cost is in the task's)."""
+        self._note(task, model, COST_FLAG_KIND, message)
+
+    def model_stopped(self, task: Task, model: str, reason: str) -> None:
+        """The breaker stopped a model, on `task`'s answer: one errors row of kind
+        MODEL_STOPPED_KIND says so in the report (billed 0), and the observer hears it once."""
+        self._note(task, model, MODEL_STOPPED_KIND, reason)
+        self._observer.model_stopped(model, reason)
+
+    def _note(self, task: Task, model: str, kind: str, message: str) -> None:
+        """An errors row that is no failed attempt (attempt 0, billed 0): the report reads it
+        by its kind."""
         self._journal.record_error(
             task_id=task.id,
             run_id=self._run_id,
             attempt=0,
             model=model,
-            kind=COST_FLAG_KIND,
+            kind=kind,
             status=None,
             message=message,
             billed_usd=0.0,
             at=time.time(),
         )
-
-    def model_stopped(self, task: Task, model: str, reason: str) -> None:
-        """The breaker stopped a model, on `task`'s answer: one errors row of kind
-        MODEL_STOPPED_KIND says so in the report (billed 0), and the observer hears it once."""
-        self._journal.record_error(
-            task_id=task.id,
-            run_id=self._run_id,
-            attempt=0,
-            model=model,
-            kind=MODEL_STOPPED_KIND,
-            status=None,
-            message=reason,
-            billed_usd=0.0,
-            at=time.time(),
-        )
-        self._observer.model_stopped(model, reason)
 
     def finished(self, outcome: Outcome) -> None:
         """A task ended (in the open group: a kill before the next commit renders it again,
