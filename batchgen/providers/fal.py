@@ -1,5 +1,10 @@
 """fal's queue API (providers.md 4): submit, poll the status URL with backoff, read the result,
 and cancel a request whose task is cancelled (best effort, shielded, bounded in time).
+
+fal bills a request when it completes, so a submitted request is never submitted again for a
+hiccup after it: a failed status or result GET is asked again in place, and a request that could
+not be cancelled (it completed first, or the cancel itself failed) is kept, so the task's next
+attempt reads that request's result instead of paying for a new one.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from batchgen.errors import (
     AuthError,
     ModelRetired,
     ProviderError,
+    ProviderTimeout,
     RateLimited,
     Rejected,
     ServerError,
@@ -39,7 +45,9 @@ POLL_FIRST_S = 0.1
 POLL_FACTOR = 1.5
 POLL_MAX_S = 2.0
 CANCEL_TIMEOUT_S = 5.0
+GET_ATTEMPTS = 6  # a status or result GET that fails for load or the network is asked again
 _WAITING = ("IN_QUEUE", "IN_PROGRESS")
+_CANCELLED = "CANCELLATION_REQUESTED"
 
 
 def poll_delay_s(polls: int, *, first: float = POLL_FIRST_S, most: float = POLL_MAX_S) -> float:
@@ -66,19 +74,37 @@ class FalProvider(HttpProvider):
         super().__init__(session, base_url=base_url, api_key=api_key)
         self._base = self._base_url
         self._poll = (poll_first_s, poll_max_s)
+        # (task id, app) -> the queue URLs of a request that may be paid for and was not read
+        self._kept: dict[tuple[str, str], dict[str, str]] = {}
 
     async def generate(self, task: Task, *, model: str) -> Generation:
         app = catalog.wire_model(self.kind, model)
+        key = (task.id, app)
+        kept = self._kept.pop(key, None)
+        if kept is not None:
+            try:
+                return await self._finish(key, kept, model)
+            except (Rejected, ServerError) as exc:
+                if exc.status not in (400, 404):
+                    raise
+                # it was cancelled after all, or is gone: nothing to read, nothing billed
+                self._kept.pop(key, None)
         ticket = await self._submit(f"{self._base}/{app}", request_body(task))
+        return await self._finish(key, ticket, model)
+
+    async def _finish(self, key: tuple[str, str], ticket: dict[str, str], model: str) -> Generation:
         finished = False
         try:
             await self._wait(ticket["status_url"])
             result = await self._get(ticket["response_url"], "result")
+            generation = parse_result(result.body, model=model)  # a bad one is read, not re-paid
             finished = True
         finally:
-            if not finished:  # cancelled, timed out or failed: free the queue slot we hold
-                await self._cancel(ticket["cancel_url"])
-        return keyless(parse_result(result.body, model=model))
+            # cancelled, timed out or failed: free the queue slot we hold, or keep the request
+            # for the next attempt when it may have been billed already
+            if not finished and await self._cancel(ticket["cancel_url"]) != _CANCELLED:
+                self._kept[key] = ticket
+        return keyless(generation)
 
     async def _submit(self, url: str, body: dict[str, Any]) -> dict[str, str]:
         answer = await call(self._session, "POST", url, headers=self._headers(url), json=body)
@@ -110,20 +136,34 @@ class FalProvider(HttpProvider):
                 )
 
     async def _get(self, url: str, what: str) -> Answer:
-        answer = await call(self._session, "GET", url, headers=self._headers(url))
-        if answer.status != 200:
-            raise self._error(answer, what)
-        return answer
+        """GET a status or result URL; asking again costs nothing, submitting again would."""
+        for attempt in range(1, GET_ATTEMPTS + 1):
+            try:
+                answer = await call(self._session, "GET", url, headers=self._headers(url))
+            except (ServerError, ProviderTimeout) as exc:  # the network, on the way
+                error: ProviderError = exc
+            else:
+                if answer.status == 200:
+                    return answer
+                error = self._error(answer, what)
+            again = isinstance(error, (RateLimited, ServerError, ProviderTimeout))
+            if not again or error.status == 404 or attempt == GET_ATTEMPTS:
+                raise error
+            await anyio.sleep(error.retry_after or poll_delay_s(attempt, most=self._poll[1]))
+        raise AssertionError("unreachable")  # the loop's last attempt raises
 
-    async def _cancel(self, url: str) -> None:
+    async def _cancel(self, url: str) -> str | None:
         """PUT the cancel URL, shielded from the cancellation that brought us here, for at most
-        CANCEL_TIMEOUT_S; failing to cancel only costs a result nobody will read."""
+        CANCEL_TIMEOUT_S. Returns fal's answer: CANCELLATION_REQUESTED, ALREADY_COMPLETED (the
+        request is billed), or None when the cancel itself failed."""
         with (
             anyio.CancelScope(shield=True),
             anyio.move_on_after(CANCEL_TIMEOUT_S),
             contextlib.suppress(ProviderError),
         ):
-            await call(self._session, "PUT", url, headers=self._headers(url))
+            answer = await call(self._session, "PUT", url, headers=self._headers(url))
+            return string(mapping(maybe_json(answer.body)).get("status"))
+        return None
 
     def _headers(self, url: str) -> dict[str, str]:
         """The key goes to the queue host only; URLs fal hands us elsewhere get none."""
