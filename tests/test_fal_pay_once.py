@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
+import anyio
 import pytest
 from aiohttp import web
 
 from batchgen.emulator import Emulator, EmulatorConfig, running_emulator
+from batchgen.manifest.load import load_manifest
 from batchgen.models import ProviderConfig
 from batchgen.run.job import RunOptions, run_job
+from batchgen.store.queuelog import QUEUE_LOG, QueueLog
 from tests.helpers import check_run_dir, load
 
 pytestmark = pytest.mark.anyio
@@ -118,3 +123,62 @@ prompts:
     assert emulator.stats.generation_requests == TASKS  # one submission per task
     assert emulator.stats.images_generated == TASKS  # each billed once
     assert emulator.stats.cancelled == 0  # nothing was cancelled that could have been read
+
+
+def queued(run_dir: Path) -> int:
+    """Requests the run has noted in its queue log so far."""
+    try:
+        return (run_dir / QUEUE_LOG).read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+async def test_a_kill_while_requests_are_queued_reads_them_on_the_rerun(tmp_path: Path) -> None:
+    """fal completes (and bills) what was queued even when the client is gone: the rerun reads
+    those requests' results from the queue log instead of submitting the tasks again."""
+    config = EmulatorConfig(time_scale=3.0, image_bytes="small", count_prompts=True)
+    async with running_emulator(config) as emulator:
+        job = tmp_path / "job.yaml"
+        prompts = ", ".join(f"a queued product shot {n}" for n in range(TASKS))
+        job.write_text(
+            f"version: 1\nname: queued\nmodels: [google/imagen-4.0-fast-generate-001]\n"
+            f"limits: {{concurrency: {TASKS}}}\nprompts: [{prompts}]\nprovider: "
+            f'{{kind: emulator, dialect: fal, base_url: "{emulator.base_url}"}}\n'
+        )
+        run_dir = tmp_path / "run"
+        command = [sys.executable, "-m", "batchgen", "run", str(job), "--out", str(run_dir)]
+        async with await anyio.open_process(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        ) as child:
+            try:
+                with anyio.fail_after(120):  # a bound on the wait, not a measurement
+                    while queued(run_dir) < TASKS and child.returncode is None:  # noqa: ASYNC110
+                        await anyio.sleep(0.02)
+                assert child.returncode is None, "the run ended before it was killed"
+                assert emulator.stats.images_generated < TASKS  # some still queued at the kill
+            finally:
+                if child.returncode is None:
+                    child.kill()
+                await child.wait()
+        assert emulator.stats.generation_requests == TASKS
+        rerun = await run_job(load_manifest(job), RunOptions(out=run_dir))
+        assert rerun.result.done == TASKS
+        assert emulator.stats.generation_requests == TASKS  # nothing submitted again
+        assert set(emulator.stats.prompts_served.values()) == {1}  # each billed once
+    assert check_run_dir(run_dir, {"1:1": (1024, 1024)}) == TASKS
+    rerun_again = QueueLog.open(run_dir, done_among=lambda ids: set(ids))
+    assert rerun_again.kept == {}  # done tasks' requests are history
+    rerun_again.close()
+
+
+def test_the_queue_log_skips_a_torn_line_and_forgets_done_tasks(tmp_path: Path) -> None:
+    log = QueueLog.open(tmp_path, done_among=lambda ids: set())
+    log.accepted("t1", "fal-ai/imagen4/preview", {"status_url": "http://q/1/status"})
+    log.accepted("t2", "fal-ai/imagen4/preview", {"status_url": "http://q/2/status"})
+    log.close()
+    with (tmp_path / QUEUE_LOG).open("ab") as torn:  # a kill in the middle of a write
+        torn.write(b'["t3","fal-ai/imag')
+    again = QueueLog.open(tmp_path, done_among=lambda ids: {"t1"} & set(ids))
+    assert again.kept == {("t2", "fal-ai/imagen4/preview"): {"status_url": "http://q/2/status"}}
+    again.close()
+    assert queued(tmp_path) == 1  # rewritten with the one request still worth reading

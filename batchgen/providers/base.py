@@ -5,9 +5,10 @@ from __future__ import annotations
 import abc
 import base64
 import binascii
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 from batchgen.errors import DownloadError
 from batchgen.models import Generation, ImageRef, Task
@@ -21,6 +22,16 @@ class Download:
 
     chunks: AsyncIterator[bytes]
     expected_bytes: int | None = None
+
+
+class QueueBook(Protocol):
+    """Where a queued provider notes each request it made (store/queuelog.py), and what an
+    earlier run noted that no result was read for: (task id, model) -> the request's URLs."""
+
+    @property
+    def kept(self) -> Mapping[tuple[str, str], dict[str, str]]: ...
+
+    def accepted(self, task_id: str, model: str, urls: Mapping[str, str]) -> None: ...
 
 
 class Provider(abc.ABC):
@@ -46,6 +57,9 @@ class Provider(abc.ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release connections."""
+
+    def keep_queue(self, book: QueueBook) -> None:  # noqa: B027 - only queued providers use it
+        """A provider whose requests are queued (and billed later) notes each in `book`."""
 
 
 @asynccontextmanager

@@ -27,6 +27,7 @@ from batchgen.errors import (
     ServerError,
 )
 from batchgen.models import Generation, ImageRef, Task
+from batchgen.providers.base import QueueBook
 from batchgen.providers.http import Answer, HttpProvider, call, keyless, redacted, same_origin
 from batchgen.providers.wire import (
     body_text,
@@ -76,6 +77,12 @@ class FalProvider(HttpProvider):
         self._poll = (poll_first_s, poll_max_s)
         # (task id, app) -> the queue URLs of a request that may be paid for and was not read
         self._kept: dict[tuple[str, str], dict[str, str]] = {}
+        self._book: QueueBook | None = None
+
+    def keep_queue(self, book: QueueBook) -> None:
+        """Requests an earlier run made and never read are read first; each new one is noted."""
+        self._book = book
+        self._kept.update(book.kept)
 
     async def generate(self, task: Task, *, model: str) -> Generation:
         app = catalog.wire_model(self.kind, model)
@@ -90,6 +97,8 @@ class FalProvider(HttpProvider):
                 # it was cancelled after all, or is gone: nothing to read, nothing billed
                 self._kept.pop(key, None)
         ticket = await self._submit(f"{self._base}/{app}", request_body(task))
+        if self._book is not None:  # before the wait: a kill from here on loses nothing paid
+            self._book.accepted(task.id, app, ticket)
         return await self._finish(key, ticket, model)
 
     async def _finish(self, key: tuple[str, str], ticket: dict[str, str], model: str) -> Generation:

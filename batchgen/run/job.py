@@ -24,7 +24,7 @@ from batchgen.manifest.prices import unpriced_message
 from batchgen.models import DEFAULT_OUTPUT_DIR, Manifest, Task
 from batchgen.plan import Plan, make_plan
 from batchgen.providers import open_provider
-from batchgen.providers.base import Provider
+from batchgen.providers.base import Provider, QueueBook
 from batchgen.providers.notify import RunEnd, event_of, notify
 from batchgen.report.files import write_reports
 from batchgen.report.index import BUCKET_META, SIDECAR_META
@@ -44,6 +44,7 @@ from batchgen.run.saving import ImageSaver, SaveSettings
 from batchgen.run.settings import run_settings
 from batchgen.store.bucket import BucketSink, is_bucket_url
 from batchgen.store.journal import JOURNAL_FILE, Journal
+from batchgen.store.queuelog import QueueLog
 from batchgen.store.sink import IMAGES_DIR, Sink
 
 
@@ -197,6 +198,9 @@ async def run_job(
         log = RunLog.begin(
             journal, name=manifest.name, planned=count_tasks(manifest), observer=observer
         )
+        if options.fresh:
+            QueueLog.remove(run_dir)
+        queue = QueueLog.open(run_dir, done_among=journal.done_among)
         started, status = time.monotonic(), "aborted"
         try:
             source = tasks if tasks is not None else expand(manifest)
@@ -204,14 +208,19 @@ async def run_job(
             if observer is not None and budget.max_usd is not None:
                 observer.budget(budget.max_usd, budget.spent_before_usd, manifest.budget_scope)
             if manifest.mode == "batch":
-                result = await _batch(manifest, options, journal, log, sink, observer, source)
+                result = await _batch(
+                    manifest, options, journal, log, sink, observer, source, queue
+                )
             else:
-                result = await _render(manifest, options, log, sink, observer, source, budget)
+                result = await _render(
+                    manifest, options, log, sink, observer, source, budget, queue
+                )
             status = result.status
         except (anyio.get_cancelled_exc_class(), KeyboardInterrupt):
             status = "cancelled"
             raise
         finally:  # a run that dies (no key, a hard cancel) still records how long it ran
+            queue.close()
             log.end(wall_s=time.monotonic() - started, status=status)
         cap = (manifest.max_usd, manifest.budget_scope) if manifest.max_usd else None
         summary = write_reports(run_dir, journal, name=manifest.name, html=options.html, budget=cap)
@@ -246,9 +255,11 @@ async def _render(
     observer: Observer | None,
     tasks: TaskSource,
     budget: Budget,
+    queue: QueueBook,
 ) -> RunResult:
     limits = manifest.limits
     async with open_provider(manifest) as provider:
+        provider.keep_queue(queue)
         log.settings(run_settings(manifest, provider))
         engine = build_engine(
             provider=provider,
@@ -287,6 +298,7 @@ async def _batch(
     sink: Sink,
     observer: Observer | None,
     tasks: TaskSource,
+    queue: QueueBook,
 ) -> RunResult:
     """mode: batch (batchgen.run.batch); leftovers near the deadline may go through _render."""
     if not isinstance(tasks, Iterable):
@@ -296,7 +308,9 @@ async def _batch(
         if max_usd is not None and max_usd <= 0:
             return RunResult("budget", "budget reached", 0, 0, 0, 0.0)
         capped = dataclasses.replace(manifest, max_usd=max_usd)
-        return await _render(capped, options, log, sink, observer, leftovers, Budget(max_usd))
+        return await _render(
+            capped, options, log, sink, observer, leftovers, Budget(max_usd), queue
+        )
 
     settings = BatchSettings(
         max_usd=manifest.max_usd,

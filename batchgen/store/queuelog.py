@@ -1,0 +1,86 @@
+"""The queue log beside the journal: each request a queued provider (fal) accepted, as one line
+appended with a single write(2), so a rerun after a kill reads the result of a request that was
+already made (and billed when it completed) instead of submitting it again.
+
+A line is (task id, model, the queue's URLs for the request). Opening the log keeps only the
+lines of tasks the journal does not hold as done; the rest are history.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable, Collection, Mapping, Sequence
+from pathlib import Path
+
+QUEUE_LOG = "journal.queued"
+Key = tuple[str, str]  # (task id, the provider's model name)
+Urls = dict[str, str]
+
+
+class QueueLog:
+    """Appends accepted queue requests; `kept` are those a rerun may read instead of paying."""
+
+    def __init__(self, path: Path, kept: Mapping[Key, Urls]) -> None:
+        self.path = path
+        self._kept = dict(kept)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+
+    def __repr__(self) -> str:
+        return f"QueueLog({str(self.path)!r})"
+
+    @classmethod
+    def open(
+        cls, run_dir: Path, *, done_among: Callable[[Sequence[str]], Collection[str]]
+    ) -> QueueLog:
+        """Read the log, drop the lines of done tasks (rewritten whole, then renamed over)."""
+        path = run_dir / QUEUE_LOG
+        kept = _read(path)
+        done = set(done_among([task for task, _ in kept])) if kept else set()
+        kept = {key: urls for key, urls in kept.items() if key[0] not in done}
+        if done or not kept:
+            temp = path.with_name(path.name + ".tmp")
+            temp.write_bytes(b"".join(_line(key, urls) for key, urls in kept.items()))
+            os.replace(temp, path)
+        return cls(path, kept)
+
+    @property
+    def kept(self) -> Mapping[Key, Urls]:
+        return self._kept
+
+    @staticmethod
+    def remove(run_dir: Path) -> None:
+        """--fresh: forget every queued request with the journal."""
+        (run_dir / QUEUE_LOG).unlink(missing_ok=True)
+
+    def accepted(self, task_id: str, model: str, urls: Mapping[str, str]) -> None:
+        """One write: when this returns, a kill of the process cannot lose the request."""
+        data = memoryview(_line((task_id, model), dict(urls)))
+        while data:
+            data = data[os.write(self._fd, data) :]
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+
+
+def _line(key: Key, urls: Urls) -> bytes:
+    return json.dumps([key[0], key[1], urls], separators=(",", ":")).encode() + b"\n"
+
+
+def _read(path: Path) -> dict[Key, Urls]:
+    """The log's lines, later ones winning; a line cut by a kill (the last one) is skipped."""
+    kept: dict[Key, Urls] = {}
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return kept
+    for raw in data.splitlines():
+        try:
+            task_id, model, urls = json.loads(raw)
+        except (ValueError, TypeError):
+            continue
+        if isinstance(task_id, str) and isinstance(model, str) and isinstance(urls, dict):
+            kept[(task_id, model)] = {str(k): str(v) for k, v in urls.items()}
+    return kept
