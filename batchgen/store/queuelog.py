@@ -25,7 +25,7 @@ class QueueLog:
     def __init__(self, path: Path, kept: Mapping[Key, Urls]) -> None:
         self.path = path
         self._kept = dict(kept)
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        self._fd: int | None = None  # opened at the first request: most providers never queue
 
     def __repr__(self) -> str:
         return f"QueueLog({str(self.path)!r})"
@@ -39,7 +39,7 @@ class QueueLog:
         kept = _read(path)
         done = set(done_among([task for task, _ in kept])) if kept else set()
         kept = {key: urls for key, urls in kept.items() if key[0] not in done}
-        if done or not kept:
+        if done and path.exists():
             temp = path.with_name(path.name + ".tmp")
             temp.write_bytes(b"".join(_line(key, urls) for key, urls in kept.items()))
             os.replace(temp, path)
@@ -56,13 +56,18 @@ class QueueLog:
 
     def accepted(self, task_id: str, model: str, urls: Mapping[str, str]) -> None:
         """One write: when this returns, a kill of the process cannot lose the request."""
+        if self._fd is None:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+            self._fd = os.open(self.path, flags, 0o644)
         data = memoryview(_line((task_id, model), dict(urls)))
         while data:
             data = data[os.write(self._fd, data) :]
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self._fd)
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
 
 
 def _line(key: Key, urls: Urls) -> bytes:
