@@ -52,6 +52,7 @@ class Aimd:
     learnt: int = 0  # answers the share is drawn from (capped at LEARN_ANSWERS)
     seen: int = 0  # answers to this epoch's requests in the current window
     refused: int = 0  # of which refusals
+    streak: int = 0  # refusals in a row, no success between
     window_from: float = DEFAULT_START  # the limit when the current window began
 
     def __post_init__(self) -> None:
@@ -77,9 +78,14 @@ class Aimd:
         """Refusals in one window that mean load: more than the stray share gives by chance."""
         return max(LEAST_REFUSALS, least_unlikely(self.window, self.background, CHANCE))
 
+    def needed_in_a_row(self) -> int:
+        """Refusals in a row that mean load: a flood past the capacity refuses request after
+        request, strays seldom come two or three together."""
+        return max(LEAST_REFUSALS, least_run(self.window, self.background, CHANCE))
+
     def succeeded(self, *, saturated: bool) -> None:
         """A request went through; grow only if the limit was what held us back."""
-        self._count(refused=False)
+        self._count_success()
         if not saturated:
             return
         self.limit = min(float(self.ceiling), self.limit + self._step())
@@ -108,7 +114,8 @@ class Aimd:
             return
         self.seen += 1
         self.refused += 1
-        if self.refused >= self.needed():
+        self.streak += 1
+        if self.streak >= self.needed_in_a_row() or self.refused >= self.needed():
             self._decrease()
         elif self.seen >= self.window:
             self._end_window()
@@ -121,9 +128,9 @@ class Aimd:
         self.epoch += 1
         self._next_window()  # an overloaded window teaches nothing about strays
 
-    def _count(self, *, refused: bool) -> None:
+    def _count_success(self) -> None:
+        self.streak = 0
         self.seen += 1
-        self.refused += refused
         if self.seen >= self.window:
             self._end_window()
 
@@ -140,7 +147,7 @@ class Aimd:
         self._next_window()
 
     def _next_window(self) -> None:
-        self.seen = self.refused = 0
+        self.seen = self.refused = self.streak = 0
         self.window_from = self.limit
 
 
@@ -159,3 +166,16 @@ def least_unlikely(answers: int, share: float, chance: float) -> int:
             return k + 1
         term *= (answers - k) / (k + 1) * share / (1.0 - share)
     return answers + 1
+
+
+def least_run(answers: int, share: float, chance: float) -> int:
+    """The shortest run of refusals in a row that a stray `share` gives, somewhere among
+    `answers`, with probability below about `chance` (answers x share^k)."""
+    if share <= 0.0:
+        return 1
+    if share >= 1.0:
+        return answers + 1
+    run = 1
+    while run <= answers and answers * share**run >= chance:
+        run += 1
+    return run
