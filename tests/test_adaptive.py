@@ -157,16 +157,15 @@ def test_a_refusal_the_server_names_as_ours_shrinks_at_once() -> None:
 
 
 @pytest.mark.parametrize(("aimd", "pattern", "share", "learnt"), [
-    # below the mark: a passing window of 32 with one refusal is learnt
+    # a passing window of 32 with one refusal is learnt, in slow start or after
     (settled(30, learnt=0), "x" + "." * 31, 1 / 32, 32),
-    # slow start runs past the capacity: its windows teach nothing
-    (Aimd(limit=16), "x" + "." * 31, 0.0, 0),
-    # at the mark (probing): nothing learnt
-    (settled(39.5, learnt=0), "x" + "." * 31, 0.0, 0),
-    # refusals that slipped through never teach more than the cap
+    (Aimd(limit=16), "x" + "." * 31, 1 / 32, 32),
+    # clean windows pull a learnt share down
+    (settled(30, share=0.05, learnt=32), "." * 32, 0.025, 64),
+    # refusals that slipped through never teach more than the prior
     (settled(30, share=MOST_SHARE, learnt=32), "x." * 5 + "." * 22, MOST_SHARE, 64),
 ])  # fmt: skip
-def test_the_stray_share_is_learnt_only_below_the_last_overload(
+def test_the_stray_share_is_learnt_from_passing_windows_never_above_the_prior(
     aimd: Aimd, pattern: str, share: float, learnt: int
 ) -> None:
     answer(aimd, pattern, saturated=False)
@@ -174,8 +173,14 @@ def test_the_stray_share_is_learnt_only_below_the_last_overload(
     assert aimd.stray_share == pytest.approx(share) and aimd.learnt == learnt
 
 
+def test_an_overloaded_window_teaches_nothing() -> None:
+    aimd = settled(30, learnt=0)
+    answer(aimd, "." * 20 + "xxx")  # the prior stands: three in a row
+    assert aimd.epoch == 1 and aimd.learnt == 0
+
+
 def test_the_prior_is_the_issues_stray_share() -> None:
-    assert Aimd().background == PRIOR_SHARE == 0.05
+    assert Aimd().background == PRIOR_SHARE == MOST_SHARE == 0.05
 
 
 @pytest.mark.parametrize(("body", "own"), [

@@ -14,10 +14,10 @@ chance (below 1 in 200); each shrink opens a new window, and refusals of an olde
 count too (a loaded client's answers lag: waiting a generation per step would overshoot for
 long). Past its capacity a server refuses in a flood (a refusal comes back at once and its slot
 is reused at once), so the wait costs a few refusals; strays keep to a steady share. The share
-is assumed to be 5% and learnt, never higher, from windows that began where a decrease left the
-limit (not from slow start, which runs past the capacity). While a window holds a refusal,
-slow start stops doubling. The cost: when refusals come as slowly as successes (no flood), an
-overshoot refusing about that share or less is not seen (tests/test_adaptive.py bounds it).
+is assumed to be 5% and learnt, never higher, from the windows that pass. While a window holds
+a refusal, slow start stops doubling. The cost: when refusals come as slowly as successes (no
+flood), an overshoot refusing about that share or less is not seen (tests/test_adaptive.py
+bounds it).
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ LEAST_REFUSALS = 2  # one refusal never shrinks the limit: a stray one must not
 PRIOR_SHARE = 0.05  # the stray share assumed until enough answers have taught it
 KNOWN_AFTER = 64  # answers learnt before the learnt share replaces the prior
 LEARN_ANSWERS = 512  # the share is a running mean over about this many answers
-LEARN_SLACK = 0.5  # learn from a window that began where the last decrease left the limit
 MOST_SHARE = PRIOR_SHARE  # learning only makes the test stricter: never more tolerant
 
 
@@ -53,13 +52,11 @@ class Aimd:
     seen: int = 0  # answers to this epoch's requests in the current window
     refused: int = 0  # of which refusals
     streak: int = 0  # refusals in a row, no success between
-    window_from: float = DEFAULT_START  # the limit when the current window began
 
     def __post_init__(self) -> None:
         if not 1 <= self.floor <= self.limit <= self.ceiling:
             bounds = f"{self.floor}, {self.limit}, {self.ceiling}"
             raise ValueError(f"need 1 <= floor <= limit <= ceiling, got {bounds}")
-        self.window_from = self.limit
 
     @property
     def tokens(self) -> int:
@@ -135,20 +132,18 @@ class Aimd:
             self._end_window()
 
     def _end_window(self) -> None:
-        """A window passed with no overload: if it began where the last decrease left the limit
-        (not in slow start, whose windows run past the capacity, nor higher, where a probe
-        past the capacity may be under way), its refusals are what comes whatever the load:
-        fold them into the stray share."""
-        if not self.slow_start and self.window_from <= DECREASE * self.overload_at + LEARN_SLACK:
-            total = self.learnt + self.seen
-            share = (self.stray_share * self.learnt + self.refused) / total
-            self.stray_share = min(share, MOST_SHARE)
-            self.learnt = min(total, LEARN_ANSWERS)
+        """A window passed with no overload: fold its refusals into the stray share. Some may
+        be load that slipped through (a probe, a lagging client's burst): the cap at the prior
+        keeps them from making the test more tolerant than it began; with no strays the share
+        falls, and the test tightens toward one refusal more than chance."""
+        total = self.learnt + self.seen
+        share = (self.stray_share * self.learnt + self.refused) / total
+        self.stray_share = min(share, MOST_SHARE)
+        self.learnt = min(total, LEARN_ANSWERS)
         self._next_window()
 
     def _next_window(self) -> None:
         self.seen = self.refused = self.streak = 0
-        self.window_from = self.limit
 
 
 def least_unlikely(answers: int, share: float, chance: float) -> int:
