@@ -74,8 +74,22 @@ class ProviderError(BatchgenError):
 
 
 class RateLimited(ProviderError):
+    """`own_limit`: the server named this client's own limit (a quota it is over, a request
+    limit with none remaining), not a shared pool that refused whatever this client sent."""
+
     kind = "rate_limited"
     retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        own_limit: bool = False,
+    ) -> None:
+        super().__init__(message, status=status, retry_after=retry_after)
+        self.own_limit = own_limit
 
 
 class ServerError(ProviderError):

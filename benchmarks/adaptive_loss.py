@@ -3,6 +3,11 @@ requests with a 429 that does not depend on load. Adaptive concurrency (limits.c
 unset) against a fixed limit at the server's capacity, alternating in one run.
 
     python benchmarks/adaptive_loss.py [--capacity 32] [--loss 0.05] [--tasks 400] [--rounds 3]
+        [--dialect aimlapi|gemini|openai] [--fault 429|busy]
+
+aimlapi's 429s carry nothing that tells a stray from a capacity refusal, so there loss alone
+must. With `--dialect gemini --fault busy` the strays are Vertex AI's shared-pool 429s (no quota
+named) while capacity refusals name the project's quota, as the real service words them.
 
 Each round runs the same job twice on one emulator process: adaptive, then fixed (the order
 flips every round so a noisy neighbour hurts both alike). For each run: tasks/s, the share of
@@ -41,9 +46,12 @@ async def sample(url: str, samples: list[int], done: asyncio.Event) -> None:
         await asyncio.sleep(0.25)
 
 
-async def one_run(url: str, tasks: int, concurrency: int | None) -> dict[str, Any]:
+async def one_run(
+    url: str, tasks: int, concurrency: int | None, *, dialect: str, fault: str
+) -> dict[str, Any]:
     limits = f"concurrency: {concurrency}" if concurrency else ""  # none: adaptive
     text = manifest_text(base_url=url, count=tasks, limits=limits)
+    text = text.replace("kind: emulator,", f"kind: emulator, dialect: {dialect},")
     label = "adaptive" if concurrency is None else f"fixed-{concurrency}"
     manifest = load_manifest(write_manifest(WORK / label, text))
     out = fresh(WORK / f"{label}-run")
@@ -62,7 +70,7 @@ async def one_run(url: str, tasks: int, concurrency: int | None) -> dict[str, An
         raise SystemExit(f"BROKEN RUN: {job.summary.tasks.done} of {tasks} tasks done")
     asked = after["generation_requests"] - before["generation_requests"]
     refused = after["responses"].get("429", 0) - before["responses"].get("429", 0)
-    injected = after["faults_injected"].get("429", 0) - before["faults_injected"].get("429", 0)
+    injected = after["faults_injected"].get(fault, 0) - before["faults_injected"].get(fault, 0)
     return {
         "label": label,
         "tasks_per_s": tasks / wall,
@@ -91,10 +99,13 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--time-scale", type=float, default=0.1)
+    parser.add_argument("--dialect", choices=("aimlapi", "gemini", "openai"), default="aimlapi")
+    parser.add_argument("--fault", choices=("429", "busy"), default="429")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     print(
-        f"server capacity {args.capacity}, random 429s {args.loss:.0%}, aimlapi dialect, "
+        f"server capacity {args.capacity}, random 429s ({args.fault}) {args.loss:.0%}, "
+        f"{args.dialect} dialect, "
         f"{args.tasks} tasks a run, time scale {args.time_scale}"
     )
     print(
@@ -102,14 +113,20 @@ def main() -> None:
         f"{'load 429s':>10} {'in flight':>9}"
     )
     emulator_args = ["--time-scale", str(args.time_scale), "--image-bytes", "small"]
-    emulator_args += ["--max-concurrency", str(args.capacity), "--faults", f"429={args.loss}"]
+    emulator_args += [
+        "--max-concurrency",
+        str(args.capacity),
+        "--faults",
+        f"{args.fault}={args.loss}",
+    ]
     ratios: list[float] = []
     with emulator_process(*emulator_args) as url:
         for index in range(args.rounds):
             order: list[int | None] = [None, args.capacity]
             runs = {}
             for concurrency in order if index % 2 == 0 else order[::-1]:
-                run = asyncio.run(one_run(url, args.tasks, concurrency))
+                options = {"dialect": args.dialect, "fault": args.fault}
+                run = asyncio.run(one_run(url, args.tasks, concurrency, **options))
                 print_row(index, run, args.capacity)
                 runs[concurrency] = run
             ratios.append(runs[None]["tasks_per_s"] / runs[args.capacity]["tasks_per_s"])

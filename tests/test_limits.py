@@ -74,12 +74,12 @@ def test_aimd_slow_starts_then_backs_off_once_per_generation() -> None:
     aimd.succeeded(saturated=False)
     assert aimd.tokens == 10  # not the limit holding us back: no growth
     epoch = aimd.epoch
-    aimd.overloaded(started_in=epoch)
-    aimd.overloaded(started_in=epoch)  # same overshoot, answered already
+    aimd.overloaded(started_in=epoch, named=True)
+    aimd.overloaded(started_in=epoch, named=True)  # same overshoot, answered already
     assert aimd.limit == pytest.approx(10 * DECREASE) and aimd.epoch == epoch + 1
     assert aimd.overload_at == 10
     for _ in range(200):
-        aimd.overloaded(started_in=aimd.epoch)
+        aimd.overloaded(started_in=aimd.epoch, named=True)
     assert aimd.tokens == 1
 
 
@@ -91,7 +91,7 @@ def grow_windows(aimd: Aimd, windows: int) -> None:
 
 def test_aimd_climbs_back_lingers_below_the_mark_then_accelerates() -> None:
     aimd = Aimd(limit=40, ceiling=256)
-    aimd.overloaded(started_in=0)  # refused at 40: back to 36
+    aimd.overloaded(started_in=0, named=True)  # refused at 40: back to 36
     grow_windows(aimd, 3)
     assert 38.9 < aimd.limit < 39.2  # +1 per window up to just below the mark
     grow_windows(aimd, 4)
@@ -113,7 +113,9 @@ async def test_an_adaptive_limiter_settles_under_a_servers_hidden_limit() -> Non
             overloaded = in_flight > hidden  # the server refuses past its limit
             await anyio.sleep(0.002)
             in_flight -= 1
-            limiter.feedback(permit, overloaded=overloaded)
+            # named: the server says the refusal is for our load (refusals as slow as
+            # successes, and unnamed, are tests/test_adaptive.py's stray-share case)
+            limiter.feedback(permit, overloaded=overloaded, named=overloaded)
             refused += overloaded
             served += not overloaded
 

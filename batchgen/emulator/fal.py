@@ -76,7 +76,7 @@ async def _serve(request: web.Request) -> web.StreamResponse:
 
 
 def fault_response(request: web.Request, fault: str) -> web.Response | None:
-    if fault == "429":
+    if fault in ("429", "busy"):
         return DIALECT.rate_limited(request, 1)
     if fault == "quota":
         return detail(403, "User is locked. Reason: Exhausted balance.")

@@ -3,7 +3,10 @@ the server's own start-rate window, and the aimlapi error body.
 
 Fault spec text: comma-separated KEY=PROBABILITY pairs plus retired=MODEL[|MODEL...], for example
 "429=0.05,500=0.02,reset=0.01,truncate=0.02,retired=google/imagen4/preview". Each dialect answers
-a fault in its own wire form; "quota" is a terminal one (a daily quota, no credits left) and
+a fault in its own wire form; "429" is a refusal for this client's own limit (Google names the
+quota, OpenAI says rate_limit_exceeded), "busy" one from a shared pool that is busy with everyone's
+requests (Vertex AI's pay-as-you-go 429, OpenAI's overloaded model; aimlapi and fal word both
+alike: they document no hints); "quota" is a terminal one (a daily quota, no credits left) and
 "filter" withholds one image of a Google :predict answer (other dialects ignore it). The cost
 faults shape an aimlapi success: "overcharge" reports twice the price, "extra_images" one image
 more than asked (billed), "negative_cost" a negative usd_spent.
@@ -27,7 +30,8 @@ from batchgen.emulator.profiles import ACCEPTED_MODEL_NAMES, canonical_model
 
 # Drawn once per generation request: at most one of these happens to it.
 GENERATION_FAULTS: tuple[str, ...] = (
-    "429", "500", "502", "503", "504", "reset", "badjson", "html", "policy", "quota", "filter",
+    "429", "busy", "500", "502", "503", "504", "reset", "badjson", "html", "policy", "quota",
+    "filter",
 )  # fmt: skip
 # Drawn once per image download.
 DOWNLOAD_FAULTS: tuple[str, ...] = ("slow", "truncate")
@@ -158,6 +162,7 @@ class FaultDraws:
 # The wire form of each generation fault: (status, aimlapi message); the rest are special.
 _ERROR_FAULTS: dict[str, tuple[int, str]] = {
     "429": (429, "Too Many Requests"),
+    "busy": (429, "Too Many Requests"),  # aimlapi documents no way to tell the two apart
     "500": (500, "Internal server error"),
     "502": (502, "Bad Gateway"),
     "503": (503, "Service unavailable"),

@@ -42,6 +42,8 @@ PERSON_GENERATION = ("dont_allow", "allow_adult", "allow_all")
 _FREE_FORM = ("labels",)  # maps whose keys are the user's, not field names
 _TOKEN = re.compile(r"\w+|[^\w\s]")  # a rough token count: words and punctuation
 _FAULT_MESSAGES = {"500": "An internal error has occurred.", "504": "Deadline expired."}
+# Vertex AI's pay-as-you-go 429 (error-code-429 page): no QuotaFailure, no RetryInfo.
+_SHARED_POOL_BUSY = "Resource exhausted, please try again later."
 _FILTERED = "Image was filtered because it violates the Responsible AI practices (code 58061214)."
 
 
@@ -94,6 +96,8 @@ def fault_response(request: web.Request, fault: str) -> web.Response | None:
     """Faults in Google's words; None for those that shape a 200 answer (policy, filter)."""
     if fault == "429":  # an injected one: its hint is scaled like every emulated wait
         return DIALECT.rate_limited(request, state_of(request).scaled(1.0))
+    if fault == "busy":  # the shared pool was busy: no quota of this client's is named
+        return status_response(429, _SHARED_POOL_BUSY)
     if fault == "quota":  # the daily quota: retrying before midnight Pacific is pointless
         quota = "GenerateRequestsPerDayPerProjectPerModel"
         return status_response(429, "Quota exceeded for requests per day.", _quota(quota, 3600))

@@ -42,6 +42,9 @@ _TYPES = {
     504: "server_error",
 }
 _CODES = {401: "invalid_api_key", 404: "model_not_found"}
+# The 429 OpenAI sends when a model is busy with other users' requests (type server_error, no
+# code): not this organization's rate limit, whose x-ratelimit-* still show room.
+_MODEL_BUSY = "That model is currently overloaded with other requests. You can retry your request."
 
 
 def error_body(status: int, message: str, code: str | None = None) -> dict[str, Any]:
@@ -108,6 +111,10 @@ async def _serve(request: web.Request) -> web.StreamResponse:
 def fault_response(request: web.Request, fault: str) -> web.Response | None:
     if fault == "429":  # an injected one: its hint is scaled like every emulated wait
         return DIALECT.rate_limited(request, state_of(request).scaled(1.0))
+    if fault == "busy":  # the model is busy with everyone's requests, not over our limit
+        body = error_body(429, _MODEL_BUSY)
+        body["error"]["type"] = "server_error"
+        return _answer(request, 429, body)
     if fault == "quota":  # the account is out of money: no wait will help
         body = error_body(
             429,

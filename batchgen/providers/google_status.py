@@ -36,7 +36,8 @@ def error_for(status: int, body: bytes) -> ProviderError:
             return QuotaExhausted(
                 f"{message} (a daily quota; it resets at midnight Pacific)", status=status
             )
-        return RateLimited(message, status=status, retry_after=delay)
+        own = _names_a_quota(details)  # without one: the shared pool was busy (Vertex)
+        return RateLimited(message, status=status, retry_after=delay, own_limit=own)
     if (
         status in (401, 403)
         or name == "FAILED_PRECONDITION"
@@ -56,6 +57,10 @@ def retry_delay_s(details: list[Mapping[str, Any]]) -> float | None:
         if detail.get("@type") == _TYPE + "RetryInfo":
             return parse_duration(detail.get("retryDelay"))
     return None
+
+
+def _names_a_quota(details: list[Mapping[str, Any]]) -> bool:
+    return any(detail.get("@type") == _TYPE + "QuotaFailure" for detail in details)
 
 
 def is_daily_quota(details: list[Mapping[str, Any]]) -> bool:

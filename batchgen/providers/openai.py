@@ -38,6 +38,8 @@ PATH = "/images/generations"
 # 429s that no wait will fix: the account is out of money, not over a rate.
 _QUOTA_CODES = ("insufficient_quota", "billing_hard_limit_reached")
 _LIMITS = ("requests", "tokens")
+# "Rate limit reached for requests in organization ...": the org's own limit, not a busy model
+_OWN_LIMIT_CODES = ("rate_limit_exceeded",)
 
 
 class OpenAIProvider(HttpProvider):
@@ -135,7 +137,10 @@ def error_for(status: int, body: bytes, headers: Mapping[str, str]) -> ProviderE
     if status == 429:
         if code in _QUOTA_CODES:
             return QuotaExhausted(message, status=status)
-        return RateLimited(message, status=status, retry_after=retry_after_s(headers))
+        own = code in _OWN_LIMIT_CODES or hold_s(headers) is not None
+        return RateLimited(
+            message, status=status, retry_after=retry_after_s(headers), own_limit=own
+        )
     if status in (401, 403):
         return AuthError(message, status=status)
     if status == 404:

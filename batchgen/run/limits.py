@@ -93,15 +93,16 @@ class Limiter:
             finally:
                 self._in_flight -= 1
 
-    def feedback(self, permit: Permit, *, overloaded: bool) -> None:
-        """How the request went: an overload (429/503) shrinks an adaptive limit, a success
-        while every slot was busy grows it."""
+    def feedback(self, permit: Permit, *, overloaded: bool, named: bool = False) -> None:
+        """How the request went: overloads (429/503) beyond the stray share shrink an adaptive
+        limit (`named`: the server said this client is over its own limit, so this one does),
+        a success while every slot was busy grows it."""
         if overloaded:
             self._overloads += 1
         if self._aimd is None:
             return
         if overloaded:
-            self._aimd.overloaded(started_in=permit.epoch)
+            self._aimd.overloaded(started_in=permit.epoch, named=named)
         else:
             slots = self._slots.statistics()  # held back: someone waits, or every slot is busy
             saturated = slots.tasks_waiting > 0 or self._in_flight >= slots.total_tokens

@@ -261,7 +261,8 @@ class Renderer:
         try:
             generation = await self._timed_generate(task, model, tally)
         except ProviderError as exc:
-            self._limiter.feedback(permit, overloaded=_is_overload(exc))
+            named = isinstance(exc, RateLimited) and exc.own_limit
+            self._limiter.feedback(permit, overloaded=_is_overload(exc), named=named)
             self._tell_breaker(task, model, exc)
             raise
         self._limiter.feedback(permit, overloaded=False)
