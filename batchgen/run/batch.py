@@ -223,6 +223,7 @@ class BatchRunner:
         try:
             await self._saver.save_all(task, model, line.generation.images, saved, resuming=True)
         except BatchgenError as exc:
+            self._saver.clock.take(task.id)  # a failed task has no timing to keep
             self._fail(task, model, exc)
             return 0.0
         cost = pricing.cost_usd(

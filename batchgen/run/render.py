@@ -61,6 +61,8 @@ class _Tally:
     ttfb_s: float | None = None  # of the last request, as the provider measured it
     body_s: float | None = None
     process_s: float | None = None  # converting images (output.format/sizes); None: none
+    cost_usd: float = 0.0
+    images: list[SavedImage] = field(default_factory=list)
 
     def saved_since(self, started: float, process_s: float | None) -> None:
         """Time since `started` saving images: the conversion part is `process`, the rest
@@ -70,9 +72,6 @@ class _Tally:
             self.process_s = (self.process_s or 0.0) + process_s
             elapsed -= process_s
         self.download_s += max(elapsed, 0.0)
-
-    cost_usd: float = 0.0
-    images: list[SavedImage] = field(default_factory=list)
 
 
 class Renderer:
