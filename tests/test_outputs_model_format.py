@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from batchgen.emulator import Emulator, EmulatorConfig, running_emulator
+from batchgen.manifest.load import parse_manifest
 from batchgen.models import OutputConfig, ProviderConfig, Task
 from batchgen.providers.openai import FileFormat, request_body
 from batchgen.run.job import RunOptions, run_job
@@ -115,3 +116,38 @@ output: {{format: {fmt}, quality: 55, sizes: [{{width: 200}}]}}
     # only the 200 px variants were encoded here: the originals are the model's own bytes
     assert encoded and all(width == 200 for width, _ in encoded)
     assert len(encoded) == 4
+
+
+async def test_a_batch_job_asks_for_the_format_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mode: batch (the Batch API's lines carry the same request body): the model's WebP is
+    written as it came; the process phase is timed there too."""
+    encoded: list[tuple[int, int]] = []
+    real_encode = derive.encode
+
+    def spy(image: Image.Image, target: str, quality: int) -> bytes:
+        encoded.append(image.size)
+        return real_encode(image, target, quality)
+
+    monkeypatch.setattr(derive, "encode", spy)
+    config = EmulatorConfig(time_scale=0, image_bytes="small")
+    async with running_emulator(config) as emulator:
+        text = (
+            "version: 1\nname: nightly\n"
+            f"provider: {{kind: emulator, dialect: openai, base_url: '{emulator.base_url}'}}\n"
+            "models: [gpt-image-2]\nmode: batch\nprompts: [a mug, a lamp, a vase]\n"
+            f"output: {{dir: '{tmp_path / 'out'}', format: webp, sizes: [{{width: 100}}]}}\n"
+        )
+        manifest = parse_manifest(text, source=tmp_path / "job.yaml")
+        job = await run_job(manifest, RunOptions(html=False, batch_poll_s=0))
+    assert (job.result.done, job.result.failed) == (3, 0)
+    entries = [
+        json.loads(line)
+        for line in (job.run_dir / "index.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    assert len(entries) == 6
+    for entry in entries:
+        assert (job.run_dir / entry["path"]).read_bytes().startswith(b"RIFF")
+    assert len(encoded) == 3 and all(width == 100 for width, _ in encoded)
+    assert job.summary.latency_s.process.count == 3

@@ -81,7 +81,7 @@ class OpenAIProvider(HttpProvider):
     ) -> None:
         super().__init__(session, base_url=base_url, api_key=api_key)
         self._url = self._base_url + PATH
-        self._file_format = file_format
+        self.file_format = file_format  # the batch client asks for it too
 
     async def generate(self, task: Task, *, model: str) -> Generation:
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
@@ -90,7 +90,7 @@ class OpenAIProvider(HttpProvider):
             "POST",
             self._url,
             headers=headers,
-            json=request_body(task, model, self._file_format),
+            json=request_body(task, model, self.file_format),
         )
         if answer.status != 200:
             raise redacted(error_for(answer.status, answer.body, answer.headers), self._api_key)
