@@ -57,7 +57,7 @@ class MetricsObserver(Observer):
         )
         self.latency = Histogram(
             "batchgen_latency_seconds",
-            "Seconds per task ended, by phase (request, wait, download, total)",
+            "Seconds per task ended, by phase (request, wait, download, process, total)",
             ["phase"],
             buckets=LATENCY_BUCKETS_S,
             registry=registry,
@@ -96,6 +96,8 @@ class MetricsObserver(Observer):
                 ("total", timing.total_s),
             ):
                 self.latency.labels(phase=phase).observe(seconds)
+            if timing.process_s is not None:  # only runs that convert images have it
+                self.latency.labels(phase="process").observe(timing.process_s)
         self._inner.finished(outcome)
 
 

@@ -67,6 +67,8 @@ class OutputConfig:
     quality: int = DEFAULT_QUALITY  # jpeg/webp encoder quality, 1..100
     sizes: tuple[OutputSize, ...] = ()  # resized variants made from each image
     keep_original: bool = True  # write the full-size image too (named {size} = "original")
+    # the http(s) address that serves output.dir (a CDN before the bucket): the index's `url`
+    public_url: str | None = None
 
     @property
     def derives(self) -> bool:
@@ -252,14 +254,16 @@ class Variant:
 @dataclass(frozen=True, slots=True)
 class Timing:
     """Seconds spent per phase: waiting for limits (the queue), the API request (time to the
-    answer's headers, then its body read and parsed), downloads, all of it."""
+    answer's headers, then its body read and parsed), downloads, processing (output.format and
+    sizes: decode, resize, encode), all of it."""
 
     wait_s: float = 0.0
     request_s: float = 0.0
-    download_s: float = 0.0
+    download_s: float = 0.0  # the bytes fetched, checked, written or uploaded; not process_s
     total_s: float = 0.0
     ttfb_s: float | None = None  # within request_s; None when the provider did not measure
     body_s: float | None = None
+    process_s: float | None = None  # None: the run converts nothing (files as they came)
 
     @property
     def queue_s(self) -> float:

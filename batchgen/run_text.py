@@ -29,7 +29,7 @@ def summary_lines(job: JobResult) -> list[str]:
         )
         lines.append(
             f"  apart: queue p50 {queue.p50:.2f}s p95 {queue.p95:.2f}s; "
-            f"end-to-end p50 {whole.p50:.2f}s p95 {whole.p95:.2f}s"
+            f"{_process(latency.process)}end-to-end p50 {whole.p50:.2f}s p95 {whole.p95:.2f}s"
         )
     for kind, count in s.errors.failed_tasks_by_kind.items():
         lines.append(f"  failed ({kind}): {count}; e.g. {s.errors.examples.get(kind, '')}")
@@ -41,6 +41,13 @@ def _split(ttfb: Latency, body: Latency) -> str:
     if ttfb.p50 is None or body.p50 is None:
         return ""
     return f" (ttfb p50 {ttfb.p50:.2f}s, body p50 {body.p50 * 1000:.1f}ms)"
+
+
+def _process(process: Latency) -> str:
+    """Converting images (output.format/sizes), when the run did."""
+    if process.p50 is None or process.p95 is None:
+        return ""
+    return f"process p50 {process.p50:.2f}s p95 {process.p95:.2f}s; "
 
 
 def stop_line(job: JobResult) -> str | None:

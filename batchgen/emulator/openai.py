@@ -167,7 +167,7 @@ async def _generate(request: web.Request, state: State) -> web.StreamResponse:
     else:
         blobs = await inline_images(tokens)
         if ask.output_format != "png":
-            blobs = [await asyncio.to_thread(_reencode, blob, ask) for blob in blobs]
+            blobs = [await encoded_as(blob, ask.output_format, ask.compression) for blob in blobs]
         data = [{"b64_json": blob} for blob in blobs]
     answer: dict[str, Any] = {"created": int(time.time()), "data": data}
     if not ask.listing.url_output:  # the GPT image models also say what they made
@@ -194,11 +194,16 @@ def _gpt_image_details(ask: _Ask, prompt: str) -> dict[str, Any]:
     }
 
 
-def _reencode(blob: str, ask: _Ask) -> str:
-    """The PNG as JPEG or WebP at the asked compression (quality), still base64."""
+async def encoded_as(blob: str, output_format: str, compression: int) -> str:
+    """The base64 PNG as JPEG or WebP at the asked compression (quality), still base64 (the
+    live answer's and the Batch API's lines')."""
+    return await asyncio.to_thread(_reencode, blob, output_format, compression)
+
+
+def _reencode(blob: str, output_format: str, compression: int) -> str:
     with Image.open(io.BytesIO(base64.b64decode(blob))) as image:
         out = io.BytesIO()
-        image.convert("RGB").save(out, _PIL_FORMATS[ask.output_format], quality=ask.compression)
+        image.convert("RGB").save(out, _PIL_FORMATS[output_format], quality=compression)
     return base64.b64encode(out.getvalue()).decode()
 
 

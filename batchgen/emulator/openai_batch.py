@@ -29,6 +29,7 @@ from batchgen.emulator.batch_jobs import (
     store_of,
 )
 from batchgen.emulator.lineup import OPENAI
+from batchgen.emulator.openai import encoded_as
 from batchgen.emulator.state import State, inline_images
 
 ROOT = "/openai/v1"
@@ -289,8 +290,13 @@ async def _answer(state: State, key: str, body: dict[str, Any]) -> Line:
     listing = OPENAI.get(str(body.get("model")))
     usd = listing.usd * count * BATCH_DISCOUNT if listing is not None else 0.0
     state.bill(count, usd, prompt)
-    data = [{"b64_json": blob} for blob in await inline_images(tokens)]
-    return Line(key, True, {"created": int(time.time()), "data": data})
+    blobs = await inline_images(tokens)
+    answer: dict[str, Any] = {"created": int(time.time())}
+    fmt, compression = body.get("output_format"), body.get("output_compression", 100)
+    if fmt in ("jpeg", "webp") and isinstance(compression, int) and 0 <= compression <= 100:
+        blobs = [await encoded_as(blob, fmt, compression) for blob in blobs]
+        answer["output_format"] = fmt
+    return Line(key, True, answer | {"data": [{"b64_json": blob} for blob in blobs]})
 
 
 def _refusal(key: str, message: str) -> Line:

@@ -259,6 +259,11 @@ MANIFEST_SCHEMA: Schema = {
                         "x-expected": "a list of sizes ({width: 400})",
                     },
                     "keep_original": {"type": "boolean"},
+                    "public_url": {
+                        "type": "string",
+                        "pattern": r"^https?://\S+$",
+                        "x-expected": "an http(s) URL (https://cdn.example.com/catalog)",
+                    },
                 }
             ),
             "notify": _NOTIFY,

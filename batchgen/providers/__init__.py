@@ -62,14 +62,23 @@ async def open_provider(manifest: Manifest) -> AsyncIterator[Provider]:
             base_url, key = config.base_url or kind.base_url, _api_key(manifest)
         guard = HostGuard(api_url=base_url, allow_private=config.allow_private_image_hosts)
         session = new_session(request_timeout_s=manifest.limits.request_timeout_s, guard=guard)
-        provider = _make(kind, session, base_url, key)
+        provider = _make(kind, session, base_url, key, manifest)
         stack.push_async_callback(provider.aclose)
         yield provider
 
 
 def _make(
-    kind: ProviderKind, session: aiohttp.ClientSession, base_url: str, key: str | None
+    kind: ProviderKind,
+    session: aiohttp.ClientSession,
+    base_url: str,
+    key: str | None,
+    manifest: Manifest,
 ) -> Provider:
+    if kind.make is openai.OpenAIProvider:  # GPT image models can send JPEG/WebP themselves
+        file_format = openai.FileFormat.wanted(manifest.output)
+        return openai.OpenAIProvider(
+            session, base_url=base_url, api_key=key, file_format=file_format
+        )
     return kind.make(session, base_url=base_url, api_key=key)
 
 

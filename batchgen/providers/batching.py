@@ -7,6 +7,7 @@ from batchgen.providers.base import Provider
 from batchgen.providers.batch_base import BatchClient
 from batchgen.providers.gemini_batch import GeminiBatchClient
 from batchgen.providers.http import HttpProvider
+from batchgen.providers.openai import OpenAIProvider
 from batchgen.providers.openai_batch import OpenAIBatchClient
 
 CLIENTS: dict[str, type[OpenAIBatchClient | GeminiBatchClient]] = {
@@ -20,4 +21,11 @@ def batch_client_for(provider: Provider) -> BatchClient:
     make = CLIENTS.get(provider.kind)
     if make is None or not isinstance(provider, HttpProvider):
         raise ManifestError([f"mode: batch is not possible with provider {provider.kind}"])
+    if isinstance(provider, OpenAIProvider):  # output.format asked of GPT image models
+        return OpenAIBatchClient(
+            provider.session,
+            base_url=provider.base_url,
+            api_key=provider.api_key,
+            file_format=provider.file_format,
+        )
     return make(provider.session, base_url=provider.base_url, api_key=provider.api_key)

@@ -5,6 +5,7 @@ ratio, base64 or URL answers, x-ratelimit-* pacing hints and retry-after-ms / re
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -19,7 +20,7 @@ from batchgen.errors import (
     Rejected,
     ServerError,
 )
-from batchgen.models import Generation, ImageRef, Task
+from batchgen.models import Generation, ImageRef, OutputConfig, Task
 from batchgen.providers.http import HttpProvider, call, keyless, redacted
 from batchgen.providers.wire import (
     body_text,
@@ -41,20 +42,58 @@ _LIMITS = ("requests", "tokens")
 # "Rate limit reached for requests in organization ...": the org's own limit, not a busy model
 _OWN_LIMIT_CODES = ("rate_limit_exceeded",)
 
+# What the GPT image models can send themselves (output_format; output_compression 0..100).
+MODEL_FORMATS = ("jpeg", "webp")
+
+
+@dataclass(frozen=True, slots=True)
+class FileFormat:
+    """The file format the run writes, asked of the GPT image models so that nothing is
+    converted on this side: `output_format`, with `output.quality` as `output_compression`."""
+
+    format: str  # one of MODEL_FORMATS
+    compression: int  # 0..100
+
+    @classmethod
+    def wanted(cls, output: OutputConfig) -> FileFormat | None:
+        """The format to ask for: output.format when it is JPEG or WebP (PNG is what the
+        models send unasked); None otherwise."""
+        if output.format not in MODEL_FORMATS:
+            return None
+        return cls(output.format, output.quality)
+
+    def fields(self, task: Task, model: str) -> dict[str, Any]:
+        """The request's fields: none for a model batchgen does not know as a GPT image model
+        (a gateway may refuse them), or when params already choose the format."""
+        offering = catalog.lookup("openai", model)
+        if offering is None or offering.url_output or "output_format" in task.params:
+            return {}
+        return {"output_format": self.format, "output_compression": self.compression}
+
 
 class OpenAIProvider(HttpProvider):
     kind = "openai"
 
     def __init__(
-        self, session: aiohttp.ClientSession, *, base_url: str, api_key: str | None
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        base_url: str,
+        api_key: str | None,
+        file_format: FileFormat | None = None,
     ) -> None:
         super().__init__(session, base_url=base_url, api_key=api_key)
         self._url = self._base_url + PATH
+        self.file_format = file_format  # the batch client asks for it too
 
     async def generate(self, task: Task, *, model: str) -> Generation:
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         answer = await call(
-            self._session, "POST", self._url, headers=headers, json=request_body(task, model)
+            self._session,
+            "POST",
+            self._url,
+            headers=headers,
+            json=request_body(task, model, self.file_format),
         )
         if answer.status != 200:
             raise redacted(error_for(answer.status, answer.body, answer.headers), self._api_key)
@@ -69,9 +108,12 @@ def _with_hold(generation: Generation, hold: float) -> Generation:
     )
 
 
-def request_body(task: Task, model: str) -> dict[str, Any]:
-    """params go first so batchgen's own fields win; params.size overrides the derived size."""
+def request_body(task: Task, model: str, file_format: FileFormat | None = None) -> dict[str, Any]:
+    """params go first so batchgen's own fields win; params.size overrides the derived size,
+    params.output_format the run's `file_format`."""
     body: dict[str, Any] = dict(task.params)
+    if file_format is not None:
+        body.update(file_format.fields(task, model))
     body.update(model=catalog.wire_model("openai", model), prompt=task.prompt, n=task.num_images)
     if "size" not in task.params:
         size = size_for(model, task.aspect_ratio, task.resolution)

@@ -42,9 +42,15 @@ class OpenAIBatchClient(BatchClient):
     max_requests = MAX_REQUESTS
 
     def __init__(
-        self, session: aiohttp.ClientSession, *, base_url: str, api_key: str | None
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        base_url: str,
+        api_key: str | None,
+        file_format: openai.FileFormat | None = None,
     ) -> None:
         self._session = session
+        self._file_format = file_format  # output.format, asked of GPT image models
         self._base = base_url.rstrip("/")
         self._key = api_key
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -65,7 +71,7 @@ class OpenAIBatchClient(BatchClient):
                 "custom_id": task.id,
                 "method": "POST",
                 "url": ENDPOINT,
-                "body": openai.request_body(task, model),
+                "body": openai.request_body(task, model, self._file_format),
             }
             for task in tasks
         ]

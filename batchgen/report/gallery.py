@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from PIL import Image
 
-from batchgen.report.index import BUCKET_META
+from batchgen.report.index import BUCKET_META, PUBLIC_URL_META
 from batchgen.report.names import THUMBS_DIR
 from batchgen.report.read import GalleryRow, gallery_rows, gallery_totals
 from batchgen.store.journal import Journal
@@ -63,8 +63,11 @@ class Gallery:
 
 def collect(journal: Journal, *, max_images: int = MAX_IMAGES) -> Gallery:
     """The first prompts' tasks in job order until `max_images` images are shown (images in a
-    bucket linked by their object URL)."""
+    bucket linked by their object URL, or through output.public_url when it has one: a
+    browser opens https, not s3://). Local files are linked in place, public_url or not."""
     bucket = journal.meta(BUCKET_META) or ""
+    if bucket:
+        bucket = (journal.meta(PUBLIC_URL_META) or bucket).rstrip("/")
     groups: list[Group] = []
     shown = 0
     for prompt, prompt_rows in itertools.groupby(gallery_rows(journal), key=attrgetter("prompt")):

@@ -171,6 +171,7 @@ def _latency(models: Sequence[ModelLatency]) -> str:
         for m in models
         for phase in SHOWN_PHASES
         for at in (m.latency.of(phase),)
+        if at.count or phase != "process"  # a run that converts nothing has no such phase
     ]  # fmt: skip
     return _section(
         "latency",
@@ -181,7 +182,8 @@ def _latency(models: Sequence[ModelLatency]) -> str:
         else "",
         _note("request: from sending the request to its answer parsed (ttfb: to the answer's "
               "headers; body: reading and parsing it), the service time. queue: waiting for a "
-              "slot or the rate limit, apart. end-to-end: all of it, downloads included."),
+              "slot or the rate limit, apart. process: converting the images (output.format, "
+              "output.sizes), apart from download. end-to-end: all of it, downloads included."),
     )  # fmt: skip
 
 

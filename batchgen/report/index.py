@@ -24,22 +24,29 @@ INDEX_CSV = "index.csv"
 INDEX_FILES = (INDEX_JSONL, INDEX_CSV)
 SIDECAR_META = "sidecar"  # journal meta key: "1" when output.sidecar asked for sidecars
 BUCKET_META = "bucket"  # journal meta key: the bucket URL the images went to, if any
+PUBLIC_URL_META = "public_url"  # journal meta key: output.public_url, if the manifest gave one
+EXTRA_COLUMNS = ("size", "url")  # after INDEX_COLUMNS, before the row's fields
 ROW_PREFIX = "row."  # index.csv names a row's fields row.<name>, apart from its own columns
 
 
 def entries(journal: Journal) -> Iterator[dict[str, Any]]:
     """Each rendered file's index entry, in job order (streamed): one per image, or with
     output.sizes one per derived file, its `size` saying which ("original", "400", ...)."""
-    bucket = journal.meta(BUCKET_META)
+    base = _url_base(journal)
     for values in index_rows(journal):
         entry = dict(zip(COLUMNS, values[:-2], strict=True))
         entry["size"] = ORIGINAL_SIZE
         entry["row"] = json.loads(values[-1]) if values[-1] else {}
         files = variants.load(values[-2])
         for each in [{**entry, **asdict(file)} for file in files] or [entry]:
-            if bucket:  # the object's URL; `path` stays its key under the bucket URL
-                each["url"] = f"{bucket}/{each['path']}"
+            each["url"] = f"{base}/{each['path']}" if base else each["path"]
             yield each
+
+
+def _url_base(journal: Journal) -> str:
+    """What `url` puts before a file's `path`: output.public_url, else the bucket's URL
+    (s3://bucket/prefix), else nothing (a local file's url is its path in the run directory)."""
+    return (journal.meta(PUBLIC_URL_META) or journal.meta(BUCKET_META) or "").rstrip("/")
 
 
 def write_index(run_dir: Path, journal: Journal, *, sidecar: bool | None = None) -> int:
@@ -56,12 +63,13 @@ def write_index(run_dir: Path, journal: Journal, *, sidecar: bool | None = None)
         csv_part.open("w", newline="", encoding="utf-8") as table,
     ):
         writer = csv.writer(table)
-        writer.writerow((*COLUMNS, "size", *(ROW_PREFIX + key for key in row_keys)))
+        header = (*COLUMNS, *EXTRA_COLUMNS)
+        writer.writerow((*header, *(ROW_PREFIX + key for key in row_keys)))
         for entry in entries(journal):
             line = json.dumps(entry, ensure_ascii=False)
             jsonl.write(line + "\n")
             row = entry["row"]
-            cells = (*(entry[c] for c in (*COLUMNS, "size")), *(row.get(k, "") for k in row_keys))
+            cells = (*(entry[c] for c in header), *(row.get(k, "") for k in row_keys))
             writer.writerow(cells)
             if sidecar:
                 _write_sidecar(run_dir, entry, line)

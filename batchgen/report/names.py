@@ -15,7 +15,7 @@ THUMBS_DIR: Final = "thumbs"  # the gallery's thumbnails, made once
 # loaded by the browser only when scrolled to. `batchgen report` makes them all.
 RUN_THUMBNAILS: Final = 48
 
-Phase = Literal["wait", "request", "download", "end_to_end", "ttfb", "body", "queue"]
+Phase = Literal["wait", "request", "download", "end_to_end", "ttfb", "body", "queue", "process"]
 # report.json's order; the journal's tasks table holds each phase in its own column. `queue`
 # is `wait` under the name the report uses (waiting for a slot or the rate limit): read once.
 PHASES: Final[dict[Phase, str]] = {
@@ -25,13 +25,15 @@ PHASES: Final[dict[Phase, str]] = {
     "end_to_end": "total_s",
     "ttfb": "ttfb_s",  # within request: to the answer's headers
     "body": "body_s",  # within request: the answer's body read and parsed
+    "process": "process_s",  # output.format/sizes: decode, resize, encode (not in download)
 }
 # Columns newer than schema 1: a task without a value (an older journal) is left out of them.
-MEASURED_PHASES: Final[frozenset[Phase]] = frozenset({"ttfb", "body"})
+# process: only tasks whose images were converted have one.
+MEASURED_PHASES: Final[frozenset[Phase]] = frozenset({"ttfb", "body", "process"})
 HEADLINE_PHASE: Final[Phase] = "request"  # the service time: what a benchmark compares
 # the order people read them in (tables, comparisons): the headline, its parts, then the rest
 SHOWN_PHASES: Final[tuple[Phase, ...]] = (
-    "request", "ttfb", "body", "queue", "download", "end_to_end",
+    "request", "ttfb", "body", "queue", "download", "process", "end_to_end",
 )  # fmt: skip
 COST_FLAG_KIND = "cost_flag"  # errors-table rows flagging a cost (not a failed attempt)
 MODEL_STOPPED_KIND = "model_stopped"  # the breaker stopped a model: one errors row says why

@@ -42,7 +42,7 @@ EXAMPLE_SCAN_ROWS = 10_000  # enough to find a few distinct messages; bounded fo
 CSV_COLUMNS = (
     "id", "ordinal", "status", "model", "model_used", "aspect_ratio", "seed", "num_images",
     "image_count", "prompt", "attempts", "wait_s", "request_s", "download_s", "total_s",
-    "cost_usd", "error_kind", "error_message", "row_id",
+    "cost_usd", "error_kind", "error_message", "row_id", "process_s",
 )  # fmt: skip
 
 
@@ -235,9 +235,12 @@ def _samples(journal: Journal, kind: str) -> tuple[ErrorExample, ...]:
 
 
 def task_rows(journal: Journal) -> Iterator[tuple[object, ...]]:
-    """tasks.csv's rows in job order: CSV_COLUMNS, then the task's files joined by ';'."""
+    """tasks.csv's rows in job order: CSV_COLUMNS, then the task's files joined by ';'. A
+    column an older journal lacks (read-only: not migrated) reads empty."""
+    present = columns(journal, "tasks")
+    cells = ", ".join(f"t.{c}" if c in present else "NULL" for c in CSV_COLUMNS)
     yield from journal.iter_query(
-        f"SELECT {', '.join('t.' + c for c in CSV_COLUMNS)},"
+        f"SELECT {cells},"
         " (SELECT GROUP_CONCAT(path, ';') FROM images i WHERE i.task_id = t.id)"
         " FROM tasks t ORDER BY t.ordinal"
     )

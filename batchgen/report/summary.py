@@ -52,7 +52,8 @@ NO_LATENCY = Latency(0, None, None, None, None, None, None)
 class PhaseLatency:
     """Latency per phase of a task: the request (the headline: time to the answer's headers,
     `ttfb`, then its `body` read and parsed), waiting for a slot or the rate limit (`queue`,
-    stored as `wait`), the download, all of it."""
+    stored as `wait`), the download, converting the images (`process`: output.format and
+    sizes), all of it."""
 
     wait: Latency
     request: Latency
@@ -60,6 +61,7 @@ class PhaseLatency:
     end_to_end: Latency
     ttfb: Latency = NO_LATENCY
     body: Latency = NO_LATENCY
+    process: Latency = NO_LATENCY  # output.format/sizes; count 0 when nothing was converted
 
     @property
     def queue(self) -> Latency:
@@ -79,6 +81,7 @@ class PhaseLatency:
             "queue": self.queue.to_json(),
             "ttfb": self.ttfb.to_json(),
             "body": self.body.to_json(),
+            "process": self.process.to_json(),
             "headline": HEADLINE_PHASE,
         }
 

@@ -223,6 +223,7 @@ class BatchRunner:
         try:
             await self._saver.save_all(task, model, line.generation.images, saved, resuming=True)
         except BatchgenError as exc:
+            self._saver.clock.take(task.id)  # a failed task has no timing to keep
             self._fail(task, model, exc)
             return 0.0
         cost = pricing.cost_usd(
@@ -232,7 +233,9 @@ class BatchRunner:
             kind=self._client.api,
             resolution=self._settings.resolution,
         ) * (pricing.batch_factor(self._client.api) or 1.0)
-        timing = Timing(download_s=time.monotonic() - started, total_s=turnaround)
+        process = self._saver.clock.take(task.id)
+        saving = time.monotonic() - started - (process or 0.0)
+        timing = Timing(download_s=saving, total_s=turnaround, process_s=process)
         now = self._clock()
         outcome = Outcome(
             task, "done", 1, timing, cost, model, tuple(saved), started_at=now, finished_at=now

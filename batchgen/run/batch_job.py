@@ -53,7 +53,9 @@ async def render_batch(
             provider=provider,
             sink=sink,
             log=log,
-            settings=SaveSettings(name=manifest.name, filename=manifest.output.filename),
+            settings=SaveSettings(  # output.format/sizes apply to batch results too
+                name=manifest.name, filename=manifest.output.filename, output=manifest.output
+            ),
             policy=RetryPolicy(max_attempts=manifest.limits.max_attempts),
         )
         runner = BatchRunner(

@@ -27,7 +27,7 @@ from batchgen.providers import open_provider
 from batchgen.providers.base import Provider, QueueBook
 from batchgen.providers.notify import RunEnd, event_of, notify
 from batchgen.report.files import write_reports
-from batchgen.report.index import BUCKET_META, SIDECAR_META
+from batchgen.report.index import BUCKET_META, PUBLIC_URL_META, SIDECAR_META
 from batchgen.report.read import done_by_model, job_spend_usd
 from batchgen.report.summary import Summary
 from batchgen.retry import RetryPolicy
@@ -195,6 +195,7 @@ async def run_job(
         if not bucket:  # a bucket's objects are looked up as needed, not dropped here
             journal.drop_missing_images(run_dir)
         journal.set_meta(SIDECAR_META, "1" if manifest.output.sidecar else "0")
+        journal.set_meta(PUBLIC_URL_META, manifest.output.public_url or "")
         log = RunLog.begin(
             journal, name=manifest.name, planned=count_tasks(manifest), observer=observer
         )

@@ -60,8 +60,18 @@ class _Tally:
     download_s: float = 0.0
     ttfb_s: float | None = None  # of the last request, as the provider measured it
     body_s: float | None = None
+    process_s: float | None = None  # converting images (output.format/sizes); None: none
     cost_usd: float = 0.0
     images: list[SavedImage] = field(default_factory=list)
+
+    def saved_since(self, started: float, process_s: float | None) -> None:
+        """Time since `started` saving images: the conversion part is `process`, the rest
+        `download`."""
+        elapsed = time.monotonic() - started
+        if process_s is not None:
+            self.process_s = (self.process_s or 0.0) + process_s
+            elapsed -= process_s
+        self.download_s += max(elapsed, 0.0)
 
 
 class Renderer:
@@ -177,7 +187,7 @@ class Renderer:
             tally.images.clear()
             return None  # the links have expired: render again
         finally:
-            tally.download_s += time.monotonic() - started
+            tally.saved_since(started, self._saver.clock.take(task.id))
         return _outcome(task, tally, pending.model, None)
 
     async def _finish(
@@ -190,7 +200,7 @@ class Renderer:
         except DownloadError as exc:
             return _outcome(task, tally, model, _kept(exc, generation.images))
         finally:
-            tally.download_s += time.monotonic() - started
+            tally.saved_since(started, self._saver.clock.take(task.id))
         return _outcome(task, tally, model, None)
 
     def _chain_of(self, model: str) -> list[str]:
@@ -365,6 +375,7 @@ def _outcome(
             total_s=time.monotonic() - tally.started,
             ttfb_s=tally.ttfb_s,
             body_s=tally.body_s,
+            process_s=tally.process_s,
         ),
         cost_usd=tally.cost_usd,
         model_used=model_used,

@@ -16,7 +16,7 @@ from batchgen.models import ORIGINAL_SIZE, ImageRef, OutputConfig, SavedImage, T
 from batchgen.providers.base import Provider
 from batchgen.retry import Retry, RetryPolicy, decide
 from batchgen.run.runlog import RunLog
-from batchgen.run.variants import save_variants
+from batchgen.run.variants import ProcessClock, save_variants
 from batchgen.store.derive import Deriver, size_template
 from batchgen.store.sink import IMAGES_DIR, Sink
 
@@ -49,6 +49,7 @@ class ImageSaver:
         self._rand = rand
         output = settings.output
         self._deriver = Deriver(output) if output is not None and output.derives else None
+        self.clock = ProcessClock()  # the `process` phase: see run/variants.py
 
     async def save_all(
         self,
@@ -101,6 +102,7 @@ class ImageSaver:
                 sink=self._sink,
                 log=self._log,
                 path_for=lambda size, ext: self._path(task, ref.index, ext, size),
+                clock=self.clock,
             )
         try:
             await self._log.image_saved(task, staged.image)  # durable before the rename

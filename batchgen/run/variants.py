@@ -3,6 +3,7 @@ row naming all of them made durable, then the files renamed into place (the firs
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 
 from batchgen.models import SavedImage, Task, Variant
@@ -13,6 +14,21 @@ from batchgen.store.sink import Sink, Staged
 PathFor = Callable[[str, str], str]  # (size label, ext) -> path under the run directory
 
 
+class ProcessClock:
+    """Seconds each task's images spent being converted (decoded, resized, encoded, a wait for
+    an encoder included), until its renderer takes them for the report's `process` phase."""
+
+    def __init__(self) -> None:
+        self._seconds: dict[str, float] = {}
+
+    def add(self, task_id: str, seconds: float) -> None:
+        self._seconds[task_id] = self._seconds.get(task_id, 0.0) + seconds
+
+    def take(self, task_id: str) -> float | None:
+        """The seconds added for the task since the last take; None: nothing was converted."""
+        return self._seconds.pop(task_id, None)
+
+
 async def save_variants(
     *,
     task: Task,
@@ -21,12 +37,18 @@ async def save_variants(
     sink: Sink,
     log: RunLog,
     path_for: PathFor,
+    clock: ProcessClock | None = None,
 ) -> SavedImage:
     """Derive the files from the staged, checked `original` and place them all, journal first.
     A failure anywhere leaves no derived file and no part behind."""
     staged: list[tuple[str, Staged]] = []
     try:
-        encoded = await deriver.derive_file(original.part, original.image.mime_type)
+        started = time.monotonic()
+        try:
+            encoded = await deriver.derive_file(original.part, original.image.mime_type)
+        finally:
+            if clock is not None:
+                clock.add(task.id, time.monotonic() - started)
         for item in encoded:
             staged.append((item.size, await _stage(item, original, sink, task, path_for)))  # noqa: PERF401 - one by one: a failure discards those staged so far
         image = _record(staged)

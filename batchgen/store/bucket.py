@@ -99,7 +99,7 @@ class BucketSink(Sink):
                 )
         except obstore.exceptions.AlreadyExistsError:
             head = await self._head(image.path)
-            if head is not None and _same(head, image.bytes, md5):
+            if head is not None and await self._same(head, image.path, data, md5):
                 return  # an earlier run's upload of these very bytes
             result = await self._overwrite(image.path, data)
         except TimeoutError as exc:
@@ -115,6 +115,22 @@ class BucketSink(Sink):
 
         try:  # a different object from an older attempt at this task: replaced whole
             return await obstore.put_async(self._store, path, data, use_multipart=False)
+        except Exception as exc:  # noqa: BLE001 - the store's errors, classified here
+            raise classify(exc, path) from exc
+
+    async def _same(self, head: Any, path: str, data: bytes, md5: str) -> bool:
+        """Whether the object at `path` holds `data`: by its size and MD5 ETag (S3, GCS), or
+        by its bytes where the ETag is no MD5 (Azure; S3 multipart) and the size agrees."""
+        etag = str(head.get("e_tag") or "").strip('"')
+        if head.get("size") != len(data):
+            return False
+        if len(etag) == 32 and "-" not in etag:
+            return etag == md5
+        import obstore  # noqa: PLC0415 - see _put_once
+
+        try:
+            found = await obstore.get_async(self._store, path)
+            return bytes(await found.bytes_async()) == data
         except Exception as exc:  # noqa: BLE001 - the store's errors, classified here
             raise classify(exc, path) from exc
 
@@ -143,11 +159,6 @@ def _thumbnail(data: bytes, thumb: Path) -> None:
         os.replace(part, thumb)
     except (OSError, ValueError, Image.DecompressionBombError):
         part.unlink(missing_ok=True)
-
-
-def _same(head: Any, size: int, md5: str) -> bool:
-    etag = str(head.get("e_tag") or "").strip('"')
-    return bool(head.get("size") == size and (etag == md5 or "-" in etag or len(etag) != 32))
 
 
 def classify(exc: Exception, path: str) -> BatchgenErrorLike:

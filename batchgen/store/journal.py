@@ -245,7 +245,7 @@ class Journal:
                 timing.total_s, outcome.cost_usd, outcome.error_kind, outcome.error_message,
                 outcome.started_at, outcome.finished_at, task.row_id,
                 json.dumps(dict(task.row), ensure_ascii=False) if task.row else None,
-                timing.ttfb_s, timing.body_s,
+                timing.ttfb_s, timing.body_s, timing.process_s,
             ))  # fmt: skip
         if keep_generation:
             self._write("UPDATE generations SET cost_usd = 0 WHERE task_id = ?", (task.id,))

@@ -49,16 +49,18 @@ ADDED_COLUMNS = (
     ("tasks", "body_s", "REAL"),
     ("runs", "settings", "TEXT"),  # JSON: provider, base URL, models, limits, version, digest
     ("images", "variants", "TEXT"),  # output.format/sizes: every file made (store/variants.py)
+    ("tasks", "process_s", "REAL"),  # output.format/sizes: decode, resize, encode (NULL: none)
 )
 TASK_COLUMNS = (
     "id, ordinal, run_id, status, model, model_used, aspect_ratio, prompt, seed, num_images,"
     " image_count, attempts, wait_s, request_s, download_s, total_s, cost_usd, error_kind,"
-    " error_message, started_at, finished_at, row_id, row, ttfb_s, body_s"
+    " error_message, started_at, finished_at, row_id, row, ttfb_s, body_s,"
+    " process_s"
 )
 # A task rendered again (it failed before) keeps what every earlier attempt cost.
 UPSERT_TASK = f"""
 INSERT INTO tasks ({TASK_COLUMNS})
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET row_id = excluded.row_id, row = excluded.row,
     ordinal = excluded.ordinal, run_id = excluded.run_id, status = excluded.status,
     model_used = excluded.model_used, image_count = excluded.image_count,
@@ -67,7 +69,7 @@ ON CONFLICT (id) DO UPDATE SET row_id = excluded.row_id, row = excluded.row,
     total_s = excluded.total_s, cost_usd = tasks.cost_usd + excluded.cost_usd,
     error_kind = excluded.error_kind, error_message = excluded.error_message,
     started_at = excluded.started_at, finished_at = excluded.finished_at,
-    ttfb_s = excluded.ttfb_s, body_s = excluded.body_s
+    ttfb_s = excluded.ttfb_s, body_s = excluded.body_s, process_s = excluded.process_s
 """
 
 
