@@ -337,8 +337,9 @@ def _is_overload(error: ProviderError) -> bool:
 
 def _gone(error: DownloadError) -> bool:
     """Images that cannot be fetched again: refused for good (an expired link, lost bytes),
-    or a host that no longer listens (the built-in emulator ends with its run; a CDN that is
-    down answers 5xx or times out, it does not refuse connections)."""
+    or a host that no longer listens (a CDN that is down answers 5xx or times out, it does not
+    refuse connections; the links of a killed run's built-in emulator, whose port died with
+    it, are served by this run's: providers.open_provider)."""
     refused = getattr(error.__cause__, "errno", None) == errno.ECONNREFUSED
     return not error.retryable or refused
 
