@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from batchgen.cli import main
+from batchgen.emulator.app import file_link_here
 from tests import test_bucket
 from tests.helpers import FAST, journal_rows, write_manifest
 from tests.paid_requests import paid_requests, request_of
@@ -113,3 +114,18 @@ def test_a_kill_after_paying_into_a_bucket_is_fetched_not_bought_again(
     stored = test_bucket.objects(s3)
     assert len(stored) == 2 and all(key.startswith("k/") for key in stored)
     assert_paid_once(state, list(stored.values()), request)
+
+
+def test_only_an_emulator_file_link_on_the_same_host_is_served_by_this_emulator() -> None:
+    here = "http://127.0.0.1:41000"
+    token = "1024x1024-99615-2b83ecfcb3494a8b8ae90b1f76f00e36-0-b44a87d7-n-U3R1ZGlv"
+    moved = file_link_here(f"http://127.0.0.1:39999/files/{token}.png?x=1", here)
+    assert moved == f"{here}/files/{token}.png?x=1"
+    for kept in (
+        f"http://127.0.0.1:41000/files/{token}.png",  # this emulator's own
+        f"https://cdn.example.com/files/{token}.png",  # another host
+        f"https://127.0.0.1:39999/files/{token}.png",  # another scheme
+        "http://127.0.0.1:39999/v1/images/generations",  # not a file
+        f"http://127.0.0.1:39999/files/{token}.png/more",
+    ):
+        assert file_link_here(kept, here) == kept
