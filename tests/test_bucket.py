@@ -1,5 +1,6 @@
 """Runs into an S3 bucket served by moto on loopback: objects whole and verified, the state kept
-local (--state), reruns that upload nothing twice, storage faults retried within bounds."""
+local (--state), reruns that upload nothing twice and buy nothing twice (after a SIGKILL too,
+on the built-in emulator whose links die with the run), storage faults retried within bounds."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ from click.testing import CliRunner
 
 from batchgen.cli import main
 from tests.helpers import FAST, journal_rows, write_manifest
+from tests.paid_requests import paid_requests, request_of
 from tests.s3_proxy import FaultyProxy
 
 moto_server = pytest.importorskip("moto.server")
@@ -59,12 +63,12 @@ def s3(s3_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
     client.delete_bucket(Bucket=BUCKET)
 
 
-def job(output: str, count: int = 3) -> str:
+def job(output: str, count: int = 3, provider: str = EMULATOR) -> str:
     values = ", ".join(f"item{i}" for i in range(count))
     return f"""
         version: 1
         name: shop
-        provider: {EMULATOR}
+        provider: {provider}
         models: [{FAST}]
         num_images: 2
         prompts:
@@ -141,20 +145,45 @@ def test_refused_uploads_are_retried_and_every_object_lands_once(
         assert hashlib.sha256(stored[f"f/{entry['path']}"]).hexdigest() == entry["sha256"]
 
 
+@contextmanager
+def emulator_of(which: str) -> Iterator[tuple[str, str | None]]:
+    """The provider line, and where the emulator's counters are read (None: the built-in
+    emulator, which lives and dies in the run's process)."""
+    if which == "built-in":
+        yield EMULATOR, None
+        return
+    server = subprocess.Popen(
+        [sys.executable, "-m", "batchgen", "emulator", "--port", "0", "--time-scale", "0",
+         "--image-bytes", "small", "--count-prompts"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().split(" on ")[1].split()[0]
+        yield f'{{kind: emulator, base_url: "{url}"}}', url
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=30)
+
+
+def served(url: str) -> dict[str, int]:
+    """Answers the (external) emulator gave, by prompt."""
+    with urllib.request.urlopen(f"{url}/_emulator/stats", timeout=10) as response:
+        return dict(json.load(response)["prompts_served"])
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-@pytest.mark.xfail(
-    strict=False,
-    reason="open (issue 14): one clean-clone CI run saw 18 keys written again after one kill, "
-    "against 12 objects landed; the extra uploads held new images, i.e. requests made again",
-)
+@pytest.mark.parametrize("which", ["built-in", "external"])
 def test_sigkill_during_uploads_then_a_rerun_uploads_only_what_is_missing(
-    s3: Any, s3_url: str, tmp_path: Path
+    s3: Any, s3_url: str, tmp_path: Path, which: str
 ) -> None:
-    manifest = write_manifest(tmp_path, job('{dir: "s3://shop/k"}', count=30))
-    state = tmp_path / "state"
-    command = [sys.executable, "-m", "batchgen", "run", str(manifest), "--state", str(state)]
-    with FaultyProxy(s3_url) as proxy:
+    with emulator_of(which) as (provider, stats), FaultyProxy(s3_url) as proxy:
+        manifest = write_manifest(
+            tmp_path, job('{dir: "s3://shop/k"}', count=30, provider=provider)
+        )
+        state = tmp_path / "state"
+        command = [sys.executable, "-m", "batchgen", "run", str(manifest), "--state", str(state)]
         env = {**os.environ, "AWS_ENDPOINT_URL": proxy.url, "PYTHONUNBUFFERED": "1"}
         run = subprocess.Popen(
             command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -172,14 +201,27 @@ def test_sigkill_during_uploads_then_a_rerun_uploads_only_what_is_missing(
         for key, data in objects(s3).items():
             assert key in known
             assert (len(data), hashlib.sha256(data).hexdigest()) == known[key]
+        paid = paid_requests(state)  # what the killed run had paid for: never bought again
+        done = {row[0] for row in journal_rows(state, "SELECT id FROM tasks WHERE status = 'done'")}
+        assert paid or done, "the kill landed after answers were paid for"
         final = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, timeout=200)
         assert final.returncode == 0, final.stderr.decode()[-2000:]
+        answers = served(stats) if stats is not None else None
     stored = objects(s3)
     assert len(stored) == 60
-    # no bytes uploaded twice; a key written again holds a new image: inline (base64) images
-    # die with the process, so their request is made again (run/render.py's resume)
-    assert set(proxy.bodies.values()) == {1}
-    assert sum(proxy.stored.values()) - 60 <= landed
+    # each object was written once: none uploaded again, and no image was bought again
+    # (a task bought again would write its keys again, with new images)
+    assert set(proxy.stored.values()) == {1}
+    drawn: dict[str, set[str]] = {}  # task -> the emulator requests its objects came from
+    for task_id, path in journal_rows(state, "SELECT task_id, path FROM images"):
+        drawn.setdefault(task_id, set()).add(request_of(stored[f"k/{path}"])[0])
+    assert len(drawn) == 30 and all(len(requests) == 1 for requests in drawn.values())
+    assert all(drawn[task_id] == requests for task_id, requests in paid.items())
+    if answers is not None:  # the emulator outlived the kill: count its answers by prompt
+        prompt_of = dict(journal_rows(state, "SELECT id, prompt FROM tasks"))
+        assert all(answers[prompt_of[task_id]] == 1 for task_id in paid.keys() | done)
+        # only an answer the killed run had not yet recorded as paid may be bought again
+        assert sum(answers.values()) - 30 <= 30 - len(paid.keys() | done)
     entries = index(state)
     assert {f"k/{e['path']}" for e in entries} == set(stored)
     for entry in entries:

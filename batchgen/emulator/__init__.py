@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from batchgen.emulator.app import EmulatorStats, create_app, stats_of
+from batchgen.emulator.app import EmulatorStats, create_app, file_link_here, stats_of
 from batchgen.emulator.config import EmulatorConfig
 from batchgen.emulator.faults import FaultSpec, parse_faults
 
@@ -43,6 +43,11 @@ class Emulator:
     base_url: str
     stats: EmulatorStats
     app: web.Application
+
+    def file_link(self, url: str) -> str:
+        """An image link as this emulator serves it: a file link an earlier emulator on this
+        host gave (a killed run's) is served here (app.file_link_here)."""
+        return file_link_here(url, self.base_url)
 
 
 @asynccontextmanager

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -24,9 +26,10 @@ from batchgen.emulator.faults import NoResponse, drop_connection, error_response
 from batchgen.emulator.profiles import ASPECT_SIZES
 from batchgen.emulator.state import STATE, EmulatorStats, State
 
-__all__ = ["EmulatorStats", "create_app", "stats_of"]
+__all__ = ["EmulatorStats", "create_app", "file_link_here", "stats_of"]
 
 FILES_PATH = "/files/{token}.png"
+_FILE_LINK = re.compile(r"/files/[^/]+\.png")
 STATS_PATH = "/_emulator/stats"
 LIMITS_PATH = "/_emulator/limits"  # PUT {"max_concurrency": n | null}: capacity changes live
 # PUT {"status": 503 | 410 | ... | null}: every file download answers that status until it is
@@ -67,6 +70,19 @@ async def _cancel_generations(app: web.Application) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def file_link_here(url: str, base_url: str) -> str:
+    """`url` as the emulator at `base_url` serves it, when it is a file link another emulator
+    on the same host gave (a killed run's built-in emulator: its port died with it); any other
+    link as it is. A file is rebuilt from the token in its link, so every emulator serves the
+    same bytes for it: a paid answer's images are fetched again, never bought again."""
+    link, here = urlsplit(url), urlsplit(base_url)
+    if (link.scheme, link.hostname) != (here.scheme, here.hostname):
+        return url
+    if not _FILE_LINK.fullmatch(link.path):
+        return url
+    return urlunsplit((here.scheme, here.netloc, link.path, link.query, ""))
 
 
 def stats_of(app: web.Application) -> EmulatorStats:

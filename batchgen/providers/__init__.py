@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
@@ -15,7 +15,7 @@ from batchgen.models import Manifest
 from batchgen.providers import aimlapi, fal, gemini, openai
 from batchgen.providers.base import Provider
 from batchgen.providers.hosts import HostGuard
-from batchgen.providers.http import new_session
+from batchgen.providers.http import HttpProvider, new_session
 
 __all__ = ["KINDS", "Provider", "ProviderKind", "open_provider"]
 
@@ -51,10 +51,12 @@ async def open_provider(manifest: Manifest) -> AsyncIterator[Provider]:
     config = manifest.provider
     kind = KINDS[config.api]
     key: str | None
+    relink: Callable[[str], str] | None = None
     async with AsyncExitStack() as stack:
         if config.kind == "emulator":
             if config.base_url is None:
-                root, key = await stack.enter_async_context(_in_process_emulator(manifest))
+                built_in = _in_process_emulator(manifest)
+                root, key, relink = await stack.enter_async_context(built_in)
             else:
                 root, key = config.base_url, _api_key(manifest)
             base_url = root.rstrip("/") + kind.emulator_path
@@ -64,6 +66,8 @@ async def open_provider(manifest: Manifest) -> AsyncIterator[Provider]:
         session = new_session(request_timeout_s=manifest.limits.request_timeout_s, guard=guard)
         provider = _make(kind, session, base_url, key, manifest)
         stack.push_async_callback(provider.aclose)
+        if relink is not None:  # a killed run's emulator links: fetched, never bought again
+            provider.fetch_links_through(relink)
         yield provider
 
 
@@ -73,7 +77,7 @@ def _make(
     base_url: str,
     key: str | None,
     manifest: Manifest,
-) -> Provider:
+) -> HttpProvider:
     if kind.make is openai.OpenAIProvider:  # GPT image models can send JPEG/WebP themselves
         file_format = openai.FileFormat.wanted(manifest.output)
         return openai.OpenAIProvider(
@@ -103,7 +107,10 @@ def _api_key(manifest: Manifest) -> str | None:
 
 
 @asynccontextmanager
-async def _in_process_emulator(manifest: Manifest) -> AsyncIterator[tuple[str, str]]:
+async def _in_process_emulator(
+    manifest: Manifest,
+) -> AsyncIterator[tuple[str, str, Callable[[str], str]]]:
+    """The built-in emulator: its base URL, its key, and how it serves an earlier one's links."""
     from batchgen.emulator import EmulatorConfig, parse_faults, running_emulator
 
     options = dict(manifest.provider.options)
@@ -117,4 +124,4 @@ async def _in_process_emulator(manifest: Manifest) -> AsyncIterator[tuple[str, s
     except (TypeError, ValueError) as exc:
         raise ManifestError([f"{manifest.source or 'manifest'}: provider: {exc}"]) from exc
     async with running_emulator(emulator_config) as emulator:
-        yield emulator.base_url, key
+        yield emulator.base_url, key, emulator.file_link

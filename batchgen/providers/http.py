@@ -251,6 +251,7 @@ class HttpProvider(Provider):
         self._session = session
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
+        self._relink: Callable[[str], str] | None = None  # see fetch_links_through
         remember(api_key)  # from here on, no message batchgen keeps can carry it
 
     def __repr__(self) -> str:
@@ -270,9 +271,16 @@ class HttpProvider(Provider):
     def api_key(self) -> str | None:
         return self._api_key
 
+    def fetch_links_through(self, relink: Callable[[str], str]) -> None:
+        """Fetch each image link as `relink` gives it: the built-in emulator serves the links
+        a killed run's emulator gave (their port died with that process), so a rerun fetches
+        the images paid for instead of buying them again (providers.open_provider)."""
+        self._relink = relink
+
     def fetch(self, ref: ImageRef) -> AbstractAsyncContextManager[Download]:
         assert ref.url is not None
-        return fetch_image(self._session, ref.url)
+        url = ref.url if self._relink is None else self._relink(ref.url)
+        return fetch_image(self._session, url)
 
     async def aclose(self) -> None:
         await self._session.close()

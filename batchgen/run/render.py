@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -347,11 +346,11 @@ def _is_overload(error: ProviderError) -> bool:
 
 
 def _gone(error: DownloadError) -> bool:
-    """Images that cannot be fetched again: refused for good (an expired link, lost bytes),
-    or a host that no longer listens (the built-in emulator ends with its run; a CDN that is
-    down answers 5xx or times out, it does not refuse connections)."""
-    refused = getattr(error.__cause__, "errno", None) == errno.ECONNREFUSED
-    return not error.retryable or refused
+    """Images that cannot be fetched again: refused for good (an expired link, lost bytes).
+    A host that does not answer or refuses connections may be back for the next run, so the
+    generation is kept (the links of a killed run's built-in emulator, whose port died with
+    it, are served by this run's: providers.open_provider)."""
+    return not error.retryable
 
 
 def _kept(error: DownloadError, refs: Sequence[ImageRef]) -> DownloadError:
