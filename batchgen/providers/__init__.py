@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import aiohttp
@@ -17,7 +17,7 @@ from batchgen.providers.base import Provider
 from batchgen.providers.hosts import HostGuard
 from batchgen.providers.http import new_session
 
-__all__ = ["KINDS", "Provider", "ProviderKind", "open_provider"]
+__all__ = ["KINDS", "Provider", "ProviderKind", "open_provider", "serve_emulator"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +91,12 @@ def _api_key(manifest: Manifest) -> str | None:
             f"{either} is not set; export it with your {config.kind} API key"
         ]
     )
+
+
+def serve_emulator(manifest: Manifest) -> AbstractAsyncContextManager[tuple[str, str]]:
+    """The built-in emulator alone, as (root URL, key), for workers in other processes that
+    reach it by base_url (batchgen/cluster); the key is the one api_key_env names, if set."""
+    return _in_process_emulator(manifest)
 
 
 @asynccontextmanager
