@@ -50,22 +50,21 @@ def address_of(executor: str) -> str | None:
 @contextmanager
 def ray_session(address: str | None, *, num_cpus: int | None = None) -> Iterator[ModuleType]:
     """A Ray session for the run: one that is already up (a test's, a notebook's) is used and
-    left running; else an existing cluster is joined, or a local one started on loopback with
-    no dashboard, and shut down at the end."""
+    left running; else an existing cluster is joined, or a local one started with no
+    dashboard, and shut down at the end."""
     ray = import_ray()
     if ray.is_initialized():
         yield ray
         return
-    quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+    # ERROR: Ray's start-up notes (token authentication on, a local instance started) would
+    # be every run's first lines
+    quiet: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
     if address is None:
+        # Ray maps a loopback node address to the machine's own and listens on every interface
+        # (2.60); what guards a local instance is its token authentication (on by default for
+        # local instances since 2.59), so no dashboard or Ray Client server is started either.
         cpus = max(os.cpu_count() or 1, num_cpus or 0)
-        ray.init(
-            num_cpus=cpus,
-            include_dashboard=False,
-            namespace=NAMESPACE,
-            _node_ip_address="127.0.0.1",
-            **quiet,
-        )
+        ray.init(num_cpus=cpus, include_dashboard=False, namespace=NAMESPACE, **quiet)
     else:
         ray.init(address=address, namespace=NAMESPACE, **quiet)
     try:

@@ -17,6 +17,7 @@ from batchgen.run.budget import Budget
 from batchgen.run.limits import Limiter, Permit
 
 RESERVE_POLL_S = 0.05  # a reservation that must wait for requests in flight asks again after
+REFILL_PAUSE_S = 0.01  # a lease that gave nothing usable (a slow round trip) is asked again after
 
 
 class GateClient(Protocol):
@@ -85,7 +86,8 @@ class TokenPool:
                     if token is None:
                         await self._refill()
                         token = self._next()
-                if token is None:
+                if token is None:  # the answer came too late to prove any token valid
+                    await anyio.sleep(REFILL_PAUSE_S)
                     continue
                 not_before, not_after = token
                 if (wait := not_before - self._clock()) > 0:
