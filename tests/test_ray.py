@@ -10,6 +10,9 @@ import hashlib
 import logging
 import os
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -230,3 +233,37 @@ def test_a_worker_killed_mid_chunk_costs_at_most_its_requests_in_flight(
     # the dead worker's share of the slots: what it could have had in flight, unrecorded
     assert paid_twice <= concurrency // WORKERS, stats.prompts_served
     assert stats.generation_requests == 400 + paid_twice
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_the_driver_killed_the_rerun_resumes_from_the_journal_and_the_bucket(
+    bucket: Any, serve: Any, tmp_path: Path
+) -> None:
+    base_url, stats = serve(time_scale=0.05, count_prompts=True)
+    concurrency, count = 8, 300
+    path = job(tmp_path, base_url, count, f"limits: {{concurrency: {concurrency}}}")
+    command = [sys.executable, "-m", "batchgen", "run", str(path), "--state", "state", "-q"]
+    command += ["--executor", "ray", "--workers", str(WORKERS)]
+    driver = subprocess.Popen(command, cwd=tmp_path)  # its own Ray, started for the run
+    journal = tmp_path / "state" / "journal.sqlite"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and driver.poll() is None:
+        if journal.is_file() and done(tmp_path / "state") >= 60:
+            break
+        time.sleep(0.2)
+    assert driver.poll() is None, "the run ended before it could be killed"
+    driver.send_signal(signal.SIGKILL)
+    driver.wait(timeout=60)
+    assert 0 < done(tmp_path / "state") < count
+    again = subprocess.run(command, cwd=tmp_path, timeout=240, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert done(tmp_path / "state") == count
+    check_whole(bucket, tmp_path / "state", count, read_every=5)
+    paid_twice = sum(n - 1 for n in stats.prompts_served.values() if n > 1)
+    assert paid_twice <= concurrency, stats.prompts_served  # at most what was in flight
+
+
+def done(state: Path) -> int:
+    rows = journal_rows(state, "SELECT COUNT(*) FROM tasks WHERE status = 'done'")
+    return int(rows[0][0])
