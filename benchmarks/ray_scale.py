@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import statistics
 import subprocess
 import time
@@ -45,10 +46,10 @@ def run_once(config: str, manifest_path: Path) -> JobResult:
 
 def setting(
     name: str, tasks: int, emulator_args: list[str], limits: str, extra: str
-) -> Callable[[str], float]:
+) -> Callable[[str], tuple[float, float]]:
     """A function running one configuration of the setting, giving its images/s."""
 
-    def measure(config: str) -> float:
+    def measure(config: str) -> tuple[float, float]:
         with emulator_process(*emulator_args) as url:
             text = manifest_text(base_url=url, count=tasks, limits=limits, extra=extra)
             path = write_manifest(WORK / name, text)
@@ -60,9 +61,17 @@ def setting(
             check_files(WORK / "out" / "images", expected)
         elif sum(1 for _ in (WORK / "out" / "images").rglob("*.webp")) != expected:
             raise SystemExit(f"BROKEN RUN: {name} {config}: not {expected} WebP files")
-        return tasks / job.result.wall_s
+        return tasks / job.result.wall_s, tasks / busy_s(WORK / "out")
 
     return measure
+
+
+def busy_s(run_dir: Path) -> float:
+    """From the first task's start to the last one's end: the run without its start-up (the
+    Ray workers' start, the emulator's first answer)."""
+    with sqlite3.connect(run_dir / "journal.sqlite") as conn:
+        first, last = conn.execute("SELECT MIN(started_at), MAX(finished_at) FROM tasks").fetchone()
+    return float(last - first)
 
 
 def main() -> None:
@@ -99,28 +108,32 @@ def main() -> None:
             "",
         ),
     }
-    rates: dict[tuple[str, str], list[float]] = {}
-    ratios: dict[tuple[str, str], list[float]] = {}
+    rates: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    ratios: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for round_no in range(args.rounds):
         for name, measure in settings.items():
-            single = None
+            single = (1.0, 1.0)
             for config in CONFIGS:
-                rate = measure(config)
-                single = rate if config == "single" else single
-                rates.setdefault((name, config), []).append(rate)
-                assert single is not None
-                ratios.setdefault((name, config), []).append(rate / single)
-                print(f"round {round_no + 1} {name:3} {config:6}: {rate:6.2f} images/s", flush=True)
+                whole, busy = measure(config)
+                single = (whole, busy) if config == "single" else single
+                rates.setdefault((name, config), []).append((whole, busy))
+                ratios.setdefault((name, config), []).append((whole / single[0], busy / single[1]))
+                print(
+                    f"round {round_no + 1} {name:3} {config:6}: {whole:6.2f} images/s, {busy:6.2f} once started",
+                    flush=True,
+                )
     ray.shutdown()
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     print(f"\n{machine()}; Ray {ray.__version__} started in {ray_start_s:.1f} s; {load}\n")
-    print("| setting | executor | images/s (median) | x single process (median of rounds) |")
-    print("|---|---|---:|---:|")
+    print(
+        "| setting | executor | tasks/s, whole run | x single | tasks/s once started | x single |"
+    )
+    print("|---|---|---:|---:|---:|---:|")
     for (name, config), values in rates.items():
         label = "WebP 400/1200 derivatives" if name == "cpu" else f"key-bound, {KEY_RPM} rpm"
-        print(
-            f"| {label} | {config} | {statistics.median(values):.2f} | {statistics.median(ratios[(name, config)]):.2f}x |"
-        )
+        whole, busy = (statistics.median(v[i] for v in values) for i in (0, 1))
+        x_whole, x_busy = (statistics.median(r[i] for r in ratios[(name, config)]) for i in (0, 1))
+        print(f"| {label} | {config} | {whole:.2f} | {x_whole:.2f}x | {busy:.2f} | {x_busy:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from batchgen.run.job import JobResult, RunOptions, check_prices, with_overrides
 from batchgen.store.bucket import is_bucket_url
 
 CHUNKS_AHEAD = 2  # chunks queued per worker: the next starts as soon as one ends
+CLOSE_WAIT_S = 5.0  # for the workers to close their sessions before they are ended
 MAX_REPLACEMENTS_PER_WORKER = 3  # workers that keep dying stop the run
 EMULATOR_KEY_ENV = "BATCHGEN_EMULATOR_KEY"  # the run's throwaway emulator key, for local workers
 
@@ -270,6 +271,10 @@ class _Driver:
         )
 
     def _stop_workers(self) -> None:
+        """Close the workers' HTTP sessions (briefly waited for), then end every actor."""
+        closing = [worker.close.remote() for worker in self._workers]
+        if closing:
+            self._ray.wait(closing, num_returns=len(closing), timeout=CLOSE_WAIT_S)
         for actor in [*self._workers, self._gate]:
             if actor is not None:
                 self._ray.kill(actor)
