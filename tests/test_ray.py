@@ -160,7 +160,10 @@ class Watch:
     def __call__(self, result: ChunkResult, workers: Sequence[Any]) -> None:
         self.chunks += 1
         for index, worker in enumerate(workers):
-            stats = ray.get(worker.statistics.remote())
+            try:
+                stats = ray.get(worker.statistics.remote())
+            except ray.exceptions.RayActorError:
+                continue  # killed here, and the driver has not yet heard
             self.started[index] = max(self.started.get(index, 0), stats["started"])
         if self.kill_after is not None and self.chunks == self.kill_after:
             self.killed_pid = ray.get(workers[0].pid.remote())
