@@ -123,6 +123,7 @@ class _Driver:
         self._recorder = launch.start_recorder(ray)
         opened = ray.get(self._recorder.open.remote(self._manifest, self._options))
         if isinstance(opened, BatchgenError):
+            ray.kill(self._recorder)
             raise opened
         status = "aborted"
         try:

@@ -5,6 +5,7 @@ the driver's recorder for its journal."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
@@ -105,6 +106,7 @@ class Worker:
         self._budget = (
             ClusterBudget(self._gate, manifest.max_usd) if manifest.max_usd else Budget(None)
         )
+        self._scratch: Path | None = None  # a bucket's staging folder, this worker's own
         self._sink = self._open_sink()
 
     def __repr__(self) -> str:
@@ -119,7 +121,7 @@ class Worker:
         manifest = self._settings.manifest
         url = manifest.output.dir.replace("{name}", manifest.name)
         if is_bucket_url(url):
-            state = Path(tempfile.mkdtemp(prefix="batchgen-worker-"))
+            state = self._scratch = Path(tempfile.mkdtemp(prefix="batchgen-worker-"))
             sink: Sink = BucketSink(url, state, policy=RetryPolicy(wait_scale=self._wait_scale))
             sink.prepare()
             return sink
@@ -184,4 +186,8 @@ class Worker:
         }
 
     async def close(self) -> None:
+        """Close the HTTP session and drop the staging folder (a killed worker leaves it in
+        the temp folder; nothing in it is needed: every put object is whole in the bucket)."""
         await self._stack.aclose()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
