@@ -22,6 +22,7 @@ from batchgen.cli_text import (
     ending_lines,
     exit_code,
     plan_json,
+    run_on_cluster,
     sigterm_as_interrupt,
     tally,
 )
@@ -160,6 +161,8 @@ def main() -> None:
     type=click.Choice(["live", "batch"]),
     help="live requests, or the provider's batch API (half price, results within 24 h).",
 )
+@click.option("--executor", default="local", help="local, ray or ray://host:port (ray extra).")
+@click.option("--workers", type=click.IntRange(min=1), help="Ray workers (default: its cores).")
 def run_command(
     manifest: str,
     out: Path | None,
@@ -172,6 +175,8 @@ def run_command(
     as_json: bool,
     metrics_port: int | None,
     mode: str | None,
+    executor: str,
+    workers: int | None,
 ) -> None:
     """Render every task of MANIFEST that is not already on disk."""
     loaded = _load(manifest, quiet=quiet)
@@ -185,7 +190,10 @@ def run_command(
         fresh=fresh,
         handle_signals=True,
     )
-    job = _run_in_view(loaded, options, metrics_port=metrics_port, quiet=quiet)
+    if executor != "local":  # batchgen/cluster, imported (and ray with it) only then
+        job = _guard(lambda: run_on_cluster(loaded, options, executor, workers))
+    else:
+        job = _run_in_view(loaded, options, metrics_port=metrics_port, quiet=quiet)
     for warning in job.warnings:
         click.echo(f"warning: {warning}", err=True)
     _say_how_it_ended(job, quiet=quiet, as_json=as_json)
@@ -204,8 +212,7 @@ def _run_in_view(
         console=Console(stderr=True, quiet=quiet),
     )
     with view, _metrics(metrics_port, view, quiet=quiet) as observer:
-        job = _guard(lambda: run(loaded, options, observer))
-    return job
+        return _guard(lambda: run(loaded, options, observer))
 
 
 @contextmanager
@@ -380,14 +387,9 @@ def emulator_command(
 
 
 def _env_key(name: str | None) -> str | None:
-    if name is None:
-        return None
-    key = os.environ.get(name)
-    if not key:
-        raise click.BadParameter(
-            f"environment variable {name} is not set", param_hint="--api-key-env"
-        )
-    return key
+    if name is not None and not os.environ.get(name):
+        raise click.BadParameter(f"{name} is not set", param_hint="--api-key-env")
+    return None if name is None else os.environ[name]
 
 
 @main.command("schema")

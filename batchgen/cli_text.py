@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from batchgen.models import Manifest
 from batchgen.plan import Plan, PriceByMode
-from batchgen.run.job import JobResult
+from batchgen.run.job import JobResult, RunOptions
 from batchgen.run_text import json_summary, stop_line, summary_lines
 
 EXIT_OK = 0
@@ -79,3 +80,13 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def run_on_cluster(
+    manifest: Manifest, options: RunOptions, executor: str, workers: int | None
+) -> JobResult:
+    """`run --executor ray|ray://...`: the ray extra's driver (batchgen/cluster), imported only
+    here, so `batchgen --help` and a local run never load it nor ray."""
+    from batchgen.cluster.driver import ClusterOptions, run_on_ray  # noqa: PLC0415 - see above
+
+    return run_on_ray(manifest, options, ClusterOptions(executor=executor, workers=workers))

@@ -87,7 +87,7 @@ def broken(found: list[str], rule: str) -> str:
 
 def test_the_parser_sees_every_room() -> None:
     # guards the test itself: a path or parse mistake would make every rule pass vacuously
-    for room in ("manifest", "run", "store", "report", "providers", "emulator"):
+    for room in ("manifest", "run", "store", "report", "providers", "emulator", "cluster"):
         assert any(within(m, f"batchgen.{room}") for m in SOURCES), room
     assert any(i.target == "batchgen.store.journal" for i in IMPORTS)
 
@@ -349,3 +349,32 @@ def test_rooms_import_only_downstream() -> None:
         "manifest/ imports no run/ store/ report/ providers/; store/ no run/ report/ "
         "providers/; report/ no run/ providers/",
     )
+
+
+# --- the cluster (the ray extra) ---------------------------------------------------------------
+
+# batchgen/cluster/ runs one job on Ray: it may use run/, store/, report/, providers/ and the top
+# level; only the command line's entry points reach it, and lazily; ray is imported inside it
+# alone, lazily, so a default install, a local run and `batchgen --help` never load ray.
+CLUSTER = "batchgen.cluster"
+CLUSTER_ENTRY_POINTS = {"batchgen.cli", "batchgen.cli_text"}
+
+
+def test_only_the_entry_points_reach_the_cluster() -> None:
+    found = [
+        i.where() + ("" if i.lazy else " (at module level)")
+        for i in IMPORTS
+        if within(i.target, CLUSTER)
+        and not within(i.module, CLUSTER)
+        and not (i.module in CLUSTER_ENTRY_POINTS and i.lazy)
+    ]
+    assert not found, broken(found, "only cli.py / cli_text.py import batchgen/cluster, lazily")
+
+
+def test_ray_only_in_the_cluster_and_lazily() -> None:
+    found = [
+        i.where() + ("" if i.lazy else " (at module level)")
+        for i in IMPORTS
+        if within(i.target, "ray") and not (within(i.module, CLUSTER) and i.lazy)
+    ]
+    assert not found, broken(found, "ray is imported in batchgen/cluster/ only, inside functions")

@@ -17,7 +17,7 @@ from batchgen.providers.base import Provider
 from batchgen.providers.hosts import HostGuard
 from batchgen.providers.http import HttpProvider, new_session
 
-__all__ = ["KINDS", "Provider", "ProviderKind", "open_provider"]
+__all__ = ["KINDS", "Provider", "ProviderKind", "open_provider", "serve_emulator"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +104,14 @@ def _api_key(manifest: Manifest) -> str | None:
             f"{either} is not set; export it with your {config.kind} API key"
         ]
     )
+
+
+@asynccontextmanager
+async def serve_emulator(manifest: Manifest) -> AsyncIterator[tuple[str, str]]:
+    """The built-in emulator alone, as (root URL, key), for workers in other processes that
+    reach it by base_url (batchgen/cluster); the key is the one api_key_env names, if set."""
+    async with _in_process_emulator(manifest) as (root, key, _):
+        yield root, key
 
 
 @asynccontextmanager

@@ -82,8 +82,7 @@ class Limiter:
         started = self._clock()
         async with self._slots:
             await self._wait_for_cool_down()
-            if self._rate is not None:
-                await self._rate.acquire()
+            await self._wait_for_rate()
             self._in_flight += 1
             self._started += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
@@ -108,6 +107,11 @@ class Limiter:
             saturated = slots.tasks_waiting > 0 or self._in_flight >= slots.total_tokens
             self._aimd.succeeded(saturated=saturated)
         self._slots.total_tokens = self._aimd.tokens
+
+    async def _wait_for_rate(self) -> None:
+        """A start from the rate limit (a cluster's workers take theirs from a shared one)."""
+        if self._rate is not None:
+            await self._rate.acquire()
 
     async def _wait_for_cool_down(self) -> None:
         # A loop, not an Event: another 429 may push resume_at further while we sleep.

@@ -193,6 +193,7 @@ class Renderer:
         self, task: Task, model: str, generation: Generation, tally: _Tally
     ) -> Outcome:
         self._log.paid(task, model=model, refs=generation.images, cost_usd=tally.cost_usd)
+        await self._log.paid_recorded(task)  # a cluster's worker: in the driver's journal
         started = time.monotonic()
         try:
             await self._saver.save_all(task, model, generation.images, tally.images)

@@ -81,6 +81,10 @@ class RunLog:
             task.id, run_id=self._run_id, model=model, refs=refs, cost_usd=cost_usd
         )
 
+    async def paid_recorded(self, task: Task) -> None:
+        """Return once `paid`'s record is where a rerun finds it: here at once (`paid` wrote
+        it); a cluster's worker waits for the driver's journal (batchgen/cluster/remotelog.py)."""
+
     async def image_saved(self, task: Task, image: SavedImage) -> None:
         """An image is staged: its row is durable when this returns, before the file's rename."""
         self._journal.record_image(task.id, image)

@@ -1,0 +1,165 @@
+"""The driver's journal on a cluster: one process on the driver's machine owns the run directory
+(its lock, journal, paid log, reports) and is the only writer, as on one machine. Workers send
+it small records; it answers the two that must be durable before a worker goes on (a paid
+generation before its download, an image's row before its object is put)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from batchgen.cluster.records import Chunk, ErrorNote, NotedError, Planned
+from batchgen.errors import BatchgenError
+from batchgen.expand import count_tasks
+from batchgen.models import ImageRef, Manifest, Outcome, SavedImage, Task
+from batchgen.report.files import write_reports
+from batchgen.report.index import BUCKET_META, SIDECAR_META
+from batchgen.report.names import COST_FLAG_KIND, MODEL_STOPPED_KIND
+from batchgen.report.summary import Summary
+from batchgen.retry import RetryPolicy
+from batchgen.run.job import (
+    RunOptions,
+    budget_for,
+    open_sink,
+    refuse_unknown_images,
+    run_dir_for,
+)
+from batchgen.run.layout import clear_forgotten, filename_for, set_aside
+from batchgen.run.runlog import COMMIT_EVERY_S, RunLog
+from batchgen.store.bucket import BucketSink
+from batchgen.store.journal import JOURNAL_FILE, Journal
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """The run as the journal set it up: the manifest with its filename settled, the run
+    directory, whether images go to a bucket, and what earlier runs spent (a job-scoped cap)."""
+
+    manifest: Manifest
+    run_dir: str
+    bucket: bool
+    spent_before_usd: float
+
+
+class Recorder:
+    """Owns one run directory's journal for a cluster run (wrapped as a Ray actor)."""
+
+    def __init__(self) -> None:
+        self._journal: Journal | None = None
+        self._log: RunLog | None = None
+        self._run_dir = Path()
+        self._committed_at = time.monotonic()
+
+    def __repr__(self) -> str:
+        return f"Recorder(run_dir={str(self._run_dir)!r})"
+
+    def open(self, manifest: Manifest, options: RunOptions) -> Opened | BatchgenError:
+        """What run_job does before its engine starts; an error is returned (the driver
+        raises it as the user's message), not raised through Ray with its traceback."""
+        try:
+            return self._open(manifest, options)
+        except BatchgenError as exc:
+            self.close()
+            return exc
+
+    def _open(self, manifest: Manifest, options: RunOptions) -> Opened:
+        run_dir = self._run_dir = run_dir_for(manifest, options.state or options.out)
+        ours = (run_dir / JOURNAL_FILE).is_file()
+        journal = self._journal = Journal.open(run_dir, fresh=options.fresh)
+        if not options.fresh:
+            refuse_unknown_images(run_dir, journal)
+        elif ours:
+            set_aside(run_dir, journal)
+        filename = filename_for(
+            manifest.output.filename, journal, earlier_run=ours and not options.fresh
+        )
+        output = dataclasses.replace(manifest.output, filename=filename)
+        manifest = dataclasses.replace(manifest, output=output)
+        sink = open_sink(manifest, run_dir, RetryPolicy(wait_scale=options.wait_scale))
+        sink.prepare()
+        bucket = sink.url if isinstance(sink, BucketSink) else ""
+        journal.set_meta(BUCKET_META, bucket)
+        if not bucket:
+            journal.drop_missing_images(run_dir)
+        journal.set_meta(SIDECAR_META, "1" if manifest.output.sidecar else "0")
+        planned = count_tasks(manifest)
+        self._log = RunLog.begin(journal, name=manifest.name, planned=planned)
+        spent = budget_for(manifest, journal).spent_before_usd
+        return Opened(manifest, str(run_dir), bool(bucket), spent)
+
+    def _run(self) -> tuple[Journal, RunLog]:
+        assert self._journal is not None and self._log is not None, "open() first"
+        return self._journal, self._log
+
+    def plan(self, number: int, tasks: Sequence[Task]) -> Planned:
+        """Of `tasks`, those not done (with what an earlier worker paid for), as a chunk."""
+        journal, _ = self._run()
+        done = journal.done_among([task.id for task in tasks])
+        todo = [task for task in tasks if task.id not in done]
+        pending = {}
+        saved = {}
+        for task in todo:
+            _, generation = journal.task_state(task.id)
+            if generation is not None:
+                pending[task.id] = generation
+                saved[task.id] = journal.saved_images(task.id)
+        skipped = Counter(task.model for task in tasks if task.id in done)
+        return Planned(Chunk(number, tuple(todo), pending, saved), dict(skipped))
+
+    def settings(self, settings: dict[str, object]) -> None:
+        self._run()[1].settings(settings)
+
+    def paid(self, task: Task, model: str, refs: Sequence[ImageRef], cost_usd: float) -> None:
+        """A worker's paid generation: in the paid log (one write(2)) when this returns."""
+        self._run()[1].paid(task, model=model, refs=refs, cost_usd=cost_usd)
+
+    async def image_saved(self, task_id: str, image: SavedImage) -> None:
+        """An image's row, durable when this returns (the worker puts the object after)."""
+        journal, _ = self._run()
+        journal.record_image(task_id, image)
+        await journal.durable()
+        self._committed_at = time.monotonic()
+
+    def attempt_failed(self, task: Task, model: str, attempt: int, note: ErrorNote) -> None:
+        _, log = self._run()
+        if note.kind == COST_FLAG_KIND:
+            log.cost_flagged(task, model, note.message)
+        elif note.kind == MODEL_STOPPED_KIND:
+            log.model_stopped(task, model, note.message)
+        else:
+            log.attempt_failed(task, model, attempt, NotedError(note))
+        self._commit_now_and_then()
+
+    def finished(self, outcome: Outcome) -> None:
+        self._run()[1].finished(outcome)
+        self._commit_now_and_then()
+
+    def _commit_now_and_then(self) -> None:
+        """The open group as the local engine commits it: at most COMMIT_EVERY_S old."""
+        if time.monotonic() - self._committed_at >= COMMIT_EVERY_S:
+            self._run()[1].commit_pending()
+            self._committed_at = time.monotonic()
+
+    def end(self, *, wall_s: float, status: str, html: bool, manifest: Manifest) -> Summary:
+        """Close the run in the journal, write the reports, let go of the folder."""
+        journal, log = self._run()
+        try:
+            log.commit_pending()
+            log.end(wall_s=wall_s, status=status)
+            cap = (manifest.max_usd, manifest.budget_scope) if manifest.max_usd else None
+            summary = write_reports(
+                self._run_dir, journal, name=manifest.name, html=html, budget=cap
+            )
+            clear_forgotten(self._run_dir, journal)
+            return summary
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+        self._journal = self._log = None
