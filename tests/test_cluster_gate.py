@@ -112,7 +112,8 @@ async def test_a_workers_limiter_follows_the_others_shrink() -> None:
             async with limiter.slot() as permit:
                 limiter.feedback(permit, overloaded=False)
     before = two.statistics().concurrency
-    one.feedback(Permit(waited_s=0.0, epoch=0), overloaded=True)  # one hears a 429
+    # one hears a 429 naming the key's own limit (a lone stray one would not shrink it)
+    one.feedback(Permit(waited_s=0.0, epoch=0), overloaded=True, named=True)
     async with two.slot() as permit:  # two's next lease carries the shrink
         pass
     assert two.statistics().concurrency < before
