@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from PIL import Image
 
 from batchgen.emulator import checks
 from batchgen.emulator.faults import common_fault
@@ -189,6 +188,8 @@ def _gpt_image_details(ask: _Ask, prompt: str) -> dict[str, Any]:
 
 def _reencode(blob: str, ask: _Ask) -> str:
     """The PNG as JPEG or WebP at the asked compression (quality), still base64."""
+    from PIL import Image  # only here: the in-process emulator of a demo starts without Pillow
+
     with Image.open(io.BytesIO(base64.b64decode(blob))) as image:
         out = io.BytesIO()
         image.convert("RGB").save(out, _PIL_FORMATS[ask.output_format], quality=ask.compression)
