@@ -203,13 +203,15 @@ async def run_job(
         if not bucket:  # a bucket's objects are looked up as needed, not dropped here
             journal.drop_missing_images(run_dir)
         journal.set_meta(SIDECAR_META, "1" if manifest.output.sidecar else "0")
+        # what earlier runs spent is read before this run is recorded: nothing is left to
+        # import or read between the run's row and its first request
+        budget = budget_for(manifest, journal)
         log = RunLog.begin(
             journal, name=manifest.name, planned=count_tasks(manifest), observer=observer
         )
         started, status = time.monotonic(), "aborted"
         try:
             source = tasks if tasks is not None else expand(manifest)
-            budget = budget_for(manifest, journal)
             if observer is not None and budget.max_usd is not None:
                 observer.budget(budget.max_usd, budget.spent_before_usd, manifest.budget_scope)
             if manifest.mode == "batch":
