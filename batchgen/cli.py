@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 from rich.console import Console
@@ -18,38 +18,27 @@ from batchgen.cli_text import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
-    by_mode_line,
     ending_lines,
     exit_code,
-    plan_json,
     run_on_cluster,
     sigterm_as_interrupt,
     tally,
 )
 from batchgen.errors import BatchgenError, ManifestError
 from batchgen.expand import count_tasks
-from batchgen.manifest.excerpts import with_excerpts
 from batchgen.manifest.load import load_manifest
-from batchgen.manifest.schema import manifest_schema
-from batchgen.manifest.suggest import fold
-from batchgen.models import Manifest
-from batchgen.plan import price_by_mode
-from batchgen.plan_text import plan_lines
 from batchgen.progress import ProgressView
 from batchgen.redact import redact
-from batchgen.report.compare import (
-    comparison_html,
-    comparison_json,
-    comparison_rows,
-    comparison_table,
-    read_run,
-)
-from batchgen.report.files import rebuild_reports
-from batchgen.run.batch_status import status_lines
-from batchgen.run.engine import Observer
 from batchgen.run.job import JobResult, RunOptions, plan_job, run, with_overrides
-from batchgen.run_text import rebuilt_lines
 from batchgen.store.journal import damage_message
+
+if TYPE_CHECKING:
+    from batchgen.models import Manifest
+    from batchgen.run.engine import Observer
+
+# The other commands' modules (plan, report, comparison, batches, schema, located messages) are
+# imported where they are used: `batchgen run` must reach its first request without them
+# (tests/test_perf_imports.py).
 
 T = TypeVar("T")
 
@@ -115,6 +104,9 @@ def _mapped(action: Callable[[], T]) -> T:
 def _show(messages: Sequence[str], source: Path, label: str) -> None:
     """Each message once under its source line; a run of messages alike is its first one and
     '... and N more like it'."""
+    from batchgen.manifest.excerpts import with_excerpts
+    from batchgen.manifest.suggest import fold
+
     for group in fold(messages):
         for line in with_excerpts([group.message], source, label):
             click.echo(line, err=True)
@@ -260,6 +252,10 @@ def plan_command(
 ) -> None:
     """Show tasks done and left, the cost of what is left, where the budget would stop the run,
     and the duration at the limits assumed; sends nothing."""
+    from batchgen.cli_text import by_mode_line, plan_json
+    from batchgen.plan import price_by_mode
+    from batchgen.plan_text import plan_lines
+
     loaded = _load(manifest, quiet=as_json)
     options = RunOptions(out=out, concurrency=concurrency, requests_per_minute=rpm, max_usd=max_usd)
     plan = _guard(lambda: plan_job(loaded, options))
@@ -285,6 +281,8 @@ def validate_command(manifest: str) -> None:
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def status_command(run_dir: Path) -> None:
     """Show RUN_DIR's batches (mode: batch) and their states; starts and sends nothing."""
+    from batchgen.run.batch_status import status_lines
+
     for line in _guard(lambda: status_lines(run_dir)):
         click.echo(line)
 
@@ -309,6 +307,9 @@ def report_command(run_dirs: tuple[Path, ...], html_out: Path | None, as_json: b
 
     With two run directories A B, show them side by side with the ratio B/A (throughput,
     latency percentiles, cost, failures); nothing is written into either."""
+    from batchgen.report.files import rebuild_reports
+    from batchgen.run_text import rebuilt_lines
+
     if len(run_dirs) > 2:
         raise click.UsageError("give one run directory to rebuild, or two to compare")
     if len(run_dirs) == 2:
@@ -326,6 +327,14 @@ def report_command(run_dirs: tuple[Path, ...], html_out: Path | None, as_json: b
 
 
 def _compare(a_dir: Path, b_dir: Path, *, html_out: Path | None, as_json: bool) -> None:
+    from batchgen.report.compare import (
+        comparison_html,
+        comparison_json,
+        comparison_rows,
+        comparison_table,
+        read_run,
+    )
+
     a, b = _guard(lambda: (read_run(a_dir), read_run(b_dir)))
     rows = comparison_rows(a.summary, b.summary)
     if as_json:
@@ -395,5 +404,7 @@ def _env_key(name: str | None) -> str | None:
 @main.command("schema")
 def schema_command() -> None:
     """Print the JSON Schema of the manifest."""
+    from batchgen.manifest.schema import manifest_schema
+
     json.dump(manifest_schema(), sys.stdout, indent=2)
     click.echo()

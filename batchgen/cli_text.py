@@ -7,12 +7,12 @@ import json
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from batchgen.models import Manifest
-from batchgen.plan import Plan, PriceByMode
-from batchgen.run.job import JobResult, RunOptions
-from batchgen.run_text import json_summary, stop_line, summary_lines
+if TYPE_CHECKING:  # the run's start-up need not import the plan or the summary's wording
+    from batchgen.models import Manifest
+    from batchgen.plan import Plan, PriceByMode
+    from batchgen.run.job import JobResult, RunOptions
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -37,6 +37,8 @@ def exit_code(job: JobResult) -> int:
 def ending_lines(job: JobResult, *, quiet: bool, as_json: bool) -> tuple[list[str], list[str]]:
     """What `batchgen run` says at the end: lines for stdout (the summary, or its JSON), then
     for stderr (why the run stopped, when the summary did not say it)."""
+    from batchgen.run_text import json_summary, stop_line, summary_lines
+
     out: list[str] = []
     if as_json:
         out.append(json.dumps(json_summary(job), indent=2))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -75,6 +76,11 @@ async def running_emulator(
 def serve(config: EmulatorConfig, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run the emulator until Ctrl+C or SIGTERM (for `batchgen emulator`); prints the base URL
     first."""
+    # Pillow (captions, JPEG/WebP answers) is loaded before the server says it listens, so
+    # its first answer is as quick as the rest; the in-process emulator of a run loads it
+    # with its first image instead, after the run's first request is out.
+    for module in ("PIL.ImageDraw", "PIL.ImageFont"):
+        importlib.import_module(module)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve_forever(config, host, port))
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from PIL import Image
 
 from batchgen.emulator import checks
 from batchgen.emulator.faults import common_fault
@@ -201,6 +200,8 @@ async def encoded_as(blob: str, output_format: str, compression: int) -> str:
 
 
 def _reencode(blob: str, output_format: str, compression: int) -> str:
+    from PIL import Image  # only here: the in-process emulator of a demo starts without Pillow
+
     with Image.open(io.BytesIO(base64.b64decode(blob))) as image:
         out = io.BytesIO()
         image.convert("RGB").save(out, _PIL_FORMATS[output_format], quality=compression)

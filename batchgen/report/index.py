@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from batchgen.models import ORIGINAL_SIZE
+from batchgen.report.names import BUCKET_META as BUCKET_META  # its older home
+from batchgen.report.names import PUBLIC_URL_META as PUBLIC_URL_META
+from batchgen.report.names import SIDECAR_META as SIDECAR_META
 from batchgen.report.read import INDEX_COLUMNS as COLUMNS
 from batchgen.report.read import index_row_keys, index_rows
 from batchgen.report.written import write_text, written
@@ -22,9 +25,6 @@ from batchgen.store.journal import Journal
 INDEX_JSONL = "index.jsonl"
 INDEX_CSV = "index.csv"
 INDEX_FILES = (INDEX_JSONL, INDEX_CSV)
-SIDECAR_META = "sidecar"  # journal meta key: "1" when output.sidecar asked for sidecars
-BUCKET_META = "bucket"  # journal meta key: the bucket URL the images went to, if any
-PUBLIC_URL_META = "public_url"  # journal meta key: output.public_url, if the manifest gave one
 EXTRA_COLUMNS = ("size", "url")  # after INDEX_COLUMNS, before the row's fields
 ROW_PREFIX = "row."  # index.csv names a row's fields row.<name>, apart from its own columns
 

@@ -14,6 +14,12 @@ THUMBS_DIR: Final = "thumbs"  # the gallery's thumbnails, made once
 # each for a 1K PNG, 400 were seconds per run); later cards show their image from images/,
 # loaded by the browser only when scrolled to. `batchgen report` makes them all.
 RUN_THUMBNAILS: Final = 48
+# Journal meta keys the run sets for the report (here, so a run's start need not import the
+# report's reader to name them): the bucket URL the images went to, if any; "1" when
+# output.sidecar asked for sidecars.
+BUCKET_META: Final = "bucket"
+SIDECAR_META: Final = "sidecar"
+PUBLIC_URL_META: Final = "public_url"  # output.public_url, if the manifest gave one
 
 Phase = Literal["wait", "request", "download", "end_to_end", "ttfb", "body", "queue", "process"]
 # report.json's order; the journal's tasks table holds each phase in its own column. `queue`

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.from_thread
@@ -22,18 +23,12 @@ from batchgen.expand import count_tasks, expand
 from batchgen.manifest.load import load_manifest
 from batchgen.manifest.prices import unpriced_message
 from batchgen.models import DEFAULT_OUTPUT_DIR, Manifest, Task
-from batchgen.plan import Plan, make_plan
 from batchgen.providers import open_provider
 from batchgen.providers.base import Provider, QueueBook
-from batchgen.providers.notify import RunEnd, event_of, notify
-from batchgen.report.files import write_reports
-from batchgen.report.index import BUCKET_META, PUBLIC_URL_META, SIDECAR_META
-from batchgen.report.read import done_by_model, job_spend_usd
-from batchgen.report.summary import Summary
+from batchgen.report.names import BUCKET_META, PUBLIC_URL_META, SIDECAR_META
 from batchgen.retry import RetryPolicy
 from batchgen.run.adaptive import DEFAULT_CEILING as ADAPTIVE_CEILING
-from batchgen.run.batch import DEFAULT_POLL_S, BatchSettings
-from batchgen.run.batch_job import deadline_at, render_batch
+from batchgen.run.batch import DEFAULT_POLL_S
 from batchgen.run.budget import Budget
 from batchgen.run.engine import DEFAULT_GRACE_S, Engine, Observer, RunResult, TaskSource
 from batchgen.run.layout import clear_forgotten, filename_for, set_aside
@@ -46,6 +41,13 @@ from batchgen.store.bucket import BucketSink, is_bucket_url
 from batchgen.store.journal import JOURNAL_FILE, Journal
 from batchgen.store.queuelog import QueueLog
 from batchgen.store.sink import IMAGES_DIR, Sink
+
+if TYPE_CHECKING:
+    from batchgen.plan import Plan
+    from batchgen.report.summary import Summary
+
+# The plan, the report, notifications and batch mode are imported where they are used: a run's
+# start (to its first request) needs none of them (tests/test_perf_imports.py).
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,9 @@ def plan_job(
 ) -> Plan:
     """`batchgen plan`: the pure plan, told what the run directory already holds (read through
     a read-only journal; nothing is written, no folder made)."""
+    from batchgen.plan import make_plan
+    from batchgen.report.read import done_by_model, job_spend_usd
+
     manifest = with_overrides(manifest, options)
     run_dir = run_dir_for(manifest, options.out)
     done: dict[str, int] = {}
@@ -131,7 +136,11 @@ def check_prices(manifest: Manifest) -> None:
 
 def budget_for(manifest: Manifest, journal: Journal) -> Budget:
     """The run's budget; with `scope: job`, what earlier runs spent counts against it."""
-    before = job_spend_usd(journal) if manifest.budget_scope == "job" else 0.0
+    if manifest.budget_scope != "job":
+        return Budget(manifest.max_usd)
+    from batchgen.report.read import job_spend_usd
+
+    before = job_spend_usd(journal)
     return Budget(manifest.max_usd, spent_before_usd=before)
 
 
@@ -196,16 +205,18 @@ async def run_job(
             journal.drop_missing_images(run_dir)
         journal.set_meta(SIDECAR_META, "1" if manifest.output.sidecar else "0")
         journal.set_meta(PUBLIC_URL_META, manifest.output.public_url or "")
-        log = RunLog.begin(
-            journal, name=manifest.name, planned=count_tasks(manifest), observer=observer
-        )
+        # what earlier runs spent is read before this run is recorded: nothing is left to
+        # import or read between the run's row and its first request
+        budget = budget_for(manifest, journal)
         if options.fresh:
             QueueLog.remove(run_dir)
         queue = QueueLog.open(run_dir, done_among=journal.done_among)
+        log = RunLog.begin(
+            journal, name=manifest.name, planned=count_tasks(manifest), observer=observer
+        )
         started, status = time.monotonic(), "aborted"
         try:
             source = tasks if tasks is not None else expand(manifest)
-            budget = budget_for(manifest, journal)
             if observer is not None and budget.max_usd is not None:
                 observer.budget(budget.max_usd, budget.spent_before_usd, manifest.budget_scope)
             if manifest.mode == "batch":
@@ -223,6 +234,8 @@ async def run_job(
         finally:  # a run that dies (no key, a hard cancel) still records how long it ran
             queue.close()
             log.end(wall_s=time.monotonic() - started, status=status)
+        from batchgen.report.files import write_reports
+
         cap = (manifest.max_usd, manifest.budget_scope) if manifest.max_usd else None
         summary = write_reports(run_dir, journal, name=manifest.name, html=options.html, budget=cap)
         clear_forgotten(run_dir, journal)
@@ -238,6 +251,8 @@ async def _notify(
     """`notify:` hears how the run ended; its failures are warnings, never the run's."""
     if manifest.notify is None:
         return ()
+    from batchgen.providers.notify import RunEnd, event_of, notify
+
     end = RunEnd(
         event=event_of(result.status, result.failed),
         status=result.status,
@@ -304,6 +319,8 @@ async def _batch(
     """mode: batch (batchgen.run.batch); leftovers near the deadline may go through _render."""
     if not isinstance(tasks, Iterable):
         raise TypeError("mode: batch takes its tasks as a plain iterable")
+    from batchgen.run.batch import BatchSettings
+    from batchgen.run.batch_job import deadline_at, render_batch
 
     async def live(leftovers: list[Task], max_usd: float | None) -> RunResult:
         if max_usd is not None and max_usd <= 0:
