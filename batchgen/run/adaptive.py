@@ -119,21 +119,11 @@ class Aimd:
 
     def _decrease(self) -> None:
         self.slow_start = False
-        self.overload_at = self._capacity_seen()
+        self.overload_at = self.limit
         self.speed = 1.0
-        self.limit = max(float(self.floor), min(self.limit * DECREASE, self.overload_at))
+        self.limit = max(float(self.floor), self.limit * DECREASE)
         self.epoch += 1
         self._next_window()  # an overloaded window teaches nothing about strays
-
-    def _capacity_seen(self) -> float:
-        """Where the overload began: past a server's capacity C, a limit L has about (L - C) / L
-        of its requests refused for load, so the refusals beyond the stray share say how far
-        over the limit went (a loaded client notices late, and lingering just below a mark set
-        too high would keep refusing). Without a window's answers, the limit itself."""
-        if self.seen < MIN_WINDOW:
-            return self.limit
-        over = max(0.0, self.refused / self.seen - self.background)
-        return max(float(self.floor), self.limit * (1.0 - over))
 
     def _count_success(self) -> None:
         self.streak = 0
