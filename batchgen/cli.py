@@ -18,6 +18,7 @@ from batchgen.cli_text import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
+    compare_runs,
     ending_lines,
     exit_code,
     run_on_cluster,
@@ -313,7 +314,7 @@ def report_command(run_dirs: tuple[Path, ...], html_out: Path | None, as_json: b
     if len(run_dirs) > 2:
         raise click.UsageError("give one run directory to rebuild, or two to compare")
     if len(run_dirs) == 2:
-        _compare(run_dirs[0], run_dirs[1], html_out=html_out, as_json=as_json)
+        _guard(lambda: compare_runs(run_dirs[0], run_dirs[1], html_out=html_out, as_json=as_json))
         return
     if html_out is not None:
         raise click.UsageError("--html is for comparing two runs; one run's page is report.html")
@@ -324,27 +325,6 @@ def report_command(run_dirs: tuple[Path, ...], html_out: Path | None, as_json: b
         return
     for line in rebuilt_lines(summary, run_dir):
         click.echo(line)
-
-
-def _compare(a_dir: Path, b_dir: Path, *, html_out: Path | None, as_json: bool) -> None:
-    from batchgen.report.compare import (
-        comparison_html,
-        comparison_json,
-        comparison_rows,
-        comparison_table,
-        read_run,
-    )
-
-    a, b = _guard(lambda: (read_run(a_dir), read_run(b_dir)))
-    rows = comparison_rows(a.summary, b.summary)
-    if as_json:
-        click.echo(json.dumps(comparison_json(rows, a, b), indent=2))
-    else:
-        Console(highlight=False).print(comparison_table(rows, a, b))
-    if html_out is not None:
-        html_out.write_text(comparison_html(rows, a, b), encoding="utf-8")
-        if not as_json:
-            click.echo(f"comparison page: {html_out}")
 
 
 @main.command("emulator")

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the run's start-up need not import the plan or the summary's wording
@@ -92,3 +94,27 @@ def run_on_cluster(
     from batchgen.cluster.driver import ClusterOptions, run_on_ray  # noqa: PLC0415 - see above
 
     return run_on_ray(manifest, options, ClusterOptions(executor=executor, workers=workers))
+
+
+def compare_runs(a_dir: Path, b_dir: Path, *, html_out: Path | None, as_json: bool) -> None:
+    """`batchgen report A B`: the comparison on stdout (a table, or JSON), and as a page."""
+    from rich.console import Console
+
+    from batchgen.report.compare import (
+        comparison_html,
+        comparison_json,
+        comparison_rows,
+        comparison_table,
+        read_run,
+    )
+
+    a, b = read_run(a_dir), read_run(b_dir)
+    rows = comparison_rows(a.summary, b.summary)
+    if as_json:  # plain JSON: rich would wrap long lines at the terminal's width
+        sys.stdout.write(json.dumps(comparison_json(rows, a, b), indent=2) + "\n")
+    else:
+        Console(highlight=False).print(comparison_table(rows, a, b))
+    if html_out is not None:
+        html_out.write_text(comparison_html(rows, a, b), encoding="utf-8")
+        if not as_json:
+            sys.stdout.write(f"comparison page: {html_out}\n")

@@ -240,7 +240,7 @@ async def test_a_run_with_five_percent_random_429s_completes_near_the_capacity(
     config = EmulatorConfig(
         image_bytes="small",
         api_key=KEY,
-        time_scale=0.004,
+        time_scale=0.05,  # ~25 ms a request: at ~4 ms the client lagged its own answers
         max_concurrency=CAPACITY,
         faults=parse_faults(f"{fault}=0.05"),
         seed=5,

@@ -30,7 +30,8 @@ from batchgen.models import Manifest, Task
 from batchgen.providers import serve_emulator
 from batchgen.run.adaptive import DEFAULT_CEILING
 from batchgen.run.engine import RunResult, RunStatus
-from batchgen.run.job import JobResult, RunOptions, check_prices, with_overrides
+from batchgen.run.job import JobResult, RunOptions, with_overrides
+from batchgen.run.prepare import check_prices
 from batchgen.store.bucket import is_bucket_url
 
 CHUNKS_AHEAD = 2  # chunks queued per worker: the next starts as soon as one ends

@@ -5,7 +5,6 @@ generation before its download, an image's row before its object is put)."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -17,21 +16,13 @@ from batchgen.errors import BatchgenError
 from batchgen.expand import count_tasks
 from batchgen.models import ImageRef, Manifest, Outcome, SavedImage, Task
 from batchgen.report.files import write_reports
-from batchgen.report.index import BUCKET_META, SIDECAR_META
 from batchgen.report.names import COST_FLAG_KIND, MODEL_STOPPED_KIND
 from batchgen.report.summary import Summary
-from batchgen.retry import RetryPolicy
-from batchgen.run.job import (
-    RunOptions,
-    budget_for,
-    open_sink,
-    refuse_unknown_images,
-    run_dir_for,
-)
-from batchgen.run.layout import clear_forgotten, filename_for, set_aside
+from batchgen.run.job import RunOptions
+from batchgen.run.layout import clear_forgotten
+from batchgen.run.prepare import prepare_run
 from batchgen.run.runlog import COMMIT_EVERY_S, RunLog
-from batchgen.store.bucket import BucketSink
-from batchgen.store.journal import JOURNAL_FILE, Journal
+from batchgen.store.journal import Journal
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,29 +58,15 @@ class Recorder:
             return exc
 
     def _open(self, manifest: Manifest, options: RunOptions) -> Opened:
-        run_dir = self._run_dir = run_dir_for(manifest, options.state or options.out)
-        ours = (run_dir / JOURNAL_FILE).is_file()
-        journal = self._journal = Journal.open(run_dir, fresh=options.fresh)
-        if not options.fresh:
-            refuse_unknown_images(run_dir, journal)
-        elif ours:
-            set_aside(run_dir, journal)
-        filename = filename_for(
-            manifest.output.filename, journal, earlier_run=ours and not options.fresh
-        )
-        output = dataclasses.replace(manifest.output, filename=filename)
-        manifest = dataclasses.replace(manifest, output=output)
-        sink = open_sink(manifest, run_dir, RetryPolicy(wait_scale=options.wait_scale))
-        sink.prepare()
-        bucket = sink.url if isinstance(sink, BucketSink) else ""
-        journal.set_meta(BUCKET_META, bucket)
-        if not bucket:
-            journal.drop_missing_images(run_dir)
-        journal.set_meta(SIDECAR_META, "1" if manifest.output.sidecar else "0")
-        planned = count_tasks(manifest)
-        self._log = RunLog.begin(journal, name=manifest.name, planned=planned)
-        spent = budget_for(manifest, journal).spent_before_usd
-        return Opened(manifest, str(run_dir), bool(bucket), spent)
+        ready = prepare_run(
+            manifest, options.state or options.out, fresh=options.fresh,
+            wait_scale=options.wait_scale,
+        )  # fmt: skip
+        self._run_dir, self._journal = ready.run_dir, ready.journal
+        planned = count_tasks(ready.manifest)
+        self._log = RunLog.begin(ready.journal, name=ready.manifest.name, planned=planned)
+        spent = ready.budget.spent_before_usd
+        return Opened(ready.manifest, str(ready.run_dir), bool(ready.bucket), spent)
 
     def _run(self) -> tuple[Journal, RunLog]:
         assert self._journal is not None and self._log is not None, "open() first"

@@ -17,30 +17,26 @@ import anyio
 import anyio.from_thread
 import sniffio
 
-from batchgen import pricing
-from batchgen.errors import JournalError, ManifestError
 from batchgen.expand import count_tasks, expand
 from batchgen.manifest.load import load_manifest
-from batchgen.manifest.prices import unpriced_message
-from batchgen.models import DEFAULT_OUTPUT_DIR, Manifest, Task
+from batchgen.models import Manifest, Task
 from batchgen.providers import open_provider
 from batchgen.providers.base import Provider, QueueBook
-from batchgen.report.names import BUCKET_META, PUBLIC_URL_META, SIDECAR_META
 from batchgen.retry import RetryPolicy
 from batchgen.run.adaptive import DEFAULT_CEILING as ADAPTIVE_CEILING
 from batchgen.run.batch import DEFAULT_POLL_S
 from batchgen.run.budget import Budget
 from batchgen.run.engine import DEFAULT_GRACE_S, Engine, Observer, RunResult, TaskSource
-from batchgen.run.layout import clear_forgotten, filename_for, set_aside
+from batchgen.run.layout import clear_forgotten
 from batchgen.run.limits import Limiter
+from batchgen.run.prepare import check_prices, prepare_run, run_dir_for
 from batchgen.run.render import Renderer, RenderSettings
 from batchgen.run.runlog import RunLog
 from batchgen.run.saving import ImageSaver, SaveSettings
 from batchgen.run.settings import run_settings
-from batchgen.store.bucket import BucketSink, is_bucket_url
 from batchgen.store.journal import JOURNAL_FILE, Journal
 from batchgen.store.queuelog import QueueLog
-from batchgen.store.sink import IMAGES_DIR, Sink
+from batchgen.store.sink import Sink
 
 if TYPE_CHECKING:
     from batchgen.plan import Plan
@@ -120,58 +116,6 @@ def plan_job(
     )
 
 
-def check_prices(manifest: Manifest) -> None:
-    """A cap (from the manifest or --max-usd) needs a price for every model it may send to."""
-    if manifest.max_usd is None:
-        return
-    models = [*manifest.models, *manifest.fallback.values()]
-    missing = pricing.unpriced(
-        models, kind=manifest.provider.api, resolution=manifest.resolution, prices=manifest.prices
-    )
-    if missing:
-        raise ManifestError(
-            [f"{manifest.source or 'manifest'}: {unpriced_message(m)}" for m in missing]
-        )
-
-
-def budget_for(manifest: Manifest, journal: Journal) -> Budget:
-    """The run's budget; with `scope: job`, what earlier runs spent counts against it."""
-    if manifest.budget_scope != "job":
-        return Budget(manifest.max_usd)
-    from batchgen.report.read import job_spend_usd
-
-    before = job_spend_usd(journal)
-    return Budget(manifest.max_usd, spent_before_usd=before)
-
-
-def run_dir_for(manifest: Manifest, out: Path | str | None = None) -> Path:
-    """--out/--state, else output.dir with {name} filled in (relative to the current directory);
-    images going to a bucket, the state (journal, reports, thumbnails) stays in out/{name}."""
-    if out is not None:
-        return Path(out)
-    folder = DEFAULT_OUTPUT_DIR if is_bucket_url(manifest.output.dir) else manifest.output.dir
-    return Path(folder.replace("{name}", manifest.name))
-
-
-def open_sink(manifest: Manifest, run_dir: Path, policy: RetryPolicy) -> Sink:
-    """A local Sink under the run directory, or for s3:// gs:// az:// a BucketSink."""
-    url = manifest.output.dir.replace("{name}", manifest.name)
-    return BucketSink(url, run_dir, policy=policy) if is_bucket_url(url) else Sink(run_dir)
-
-
-def refuse_unknown_images(run_dir: Path, journal: Journal) -> None:
-    """A journal that knows no run beside an images/ folder with files in it (the journal was
-    deleted or emptied): a run would pay for every image again and overwrite the files."""
-    images = run_dir / IMAGES_DIR
-    if journal.is_new() and any(files for _, _, files in os.walk(images)):
-        raise JournalError(
-            f"{images} holds images, but the journal beside it ({journal.path.name}) knows "
-            "of no run: it was deleted or emptied. Running now would pay for those images "
-            f"again and overwrite them. Rerun with --fresh to start over (it deletes {images}),"
-            " or choose another --out."
-        )
-
-
 async def run_job(
     manifest: Manifest,
     options: RunOptions = RunOptions(),
@@ -183,31 +127,13 @@ async def run_job(
     directory, and write the report."""
     manifest = with_overrides(manifest, options)
     check_prices(manifest)
-    run_dir = run_dir_for(manifest, options.state or options.out)
-    ours = (run_dir / JOURNAL_FILE).is_file()  # no journal: images/ there is not batchgen's
-    journal = Journal.open(run_dir, fresh=options.fresh)  # locks the folder first
+    ready = prepare_run(
+        manifest, options.state or options.out, fresh=options.fresh, wait_scale=options.wait_scale
+    )
+    manifest, run_dir, journal, sink, budget = (
+        ready.manifest, ready.run_dir, ready.journal, ready.sink, ready.budget
+    )  # fmt: skip
     try:
-        if not options.fresh:
-            refuse_unknown_images(run_dir, journal)
-        elif ours:
-            set_aside(run_dir, journal)  # deleted by clear_forgotten once this run is recorded
-        filename = filename_for(
-            manifest.output.filename, journal, earlier_run=ours and not options.fresh
-        )
-        manifest = dataclasses.replace(
-            manifest, output=dataclasses.replace(manifest.output, filename=filename)
-        )
-        sink = open_sink(manifest, run_dir, RetryPolicy(wait_scale=options.wait_scale))
-        sink.prepare()
-        bucket = sink.url if isinstance(sink, BucketSink) else ""
-        journal.set_meta(BUCKET_META, bucket)
-        if not bucket:  # a bucket's objects are looked up as needed, not dropped here
-            journal.drop_missing_images(run_dir)
-        journal.set_meta(SIDECAR_META, "1" if manifest.output.sidecar else "0")
-        journal.set_meta(PUBLIC_URL_META, manifest.output.public_url or "")
-        # what earlier runs spent is read before this run is recorded: nothing is left to
-        # import or read between the run's row and its first request
-        budget = budget_for(manifest, journal)
         if options.fresh:
             QueueLog.remove(run_dir)
         queue = QueueLog.open(run_dir, done_among=journal.done_among)
