@@ -23,9 +23,9 @@ from click.testing import CliRunner
 from batchgen.cli import main
 from tests.helpers import FAST, journal_rows, write_manifest
 from tests.paid_requests import paid_requests, request_of
+from tests.s3_kit import s3_environment, s3_server
 from tests.s3_proxy import FaultyProxy
 
-moto_server = pytest.importorskip("moto.server")
 boto3 = pytest.importorskip("boto3")
 
 EMULATOR = "{kind: emulator, time_scale: 0, image_bytes: small}"
@@ -34,25 +34,14 @@ BUCKET = "shop"
 
 @pytest.fixture(scope="module")
 def s3_url() -> Iterator[str]:
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with s3_server() as url:
+        yield url
 
 
 @pytest.fixture
 def s3(s3_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
     """A fresh bucket; the SDK chain's environment points at the loopback server."""
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing-secret",
-        "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": s3_url,
-        "AWS_ALLOW_HTTP": "true",
-    }.items():
+    for key, value in s3_environment(s3_url).items():
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(tmp_path)
     client = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1")

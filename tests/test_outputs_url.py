@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from batchgen.cli import main
 from tests.helpers import FAST, write_manifest
+from tests.s3_kit import s3_environment, s3_server
 
 EMULATOR = "{kind: emulator, time_scale: 0, image_bytes: small}"
 CDN = "https://cdn.example.com/catalog"
@@ -79,30 +80,18 @@ def test_a_public_url_that_is_not_http_is_refused_where_it_is(
     assert "output.public_url" in result.output and "http(s) URL" in result.output
 
 
-moto_server = pytest.importorskip("moto.server")
 boto3 = pytest.importorskip("boto3")
 
 
 @pytest.fixture(scope="module")
 def s3_url() -> Iterator[str]:
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with s3_server() as url:
+        yield url
 
 
 @pytest.fixture
 def bucket(s3_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing-secret",
-        "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": s3_url,
-        "AWS_ALLOW_HTTP": "true",
-    }.items():
+    for key, value in s3_environment(s3_url).items():
         monkeypatch.setenv(key, value)
     client = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1")
     client.create_bucket(Bucket="urls")

@@ -7,7 +7,6 @@ leaves a complete job with nothing paid twice beyond what it had in flight."""
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import signal
 import subprocess
@@ -28,7 +27,8 @@ from batchgen.run.job import JobResult, RunOptions
 from tests.helpers import FAST, journal_rows, write_manifest
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed: pip install -e '.[ray]'")
-moto_server = pytest.importorskip("moto.server")
+from tests.s3_kit import s3_environment, s3_server  # noqa: E402 - after the skips above
+
 boto3 = pytest.importorskip("boto3")
 
 BUCKET = "shop"
@@ -37,14 +37,8 @@ WORKERS = 2
 
 @pytest.fixture(scope="module")
 def s3_url() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per S3 request otherwise
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with s3_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +46,7 @@ def cluster(s3_url: str) -> Iterator[None]:
     """One local Ray for the module (starting one takes seconds); its workers inherit the
     environment set here (the S3 server's address and test credentials)."""
     with pytest.MonkeyPatch.context() as env:
-        for key, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing-secret",
-            "AWS_REGION": "us-east-1",
-            "AWS_ENDPOINT_URL": s3_url,
-            "AWS_ALLOW_HTTP": "true",
-        }.items():
+        for key, value in s3_environment(s3_url).items():
             env.setenv(key, value)
         ray.init(
             num_cpus=WORKERS,

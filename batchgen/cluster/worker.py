@@ -23,9 +23,7 @@ from batchgen.providers.base import Provider
 from batchgen.retry import RetryPolicy
 from batchgen.run.adaptive import DEFAULT_CEILING
 from batchgen.run.budget import Budget
-from batchgen.run.job import build_engine
-from batchgen.run.render import RenderSettings
-from batchgen.run.saving import SaveSettings
+from batchgen.run.job import build_engine, engine_settings
 from batchgen.run.settings import run_settings
 from batchgen.store.bucket import BucketSink, is_bucket_url
 from batchgen.store.sink import Sink
@@ -145,26 +143,15 @@ class Worker:
         """Render the chunk's tasks with batchgen's engine; its journal is the driver's."""
         provider = await self._open()
         log = RemoteLog(self._recorder, chunk)
-        manifest, limits = self._settings.manifest, self._settings.manifest.limits
+        save, render = engine_settings(self._settings.manifest, wait_scale=self._wait_scale)
         engine = build_engine(
             provider=provider,
             limiter=self._limiter,
             budget=self._budget,
             sink=self._sink,
             log=log,
-            save=SaveSettings(
-                name=manifest.name, filename=manifest.output.filename, output=manifest.output
-            ),
-            render=RenderSettings(
-                request_timeout_s=limits.request_timeout_s,
-                fallback=manifest.fallback,
-                prices=manifest.prices,
-                policy=RetryPolicy(
-                    max_attempts=limits.max_attempts,
-                    download_attempts=limits.max_attempts,
-                    wait_scale=self._wait_scale,
-                ),
-            ),
+            save=save,
+            render=render,
             workers=2 * (self._settings.concurrency or self._settings.ceiling),
             grace_s=self._settings.grace_s,
         )

@@ -203,6 +203,7 @@ async def _render(
     async with open_provider(manifest) as provider:
         provider.keep_queue(queue)
         log.settings(run_settings(manifest, provider))
+        save, render = engine_settings(manifest, wait_scale=options.wait_scale)
         engine = build_engine(
             provider=provider,
             limiter=Limiter(
@@ -211,19 +212,8 @@ async def _render(
             budget=budget,
             sink=sink,
             log=log,
-            save=SaveSettings(
-                name=manifest.name, filename=manifest.output.filename, output=manifest.output
-            ),
-            render=RenderSettings(
-                request_timeout_s=limits.request_timeout_s,
-                fallback=manifest.fallback,
-                prices=manifest.prices,
-                policy=RetryPolicy(
-                    max_attempts=limits.max_attempts,
-                    download_attempts=limits.max_attempts,
-                    wait_scale=options.wait_scale,
-                ),
-            ),
+            save=save,
+            render=render,
             # more workers than slots: one busy downloading or saving does not idle a slot
             workers=2 * (limits.concurrency or ADAPTIVE_CEILING),
             observer=observer,
@@ -265,6 +255,27 @@ async def _batch(
     return await render_batch(
         manifest, journal=journal, log=log, sink=sink, tasks=tasks, live=live, settings=settings
     )
+
+
+def engine_settings(
+    manifest: Manifest, *, wait_scale: float
+) -> tuple[SaveSettings, RenderSettings]:
+    """What the saver and the renderer take from the manifest (on one machine or a worker)."""
+    limits = manifest.limits
+    save = SaveSettings(
+        name=manifest.name, filename=manifest.output.filename, output=manifest.output
+    )
+    render = RenderSettings(
+        request_timeout_s=limits.request_timeout_s,
+        fallback=manifest.fallback,
+        prices=manifest.prices,
+        policy=RetryPolicy(
+            max_attempts=limits.max_attempts,
+            download_attempts=limits.max_attempts,
+            wait_scale=wait_scale,
+        ),
+    )
+    return save, render
 
 
 def build_engine(
