@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import sqlite3
+import subprocess
+import sys
 import textwrap
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +117,17 @@ def check_run_dir_fast(run_dir: Path) -> int:
     for path, size in rows:
         assert (run_dir / path).stat().st_size == size and png_is_whole(run_dir / path), path
     return len(rows)
+
+
+@contextmanager
+def emulator_process(*args: str) -> Iterator[str]:
+    """`batchgen emulator` in its own process on loopback (port 0), for runs that a test kills
+    (the provider must outlive them); yields its URL, stops it with SIGINT after."""
+    command = [sys.executable, "-m", "batchgen", "emulator", "--port", "0", *args]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        yield server.stdout.readline().split(" on ")[1].split()[0]
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=30)

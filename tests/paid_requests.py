@@ -16,6 +16,30 @@ from typing import Any
 
 from batchgen.store.paidlog import PAID_LOG
 
+# A child process (python -c PAY_THEN_DIE MANIFEST RUN_DIR) pays for the first task through the
+# manifest's provider (a built-in emulator starts in the child), keeps the generation in the run
+# log, then SIGKILLs itself before any commit.
+PAY_THEN_DIE = """
+import asyncio, os, signal, sys
+from pathlib import Path
+from batchgen.expand import expand
+from batchgen.manifest.load import load_manifest
+from batchgen.providers import open_provider
+from batchgen.run.runlog import RunLog
+from batchgen.store.journal import Journal
+
+async def main():
+    manifest = load_manifest(sys.argv[1])
+    log = RunLog.begin(Journal.open(Path(sys.argv[2])), name=manifest.name, planned=1)
+    task = next(expand(manifest))
+    async with open_provider(manifest) as provider:
+        generation = await provider.generate(task, model=task.model)
+        log.paid(task, model=task.model, refs=generation.images, cost_usd=0.04)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(main())
+"""
+
 _DRAWN_FOR = re.compile(rb"request=([0-9a-f]{32}) index=(\d+)")
 
 

@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from batchgen.cli import main
-from tests.helpers import FAST, journal_rows, write_manifest
+from tests.helpers import FAST, emulator_process, journal_rows, write_manifest
 from tests.paid_requests import paid_requests, request_of
 from tests.s3_kit import s3_environment, s3_server
 from tests.s3_proxy import FaultyProxy
@@ -141,18 +141,8 @@ def emulator_of(which: str) -> Iterator[tuple[str, str | None]]:
     if which == "built-in":
         yield EMULATOR, None
         return
-    server = subprocess.Popen(
-        [sys.executable, "-m", "batchgen", "emulator", "--port", "0", "--time-scale", "0",
-         "--image-bytes", "small", "--count-prompts"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert server.stdout is not None
-        url = server.stdout.readline().split(" on ")[1].split()[0]
+    with emulator_process("--time-scale", "0", "--image-bytes", "small", "--count-prompts") as url:
         yield f'{{kind: emulator, base_url: "{url}"}}', url
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.communicate(timeout=30)
 
 
 def served(url: str) -> dict[str, int]:

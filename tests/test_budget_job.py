@@ -17,7 +17,7 @@ import pytest
 
 from batchgen.report.read import job_spend_usd
 from batchgen.store.journal import Journal
-from tests.helpers import FAST, many_prompts, write_manifest
+from tests.helpers import FAST, emulator_process, many_prompts, write_manifest
 
 pytestmark = pytest.mark.slow
 CAP = 0.5
@@ -48,14 +48,7 @@ def _job_spend(run_dir: Path) -> float:
 
 
 def test_a_job_cap_holds_over_three_killed_reruns(tmp_path: Path) -> None:
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "batchgen", "emulator", "--port", "0", "--time-scale", "0.05",
-         "--image-bytes", "small"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert emulator.stdout is not None
-        url = emulator.stdout.readline().split(" on ")[1].split()[0]
+    with emulator_process("--time-scale", "0.05", "--image-bytes", "small") as url:
         job = write_manifest(tmp_path, f"""
             version: 1
             name: capped
@@ -101,6 +94,3 @@ def test_a_job_cap_holds_over_three_killed_reruns(tmp_path: Path) -> None:
         assert _billed(url) <= CAP + 3 * CONCURRENCY * WORST + 1e-9
         again = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, timeout=120)
         assert again.returncode == 1 and _job_spend(run_dir) == pytest.approx(spent)
-    finally:
-        emulator.send_signal(signal.SIGINT)
-        emulator.communicate(timeout=30)

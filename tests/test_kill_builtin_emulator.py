@@ -19,32 +19,9 @@ from batchgen.cli import main
 from batchgen.emulator.app import file_link_here
 from tests import test_bucket
 from tests.helpers import FAST, journal_rows, write_manifest
-from tests.paid_requests import paid_requests, request_of
+from tests.paid_requests import PAY_THEN_DIE, paid_requests, request_of
 
 s3, s3_url = test_bucket.s3, test_bucket.s3_url  # the bucket's fixtures (moto on loopback)
-
-# The child pays for the first task through the manifest's provider (the built-in emulator
-# starts in the child), keeps the generation in the run log, then SIGKILLs itself.
-_PAY_THEN_DIE = """
-import asyncio, os, signal, sys
-from pathlib import Path
-from batchgen.expand import expand
-from batchgen.manifest.load import load_manifest
-from batchgen.providers import open_provider
-from batchgen.run.runlog import RunLog
-from batchgen.store.journal import Journal
-
-async def main():
-    manifest = load_manifest(sys.argv[1])
-    log = RunLog.begin(Journal.open(Path(sys.argv[2])), name=manifest.name, planned=1)
-    task = next(expand(manifest))
-    async with open_provider(manifest) as provider:
-        generation = await provider.generate(task, model=task.model)
-        log.paid(task, model=task.model, refs=generation.images, cost_usd=0.04)
-        os.kill(os.getpid(), signal.SIGKILL)
-
-asyncio.run(main())
-"""
 
 BUILT_IN = "kind: emulator, time_scale: 0, image_bytes: small"
 ANSWERS = {  # the built-in emulator's answers: provider line, model
@@ -70,7 +47,7 @@ def pay_then_die(tmp_path: Path, answer: str, output: str) -> tuple[Path, Path, 
     state = tmp_path / "state"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
     child = subprocess.run(
-        [sys.executable, "-c", _PAY_THEN_DIE, str(manifest), str(state)],
+        [sys.executable, "-c", PAY_THEN_DIE, str(manifest), str(state)],
         env=env,
         capture_output=True,
         timeout=120,

@@ -22,6 +22,7 @@ from batchgen.run.job import RunOptions, run_job
 from batchgen.store.journal import Journal
 from batchgen.store.paidlog import INLINE_DIR, PAID_LOG
 from tests.helpers import FAST, check_run_dir, check_run_dir_fast, journal_rows, load, many_prompts
+from tests.paid_requests import PAY_THEN_DIE
 
 pytestmark = pytest.mark.anyio
 FAST_USD = 0.02  # aimlapi's price for one FAST image (42,000 credits is $0.021)
@@ -104,28 +105,6 @@ async def test_links_gone_for_good_are_bought_again_once(tmp_path: Path) -> None
     assert check_run_dir(last.run_dir) == 2
 
 
-# Paid, then killed before any commit: the child pays for one task and SIGKILLs itself.
-_PAY_THEN_DIE = """
-import asyncio, os, signal, sys
-from pathlib import Path
-from batchgen.expand import expand
-from batchgen.manifest.load import load_manifest
-from batchgen.providers import open_provider
-from batchgen.run.runlog import RunLog
-from batchgen.store.journal import Journal
-
-async def main():
-    manifest = load_manifest(sys.argv[1])
-    log = RunLog.begin(Journal.open(Path(sys.argv[2])), name=manifest.name, planned=1)
-    task = next(expand(manifest))
-    async with open_provider(manifest) as provider:
-        generation = await provider.generate(task, model=task.model)
-    log.paid(task, model=task.model, refs=generation.images, cost_usd=0.04)
-    os.kill(os.getpid(), signal.SIGKILL)
-
-asyncio.run(main())
-"""
-
 ANSWERS = {  # dialect, model, params, images per request
     "aimlapi-url": ("aimlapi", FAST, "{}", 2),
     "aimlapi-b64": ("aimlapi", FAST, "{convert_base64_to_url: false}", 2),
@@ -148,7 +127,7 @@ async def test_a_kill_right_after_paying_loses_no_generation(tmp_path: Path, ans
         run_dir = tmp_path / "run"
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
         child = await anyio.run_process(
-            [sys.executable, "-c", _PAY_THEN_DIE, str(job), str(run_dir)], check=False, env=env
+            [sys.executable, "-c", PAY_THEN_DIE, str(job), str(run_dir)], check=False, env=env
         )
         assert child.returncode == -9, child.stderr.decode()[-2000:]
         assert emulator.stats.prompts_served["a lighthouse at dawn"] == 1

@@ -28,6 +28,7 @@ from batchgen.run.job import RunOptions, run_job
 from tests.helpers import (
     FAST,
     check_run_dir_fast,
+    emulator_process,
     image_files,
     journal_rows,
     load,
@@ -201,14 +202,9 @@ def test_sigkill_at_random_moments_loses_nothing_and_pays_once(
 ) -> None:
     provider, outage = KILL_ANSWERS[answers]
     model = "gpt-image-2" if "openai" in provider else FAST
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "batchgen", "emulator", "--port", "0", "--time-scale", "0.02",
-         "--image-bytes", "small", "--count-prompts"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert emulator.stdout is not None
-        url = emulator.stdout.readline().split(" on ")[1].split()[0]
+    with emulator_process(
+        "--time-scale", "0.02", "--image-bytes", "small", "--count-prompts"
+    ) as url:
         job = write_manifest(tmp_path, f"""
             version: 1
             name: crash
@@ -259,6 +255,3 @@ def test_sigkill_at_random_moments_loses_nothing_and_pays_once(
         # only a request in flight when the process died is paid twice: at most the 8 in
         # flight at each of the 4 kills
         assert sum(served.values()) - 120 <= 4 * 8
-    finally:
-        emulator.send_signal(signal.SIGINT)
-        emulator.communicate(timeout=30)
