@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import urllib.request
 import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -131,3 +133,14 @@ def emulator_process(*args: str) -> Iterator[str]:
     finally:
         server.send_signal(signal.SIGINT)
         server.communicate(timeout=30)
+
+
+def emulator_stats(url: str) -> dict[str, Any]:
+    """An emulator's counters (GET /_emulator/stats), read from another process."""
+    with urllib.request.urlopen(f"{url}/_emulator/stats", timeout=10) as response:
+        return dict(json.load(response))
+
+
+def served_by_prompt(url: str) -> dict[str, int]:
+    """Answers the emulator gave, by prompt (it runs with --count-prompts)."""
+    return dict(emulator_stats(url)["prompts_served"])

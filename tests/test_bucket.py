@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from batchgen.cli import main
-from tests.helpers import FAST, emulator_process, journal_rows, write_manifest
+from tests.helpers import FAST, emulator_process, journal_rows, served_by_prompt, write_manifest
 from tests.paid_requests import paid_requests, request_of
 from tests.s3_kit import s3_environment, s3_server
 from tests.s3_proxy import FaultyProxy
@@ -145,12 +144,6 @@ def emulator_of(which: str) -> Iterator[tuple[str, str | None]]:
         yield f'{{kind: emulator, base_url: "{url}"}}', url
 
 
-def served(url: str) -> dict[str, int]:
-    """Answers the (external) emulator gave, by prompt."""
-    with urllib.request.urlopen(f"{url}/_emulator/stats", timeout=10) as response:
-        return dict(json.load(response)["prompts_served"])
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("which", ["built-in", "external"])
@@ -185,7 +178,7 @@ def test_sigkill_during_uploads_then_a_rerun_uploads_only_what_is_missing(
         assert paid or done, "the kill landed after answers were paid for"
         final = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, timeout=200)
         assert final.returncode == 0, final.stderr.decode()[-2000:]
-        answers = served(stats) if stats is not None else None
+        answers = served_by_prompt(stats) if stats is not None else None
     stored = objects(s3)
     assert len(stored) == 60
     # each object was written once: none uploaded again, and no image was bought again

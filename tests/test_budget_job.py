@@ -10,14 +10,13 @@ import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from batchgen.report.read import job_spend_usd
 from batchgen.store.journal import Journal
-from tests.helpers import FAST, emulator_process, many_prompts, write_manifest
+from tests.helpers import FAST, emulator_process, emulator_stats, many_prompts, write_manifest
 
 pytestmark = pytest.mark.slow
 CAP = 0.5
@@ -26,8 +25,7 @@ CONCURRENCY = 4
 
 
 def _billed(url: str) -> float:
-    with urllib.request.urlopen(f"{url}/_emulator/stats", timeout=10) as response:
-        return float(json.load(response)["usd_billed"])
+    return float(emulator_stats(url)["usd_billed"])
 
 
 def _runs(run_dir: Path) -> int:

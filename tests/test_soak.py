@@ -34,6 +34,7 @@ from tests.helpers import (
     load,
     many_prompts,
     png_is_whole,
+    served_by_prompt,
     write_manifest,
 )
 
@@ -156,11 +157,6 @@ async def test_soak_a_cdn_outage_window_pays_nothing_twice(tmp_path: Path) -> No
     assert check_run_dir_fast(rerun.run_dir) == 1500
 
 
-def _served(url: str) -> dict[str, int]:
-    with urllib.request.urlopen(f"{url}/_emulator/stats", timeout=10) as response:
-        return dict(json.load(response)["prompts_served"])
-
-
 def _paid_tasks(run_dir: Path) -> set[str]:
     """Tasks whose answer a killed run had recorded as paid: done, a kept generation, or a line
     in the paid log (not yet folded in). Each must never be bought again."""
@@ -223,7 +219,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_pays_once(
         for round_ in range(4):
             if outage and round_ in (0, 2):
                 _put_files(url, 503 if round_ == 0 else None)  # down for rounds 0 and 1
-            answered = sum(_served(url).values())
+            answered = sum(served_by_prompt(url).values())
             run = subprocess.Popen(
                 command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
@@ -233,7 +229,9 @@ def test_sigkill_at_random_moments_loses_nothing_and_pays_once(
             deadline = time.monotonic() + 60
             while not (run_dir / "journal.sqlite").exists() and time.monotonic() < deadline:
                 time.sleep(0.02)
-            while sum(_served(url).values()) < answered + 12 and time.monotonic() < deadline:
+            while (
+                sum(served_by_prompt(url).values()) < answered + 12 and time.monotonic() < deadline
+            ):
                 time.sleep(0.02)
             time.sleep(rng.uniform(0.0, 0.4))
             run.send_signal(signal.SIGKILL)
@@ -242,14 +240,14 @@ def test_sigkill_at_random_moments_loses_nothing_and_pays_once(
             known = {row[0] for row in journal_rows(run_dir, "SELECT path FROM images")}
             assert image_files(run_dir) <= known
             assert all(png_is_whole(run_dir / path) for path in image_files(run_dir))
-            served = _served(url)
+            served = served_by_prompt(url)
             assert all(served[p] == n for p, n in counts_when_paid.items())  # never bought again
             paid = {prompt_of[task_id] for task_id in _paid_tasks(run_dir)}
             counts_when_paid |= {p: served[p] for p in paid if p not in counts_when_paid}
         final = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, timeout=120)
         assert final.returncode == 0, final.stderr.decode()[-2000:]
         assert check_run_dir_fast(run_dir) == 240
-        served = _served(url)
+        served = served_by_prompt(url)
         assert set(served) == _done_prompts(run_dir)
         assert all(served[p] == n for p, n in counts_when_paid.items())
         # only a request in flight when the process died is paid twice: at most the 8 in
