@@ -178,17 +178,19 @@ def test_thousands_of_tasks_land_whole_in_the_bucket(bucket: Any, serve: Any, tm
 def test_the_emulators_window_never_holds_more_than_the_rpm(
     bucket: Any, serve: Any, tmp_path: Path
 ) -> None:
-    # The server refuses past 1200 starts a minute, counted in windows of 5 s (100 starts);
-    # two workers each pacing itself at the rate (Ray Data's trap) would start ~200 in one.
-    # batchgen is told 1140: 5% under, for a token's lateness and the transit to the server
-    # (the promise is for 60 s windows; a 5 s window sees a quarter second's jitter).
-    base_url, stats = serve(time_scale=0, rpm=1200, burst=100)
+    # The server refuses past 1200 starts a minute, counted in windows of 10 s (200 starts);
+    # two workers each pacing itself at the rate (Ray Data's trap) would start ~380 in one.
+    # batchgen is told 1140: 5% under. Its promise holds at the client, for 60 s windows; the
+    # server also sees each start's transit, and a short window magnifies that jitter: 201
+    # starts in 10 s need the arrivals squeezed by 0.32 s beyond a token's allowed lateness
+    # (a 5 s window tolerated 35 ms, and a loaded 2-core CI machine exceeded it once).
+    base_url, stats = serve(time_scale=0, rpm=1200, burst=200)
     path = job(tmp_path, base_url, 300, "limits: {concurrency: 8, requests_per_minute: 1140}")
     watch = Watch()
     result = run(path, tmp_path, on_chunk=watch)
     assert result.result.status == "complete" and result.result.done == 300
     assert stats.responses.get(429, 0) == 0, stats.responses
-    assert stats.max_starts_in_window(5.0) <= 100
+    assert stats.max_starts_in_window(10.0) <= 200
     assert stats.max_starts_in_window(60.0) <= 1140
     assert all(watch.started.get(i, 0) > 0 for i in range(WORKERS)), watch.started
     check_whole(bucket, tmp_path / "state", 300, read_every=3)
