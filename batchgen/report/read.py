@@ -324,8 +324,10 @@ def job_spend_usd(journal: Journal) -> float:
     """What every run of the job has spent: tasks' costs (billed failed attempts included),
     generations paid for whose task is not yet recorded, and billed failed attempts of tasks
     not recorded in the run that made them (a task killed mid-way). A billed attempt of a task
-    recorded again in a later run may count twice: for a cap, too much is the safe side."""
-    return float(
+    recorded again in a later run may count twice: for a cap, too much is the safe side.
+    Rounded to nano-dollars: SQLite sums in row order, and the same spend read after another
+    run must not come out a last bit smaller (0.462 as 0.46199999999999997, then 0.4619...9)."""
+    total = float(
         journal.query(
             "SELECT (SELECT COALESCE(SUM(cost_usd), 0) FROM tasks)"
             " + (SELECT COALESCE(SUM(cost_usd), 0) FROM generations)"
@@ -335,3 +337,4 @@ def job_spend_usd(journal: Journal) -> float:
             "   WHERE g.task_id = e.task_id AND g.run_id = e.run_id))"
         )[0][0]
     )
+    return round(total, 9)
