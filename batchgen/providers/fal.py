@@ -146,7 +146,9 @@ class FalProvider(HttpProvider):
 
     async def _get(self, url: str, what: str) -> Answer:
         """GET a status or result URL; asking again costs nothing, submitting again would."""
-        for attempt in range(1, GET_ATTEMPTS + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 answer = await call(self._session, "GET", url, headers=self._headers(url))
             except (ServerError, ProviderTimeout) as exc:  # the network, on the way
@@ -159,7 +161,6 @@ class FalProvider(HttpProvider):
             if not again or error.status == 404 or attempt == GET_ATTEMPTS:
                 raise error
             await anyio.sleep(error.retry_after or poll_delay_s(attempt, most=self._poll[1]))
-        raise AssertionError("unreachable")  # the loop's last attempt raises
 
     async def _cancel(self, url: str) -> str | None:
         """PUT the cancel URL, shielded from the cancellation that brought us here, for at most
