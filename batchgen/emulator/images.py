@@ -17,9 +17,11 @@ import math
 import random
 import re
 import struct
+import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from batchgen.emulator import drawing
 
@@ -63,6 +65,9 @@ class Strip:
 _strips: dict[tuple[int, int, str, int], Strip] = {}
 # (width, height, target bytes) -> encoded base; few entries of ~1.5 MB each.
 _bases: dict[tuple[int, int, int], Base] = {}
+_cache_lock = threading.Lock()
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 _TOKEN_RE = re.compile(
     r"(\d{3,4})x(\d{3,4})-(\d{4,8})-([0-9a-f]{32})-(\d)-([0-9a-f]{8})"
@@ -211,9 +216,8 @@ def _strip(width: int, height: int, text: str, line: int) -> Strip:
         raw = drawing.strip_rows(width, height, text, line)
         compressor = zlib.compressobj(_ZLIB_LEVEL, zlib.DEFLATED, _RAW_DEFLATE)
         deflated = compressor.compress(raw) + compressor.flush(zlib.Z_SYNC_FLUSH)
-        found = _strips[key] = Strip(deflated, zlib.adler32(raw), len(raw))
-        while len(_strips) > _STRIP_CACHE_SIZE:
-            _strips.pop(next(iter(_strips)), None)  # oldest first
+        found = Strip(deflated, zlib.adler32(raw), len(raw))
+        _keep(_strips, key, found, _STRIP_CACHE_SIZE)
     return found
 
 
@@ -238,10 +242,18 @@ def base_png(width: int, height: int, target_bytes: int) -> Base:
     cached = _bases.get(key)
     if cached is None:
         cached = _encode_base(width, height, target_bytes)
-        _bases[key] = cached
-        while len(_bases) > _BASE_CACHE_SIZE:
-            _bases.pop(next(iter(_bases)))  # oldest first: dicts keep insertion order
+        _keep(_bases, key, cached, _BASE_CACHE_SIZE)
     return cached
+
+
+def _keep(cache: dict[_K, _V], key: _K, value: _V, most: int) -> None:
+    """Cache a value, dropping the oldest past `most` (dicts keep insertion order). Under a
+    lock: load_png renders in worker threads, and an eviction racing an insert raised
+    "dictionary changed size during iteration" mid-answer, cutting a served file short."""
+    with _cache_lock:
+        cache[key] = value
+        while len(cache) > most:
+            cache.pop(next(iter(cache)))
 
 
 def _encode_base(width: int, height: int, target_bytes: int) -> Base:
