@@ -1,14 +1,15 @@
 """Memory and scale: peak RSS of `batchgen plan` and `batchgen run` at 10k, 100k and 1M tasks,
 and the time from start to the first request for the largest.
 
-    python benchmarks/memory.py [--sizes 10000 100000 1000000]
+    python benchmarks/memory.py [--sizes 10000 100000 1000000] [--image-bytes small|30000]
 
 Each command runs in its own process; its peak RSS is the kernel's (wait4's ru_maxrss). The
 emulator answers at once with small images from its own process. Nothing is deleted while the
 run renders (on ext4 a file created after many deletes costs up to 30x the kernel CPU: an
 earlier sweeper that deleted files mid-run made the run look slow at scale); every file is
 checked (every PNG chunk's CRC) after the run, then the run's folder is deleted. `--work` puts
-the runs elsewhere (a tmpfs, or a disk with room: 1M small files are ~100 GB). The harness
+the runs elsewhere (a tmpfs, or a disk with room: 1M small files are ~100 GB; `--image-bytes
+30000`, the emulator's smallest, makes them ~30 GB). The harness
 fails if any file is broken or any task missing. Goal: running 1M within 1.2x the RSS of 10k
 (report included) and 0.9x its rate; first request within 0.3 s of the spawn.
 """
@@ -49,14 +50,16 @@ def manifest(folder: Path, url: str, tasks: int) -> Path:
 
 def peak_rss_mb(
     command: list[str], cwd: Path, on_start: threading.Event | None = None
-) -> tuple[float, int]:
+) -> tuple[float, int, float]:
+    """Peak RSS (MB), exit code and CPU seconds (user + system) of one command."""
     process = subprocess.Popen(
         command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     if on_start is not None:
         on_start.set()
     _, status, usage = os.wait4(process.pid, 0)
-    return usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+    cpu = usage.ru_utime + usage.ru_stime
+    return usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), cpu
 
 
 def check_images(images: Path) -> tuple[int, int]:
@@ -85,26 +88,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--work", type=Path, default=WORK, help="where the runs go")
+    parser.add_argument("--image-bytes", default="small", help="the emulator's image size")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     print(f"  {'tasks':>9} {'plan RSS MB':>11} {'run RSS MB':>10} {'run s':>7} {'images/s':>8} "
-          f"{'1st request after spawn s':>25} {'after run start s':>17}")  # fmt: skip
+          f"{'CPU ms/task':>11} {'1st request after spawn s':>25} {'after run start s':>17}")  # fmt: skip
     for size in args.sizes:
-        measure(size, args.work)
+        measure(size, args.work, args.image_bytes)
 
 
-def measure(size: int, work: Path) -> None:
+def measure(size: int, work: Path, image_bytes: str) -> None:
     folder = fresh(work / str(size))
-    with emulator_process("--time-scale", "0", "--image-bytes", "small") as url:
+    with emulator_process("--time-scale", "0", "--image-bytes", image_bytes) as url:
         path = manifest(folder, url, size)
         command = [sys.executable, "-m", "batchgen"]
-        plan_rss, code = peak_rss_mb([*command, "plan", str(path)], folder)
+        plan_rss, code, _ = peak_rss_mb([*command, "plan", str(path)], folder)
         assert code == 0, "plan failed"
         started, first = threading.Event(), list[float]()
         watcher = threading.Thread(target=first_request_at, args=(url, started, first), daemon=True)
         watcher.start()
         began, spawned = time.monotonic(), time.time()
-        run_rss, code = peak_rss_mb([*command, "run", str(path)], folder, started)
+        run_rss, code, cpu = peak_rss_mb([*command, "run", str(path)], folder, started)
         took = time.monotonic() - began
         watcher.join(timeout=5)
     checked, broken = check_images(folder / "out" / "scale" / "images")
@@ -112,6 +116,7 @@ def measure(size: int, work: Path) -> None:
         raise SystemExit(f"BROKEN RUN: exit {code}, {checked} files of {size}, {broken} broken")
     after_spawn, after_start = first[0] - spawned, first[0] - run_started_at(folder)
     print(f"  {size:9,} {plan_rss:11.1f} {run_rss:10.1f} {took:7.1f} {size / took:8.1f} "
+          f"{cpu / size * 1e3:11.2f} "
           f"{after_spawn:25.3f} {after_start:17.3f}", flush=True)  # fmt: skip
     shutil.rmtree(folder, ignore_errors=True)  # after the measurement, never during it
 
