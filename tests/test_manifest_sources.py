@@ -4,7 +4,6 @@ fail with a located message and run nothing."""
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -37,11 +36,10 @@ def test_python_tags_are_rejected_without_running(monkeypatch: pytest.MonkeyPatc
     assert calls == []
 
 
-def test_alias_bomb_is_rejected_quickly() -> None:
-    started = time.perf_counter()
+@pytest.mark.timeout(60)  # a guard, not a measure: expanded, the bomb would run for hours
+def test_alias_bomb_is_rejected_before_it_expands() -> None:
     with pytest.raises(ManifestError) as caught:
         load_manifest(DATA / "alias_bomb.yaml")
-    assert time.perf_counter() - started < 2
     (problem,) = caught.value.problems
     assert "too many nodes (alias expansion?)" in problem
 
