@@ -43,6 +43,7 @@ GENERATION_FAULTS = ("429", "500", "502", "503", "504", "reset", "badjson", "htm
 
 
 @pytest.mark.anyio
+@pytest.mark.timeout(300)  # ~80 s on a loaded 2-core machine; the default 120 s guard hit once
 async def test_soak_5000_tasks_under_25_percent_faults(tmp_path: Path) -> None:
     rate = 0.25 / len(GENERATION_FAULTS)
     spec = ",".join(f"{kind}={rate:.4f}" for kind in GENERATION_FAULTS) + ",truncate=0.1,slow=0.02"
