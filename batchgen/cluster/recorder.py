@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from batchgen.cluster.liveness import Answer, DriverId, DriverWatch
 from batchgen.cluster.records import Chunk, ErrorNote, NotedError, Planned
 from batchgen.errors import BatchgenError
 from batchgen.expand import count_tasks
@@ -44,13 +45,19 @@ class Recorder:
         self._log: RunLog | None = None
         self._run_dir = Path()
         self._committed_at = time.monotonic()
+        self._driver: DriverWatch | None = None
 
     def __repr__(self) -> str:
         return f"Recorder(run_dir={str(self._run_dir)!r})"
 
-    def open(self, manifest: Manifest, options: RunOptions) -> Opened | BatchgenError:
+    def open(
+        self, manifest: Manifest, options: RunOptions, driver: DriverId | None = None
+    ) -> Opened | BatchgenError:
         """What run_job does before its engine starts; an error is returned (the driver
-        raises it as the user's message), not raised through Ray with its traceback."""
+        raises it as the user's message), not raised through Ray with its traceback.
+        `driver`: the process the workers' start permissions are asked of."""
+        if driver is not None:
+            self._driver = DriverWatch(driver)
         try:
             return self._open(manifest, options)
         except BatchgenError as exc:
@@ -86,6 +93,15 @@ class Recorder:
                 saved[task.id] = journal.saved_images(task.id)
         skipped = Counter(task.model for task in tasks if task.id in done)
         return Planned(Chunk(number, tuple(todo), pending, saved), dict(skipped))
+
+    def may_start(self) -> Answer:
+        """A worker's start permission: is the driver still there (cluster/liveness.py)?"""
+        return "go" if self._driver is None else self._driver.answer()
+
+    def beat(self) -> None:
+        """The driver's heartbeat (it matters when the driver is on another machine)."""
+        if self._driver is not None:
+            self._driver.beat()
 
     def settings(self, settings: dict[str, object]) -> None:
         self._run()[1].settings(settings)
@@ -137,6 +153,8 @@ class Recorder:
             self.close()
 
     def close(self) -> None:
+        if self._driver is not None:
+            self._driver.close()
         if self._journal is not None:
             self._journal.close()
         self._journal = self._log = None

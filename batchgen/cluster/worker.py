@@ -15,6 +15,7 @@ from typing import Any
 
 from batchgen.cluster.gate import Lease, Reservation
 from batchgen.cluster.lease import ClusterBudget, ClusterLimiter, GateClient
+from batchgen.cluster.liveness import Answer, StartGuard
 from batchgen.cluster.records import Chunk, ChunkResult, ErrorNote
 from batchgen.cluster.remotelog import RemoteLog
 from batchgen.models import ImageRef, Manifest, Outcome, SavedImage, Task
@@ -85,6 +86,17 @@ class RayRecorder:
     def finished(self, outcome: Outcome) -> Any:
         return self._recorder.finished.remote(outcome)
 
+    async def may_start(self) -> Answer:
+        """The driver's start permission; a recorder that cannot be asked (it died with the
+        driver) is as good as the driver gone."""
+        from ray.exceptions import RayError  # noqa: PLC0415 - only on a Ray worker
+
+        try:
+            answer: Answer = await self._recorder.may_start.remote()
+        except RayError:
+            return "gone"
+        return answer
+
 
 class Worker:
     """Renders chunks; two may run at once (the next is queued while one ends), sharing
@@ -98,8 +110,12 @@ class Worker:
         self._stack = AsyncExitStack()
         self._provider: Provider | None = None
         manifest = settings.manifest
+        self.starts = StartGuard(self._recorder.may_start)
         self._limiter = ClusterLimiter(
-            self._gate, concurrency=settings.concurrency, max_concurrency=settings.ceiling
+            self._gate,
+            concurrency=settings.concurrency,
+            max_concurrency=settings.ceiling,
+            starts=self.starts,
         )
         self._budget = (
             ClusterBudget(self._gate, manifest.max_usd) if manifest.max_usd else Budget(None)
@@ -170,6 +186,7 @@ class Worker:
             "max_in_flight": stats.max_in_flight,
             "overloads": stats.overloads,
             "tokens_expired": self._limiter.tokens_expired,
+            "starts_refused": self.starts.refused,
         }
 
     async def close(self) -> None:
