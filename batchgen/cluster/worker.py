@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +17,7 @@ from batchgen.cluster.gate import Lease, Reservation
 from batchgen.cluster.lease import ClusterBudget, ClusterLimiter, GateClient
 from batchgen.cluster.liveness import Answer, StartGuard
 from batchgen.cluster.records import Chunk, ChunkResult, ErrorNote
-from batchgen.cluster.remotelog import RemoteLog
+from batchgen.cluster.remotelog import RemoteLog, RemoteQueue
 from batchgen.models import ImageRef, Manifest, Outcome, SavedImage, Task
 from batchgen.providers import open_provider
 from batchgen.providers.base import Provider
@@ -85,6 +85,9 @@ class RayRecorder:
 
     def finished(self, outcome: Outcome) -> Any:
         return self._recorder.finished.remote(outcome)
+
+    def queued(self, task_id: str, app: str, urls: Mapping[str, str]) -> None:
+        self._recorder.queued.remote(task_id, app, dict(urls))
 
     async def may_start(self) -> Answer:
         """The driver's start permission; a recorder that cannot be asked (it died with the
@@ -158,6 +161,8 @@ class Worker:
     async def run_chunk(self, chunk: Chunk) -> ChunkResult:
         """Render the chunk's tasks with batchgen's engine; its journal is the driver's."""
         provider = await self._open()
+        # fal: the chunk's requests made and never read are read first; new ones are noted
+        provider.keep_queue(RemoteQueue(self._recorder.queued, chunk))
         log = RemoteLog(self._recorder, chunk)
         save, render = engine_settings(self._settings.manifest, wait_scale=self._wait_scale)
         engine = build_engine(
