@@ -258,6 +258,7 @@ def test_the_driver_killed_the_rerun_resumes_from_the_journal_and_the_bucket(
     # last moments were never recorded (11 paid twice in one CI run). Now no request starts
     # once the driver's process is gone (cluster/liveness.py): at most what held a slot then.
     paid_twice = sum(n - 1 for n in stats.prompts_served.values() if n > 1)
+    print(f"the driver killed: {paid_twice} paid twice, at most {concurrency} allowed")
     assert paid_twice <= concurrency, stats.prompts_served  # at most what was in flight
 
 
