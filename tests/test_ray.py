@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -230,12 +231,6 @@ def test_a_worker_killed_mid_chunk_costs_at_most_its_requests_in_flight(
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-@pytest.mark.xfail(
-    strict=False,
-    reason="open (issue 16): one clean-clone CI run in two saw 11 prompts paid twice after the "
-    "driver's SIGKILL, against 8 in flight; the rerun completed and every object was whole. "
-    "Suspect: the killed driver's local Ray workers go on starting requests before they notice",
-)
 def test_the_driver_killed_the_rerun_resumes_from_the_journal_and_the_bucket(
     bucket: Any, serve: Any, tmp_path: Path
 ) -> None:
@@ -245,24 +240,37 @@ def test_the_driver_killed_the_rerun_resumes_from_the_journal_and_the_bucket(
     command = [sys.executable, "-m", "batchgen", "run", str(path), "--state", "state", "-q"]
     command += ["--executor", "ray", "--workers", str(WORKERS)]
     driver = subprocess.Popen(command, cwd=tmp_path)  # its own Ray, started for the run
-    journal = tmp_path / "state" / "journal.sqlite"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and driver.poll() is None:
-        if journal.is_file() and done(tmp_path / "state") >= 60:
-            break
-        time.sleep(0.2)
-    assert driver.poll() is None, "the run ended before it could be killed"
-    driver.send_signal(signal.SIGKILL)
-    driver.wait(timeout=60)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and driver.poll() is None:
+            if done(tmp_path / "state") >= 60:
+                break
+            time.sleep(0.2)
+        assert driver.poll() is None, "the run ended before it could be killed"
+    finally:  # a failed wait leaves no driver running on into the next test
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=60)
     assert 0 < done(tmp_path / "state") < count
     again = subprocess.run(command, cwd=tmp_path, timeout=240, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     assert done(tmp_path / "state") == count
     check_whole(bucket, tmp_path / "state", count, read_every=5)
+    # The killed driver's Ray reaps its workers and recorder seconds later; until this was
+    # fixed the workers went on through their chunks, and the requests they started in the
+    # last moments were never recorded (11 paid twice in one CI run). Now no request starts
+    # once the driver's process is gone (cluster/liveness.py): at most what held a slot then.
     paid_twice = sum(n - 1 for n in stats.prompts_served.values() if n > 1)
+    print(f"the driver killed: {paid_twice} paid twice, at most {concurrency} allowed")
     assert paid_twice <= concurrency, stats.prompts_served  # at most what was in flight
 
 
 def done(state: Path) -> int:
-    rows = journal_rows(state, "SELECT COUNT(*) FROM tasks WHERE status = 'done'")
+    """Tasks done in the journal; 0 before the driver has set it up (the file comes first,
+    its tables a moment later: one loaded run read it in between)."""
+    if not (state / "journal.sqlite").is_file():
+        return 0
+    try:
+        rows = journal_rows(state, "SELECT COUNT(*) FROM tasks WHERE status = 'done'")
+    except sqlite3.OperationalError:
+        return 0
     return int(rows[0][0])

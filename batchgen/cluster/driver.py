@@ -21,6 +21,7 @@ from typing import Any
 import anyio.from_thread
 
 from batchgen.cluster import launch
+from batchgen.cluster.liveness import DriverId, heartbeat
 from batchgen.cluster.recorder import Opened
 from batchgen.cluster.records import DEFAULT_CHUNK, ChunkResult
 from batchgen.cluster.worker import WorkerSettings
@@ -122,14 +123,16 @@ class _Driver:
         started = time.monotonic()
         ray = self._ray
         self._recorder = launch.start_recorder(ray)
-        opened = ray.get(self._recorder.open.remote(self._manifest, self._options))
+        here = DriverId.here()  # workers start no request once this process is gone
+        opened = ray.get(self._recorder.open.remote(self._manifest, self._options, here))
         if isinstance(opened, BatchgenError):
             ray.kill(self._recorder)
             raise opened
         status = "aborted"
         try:
-            self._start(opened)
-            self._feed(opened.manifest)
+            with heartbeat(self._recorder.beat.remote):  # a driver on another machine
+                self._start(opened)
+                self._feed(opened.manifest)
             status = self._status
         except KeyboardInterrupt:
             self._stop("interrupted", "stopped by SIGINT")

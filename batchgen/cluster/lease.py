@@ -11,6 +11,7 @@ from typing import Protocol
 import anyio
 
 from batchgen.cluster.gate import KeyGate, Lease, Reservation
+from batchgen.cluster.liveness import StartGuard
 from batchgen.errors import BudgetExceeded
 from batchgen.run.adaptive import DEFAULT_CEILING
 from batchgen.run.budget import Budget
@@ -127,9 +128,11 @@ class ClusterLimiter(Limiter):
         concurrency: int | None,
         max_concurrency: int = DEFAULT_CEILING,
         clock: Callable[[], float] = time.monotonic,
+        starts: StartGuard | None = None,
     ) -> None:
         super().__init__(concurrency=concurrency, max_concurrency=max_concurrency, clock=clock)
         self._gate = gate
+        self._starts = starts
         self._pool = TokenPool(gate, on_lease=self._follow, clock=clock)
         self._shrinks_seen = 0
 
@@ -137,6 +140,10 @@ class ClusterLimiter(Limiter):
         return f"Cluster{super().__repr__()}"
 
     async def _wait_for_rate(self) -> None:
+        # the driver's permission first, while this request holds its slot (see
+        # cluster/liveness.py); then the token, so its lateness is not the permission's trip
+        if self._starts is not None:
+            await self._starts.permit()
         await self._pool.take()
 
     def cool_down(self, seconds: float) -> None:

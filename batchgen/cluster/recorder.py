@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from batchgen.cluster.liveness import Answer, DriverId, DriverWatch
 from batchgen.cluster.records import Chunk, ErrorNote, NotedError, Planned
 from batchgen.errors import BatchgenError
 from batchgen.expand import count_tasks
@@ -23,6 +24,7 @@ from batchgen.run.layout import clear_forgotten
 from batchgen.run.prepare import prepare_run
 from batchgen.run.runlog import COMMIT_EVERY_S, RunLog
 from batchgen.store.journal import Journal
+from batchgen.store.queuelog import QueueLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +46,21 @@ class Recorder:
         self._log: RunLog | None = None
         self._run_dir = Path()
         self._committed_at = time.monotonic()
+        self._driver: DriverWatch | None = None
+        self._queue: QueueLog | None = None
+        self._queued: dict[tuple[str, str], dict[str, str]] = {}  # kept, and made in this run
 
     def __repr__(self) -> str:
         return f"Recorder(run_dir={str(self._run_dir)!r})"
 
-    def open(self, manifest: Manifest, options: RunOptions) -> Opened | BatchgenError:
+    def open(
+        self, manifest: Manifest, options: RunOptions, driver: DriverId | None = None
+    ) -> Opened | BatchgenError:
         """What run_job does before its engine starts; an error is returned (the driver
-        raises it as the user's message), not raised through Ray with its traceback."""
+        raises it as the user's message), not raised through Ray with its traceback.
+        `driver`: the process the workers' start permissions are asked of."""
+        if driver is not None:
+            self._driver = DriverWatch(driver)
         try:
             return self._open(manifest, options)
         except BatchgenError as exc:
@@ -63,6 +73,10 @@ class Recorder:
             wait_scale=options.wait_scale,
         )  # fmt: skip
         self._run_dir, self._journal = ready.run_dir, ready.journal
+        if options.fresh:
+            QueueLog.remove(ready.run_dir)
+        self._queue = QueueLog.open(ready.run_dir, done_among=ready.journal.done_among)
+        self._queued = dict(self._queue.kept)
         planned = count_tasks(ready.manifest)
         self._log = RunLog.begin(ready.journal, name=ready.manifest.name, planned=planned)
         spent = ready.budget.spent_before_usd
@@ -85,7 +99,25 @@ class Recorder:
                 pending[task.id] = generation
                 saved[task.id] = journal.saved_images(task.id)
         skipped = Counter(task.model for task in tasks if task.id in done)
-        return Planned(Chunk(number, tuple(todo), pending, saved), dict(skipped))
+        ids = {task.id for task in todo}
+        queued = {key: urls for key, urls in self._queued.items() if key[0] in ids}
+        return Planned(Chunk(number, tuple(todo), pending, saved, queued), dict(skipped))
+
+    def queued(self, task_id: str, app: str, urls: dict[str, str]) -> None:
+        """A worker's queued request (fal): in the queue log (one write(2)), and sent with
+        the task's chunk again if its worker dies before reading it."""
+        assert self._queue is not None, "open() first"
+        self._queue.accepted(task_id, app, urls)
+        self._queued[(task_id, app)] = urls
+
+    def may_start(self) -> Answer:
+        """A worker's start permission: is the driver still there (cluster/liveness.py)?"""
+        return "go" if self._driver is None else self._driver.answer()
+
+    def beat(self) -> None:
+        """The driver's heartbeat (it matters when the driver is on another machine)."""
+        if self._driver is not None:
+            self._driver.beat()
 
     def settings(self, settings: dict[str, object]) -> None:
         self._run()[1].settings(settings)
@@ -137,6 +169,11 @@ class Recorder:
             self.close()
 
     def close(self) -> None:
+        if self._driver is not None:
+            self._driver.close()
+        if self._queue is not None:
+            self._queue.close()
+            self._queue = None
         if self._journal is not None:
             self._journal.close()
         self._journal = self._log = None

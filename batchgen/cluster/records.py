@@ -19,12 +19,15 @@ DEFAULT_CHUNK = 64  # tasks per chunk: a worker's share in flight, several times
 @dataclass(frozen=True, slots=True)
 class Chunk:
     """Tasks for one worker, with what the journal knows of them: a generation an earlier
-    worker paid for (fetched, never paid again) and the images of it already saved."""
+    worker paid for (fetched, never paid again), the images of it already saved, and queued
+    requests whose results are read instead of asked again."""
 
     number: int
     tasks: tuple[Task, ...]
     pending: Mapping[str, PendingGeneration] = field(default_factory=dict)
     saved: Mapping[str, Mapping[int, SavedImage]] = field(default_factory=dict)
+    # a queued provider's (fal's) requests made and never read: (task id, app) -> their URLs
+    queued: Mapping[tuple[str, str], Mapping[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

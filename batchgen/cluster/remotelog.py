@@ -9,7 +9,7 @@ generation when the driver has it)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from batchgen.cluster.records import Chunk, ErrorNote, note_of
@@ -34,6 +34,26 @@ class RecorderClient(Protocol):
     ) -> Awaitable[None]: ...
 
     def finished(self, outcome: Outcome) -> Awaitable[None]: ...
+
+
+class RemoteQueue:
+    """A queued provider's book (fal's QueueBook) on a worker: what the driver's queue log
+    kept for the chunk's tasks, and each new request sent to it (a note, not awaited: the
+    recorder hears it before the task's paid record, which comes later from this worker)."""
+
+    def __init__(self, send: Callable[[str, str, Mapping[str, str]], None], chunk: Chunk) -> None:
+        self._send = send
+        self._kept = {key: dict(urls) for key, urls in chunk.queued.items()}
+
+    def __repr__(self) -> str:
+        return f"RemoteQueue(kept={len(self._kept)})"
+
+    @property
+    def kept(self) -> Mapping[tuple[str, str], dict[str, str]]:
+        return self._kept
+
+    def accepted(self, task_id: str, model: str, urls: Mapping[str, str]) -> None:
+        self._send(task_id, model, urls)
 
 
 class RemoteLog(RunLog):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +15,9 @@ from typing import Any
 
 from batchgen.cluster.gate import Lease, Reservation
 from batchgen.cluster.lease import ClusterBudget, ClusterLimiter, GateClient
+from batchgen.cluster.liveness import Answer, StartGuard
 from batchgen.cluster.records import Chunk, ChunkResult, ErrorNote
-from batchgen.cluster.remotelog import RemoteLog
+from batchgen.cluster.remotelog import RemoteLog, RemoteQueue
 from batchgen.models import ImageRef, Manifest, Outcome, SavedImage, Task
 from batchgen.providers import open_provider
 from batchgen.providers.base import Provider
@@ -85,6 +86,20 @@ class RayRecorder:
     def finished(self, outcome: Outcome) -> Any:
         return self._recorder.finished.remote(outcome)
 
+    def queued(self, task_id: str, app: str, urls: Mapping[str, str]) -> None:
+        self._recorder.queued.remote(task_id, app, dict(urls))
+
+    async def may_start(self) -> Answer:
+        """The driver's start permission; a recorder that cannot be asked (it died with the
+        driver) is as good as the driver gone."""
+        from ray.exceptions import RayError  # noqa: PLC0415 - only on a Ray worker
+
+        try:
+            answer: Answer = await self._recorder.may_start.remote()
+        except RayError:
+            return "gone"
+        return answer
+
 
 class Worker:
     """Renders chunks; two may run at once (the next is queued while one ends), sharing
@@ -98,8 +113,12 @@ class Worker:
         self._stack = AsyncExitStack()
         self._provider: Provider | None = None
         manifest = settings.manifest
+        self.starts = StartGuard(self._recorder.may_start)
         self._limiter = ClusterLimiter(
-            self._gate, concurrency=settings.concurrency, max_concurrency=settings.ceiling
+            self._gate,
+            concurrency=settings.concurrency,
+            max_concurrency=settings.ceiling,
+            starts=self.starts,
         )
         self._budget = (
             ClusterBudget(self._gate, manifest.max_usd) if manifest.max_usd else Budget(None)
@@ -142,6 +161,8 @@ class Worker:
     async def run_chunk(self, chunk: Chunk) -> ChunkResult:
         """Render the chunk's tasks with batchgen's engine; its journal is the driver's."""
         provider = await self._open()
+        # fal: the chunk's requests made and never read are read first; new ones are noted
+        provider.keep_queue(RemoteQueue(self._recorder.queued, chunk))
         log = RemoteLog(self._recorder, chunk)
         save, render = engine_settings(self._settings.manifest, wait_scale=self._wait_scale)
         engine = build_engine(
@@ -170,6 +191,7 @@ class Worker:
             "max_in_flight": stats.max_in_flight,
             "overloads": stats.overloads,
             "tokens_expired": self._limiter.tokens_expired,
+            "starts_refused": self.starts.refused,
         }
 
     async def close(self) -> None:

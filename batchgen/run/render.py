@@ -192,9 +192,7 @@ class Renderer:
     async def _finish(
         self, task: Task, model: str, generation: Generation, tally: _Tally
     ) -> Outcome:
-        self._log.paid(task, model=model, refs=generation.images, cost_usd=tally.cost_usd)
-        await self._log.paid_recorded(task)  # a cluster's worker: in the driver's journal
-        started = time.monotonic()
+        started = time.monotonic()  # `paid` is recorded already (in _request)
         try:
             await self._saver.save_all(task, model, generation.images, tally.images)
         except DownloadError as exc:
@@ -235,7 +233,14 @@ class Renderer:
                     raise _ModelStopped
                 async with self._limiter.slot() as permit:
                     tally.wait_s += permit.waited_s
-                    return await self._paid_request(task, model, tally, (permit, waiting))
+                    generation = await self._paid_request(task, model, tally, (permit, waiting))
+                    # recorded while the slot is held: a cluster's answers paid and never
+                    # recorded (a killed driver) are then never more than the slots
+                    self._log.paid(
+                        task, model=model, refs=generation.images, cost_usd=tally.cost_usd
+                    )
+                    await self._log.paid_recorded(task)  # a cluster's worker: the driver's journal
+                    return generation
             finally:
                 self._waiting.discard(waiting)
         raise Abandoned  # the scope was cancelled: the run is stopping
