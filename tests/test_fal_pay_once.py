@@ -162,7 +162,8 @@ async def test_a_kill_while_requests_are_queued_reads_them_on_the_rerun(tmp_path
                 await child.wait()
         assert emulator.stats.generation_requests == TASKS
         rerun = await run_job(load_manifest(job), RunOptions(out=run_dir))
-        assert rerun.result.done == TASKS
+        # a slow start may have let the killed run finish a task before the kill
+        assert rerun.result.done + rerun.result.skipped == TASKS and rerun.result.failed == 0
         assert emulator.stats.generation_requests == TASKS  # nothing submitted again
         assert set(emulator.stats.prompts_served.values()) == {1}  # each billed once
     assert check_run_dir(run_dir, {"1:1": (1024, 1024)}) == TASKS
