@@ -1,10 +1,21 @@
-"""Shared fixtures: anyio on asyncio only (aiohttp and aiolimiter need it)."""
+"""Shared fixtures: anyio on asyncio only (aiohttp and aiolimiter need it), and the command line
+run from the test's own folder."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from click.testing import CliRunner
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """batchgen's command line, run in tmp_path: runs write to ./out/<name> there."""
+    monkeypatch.chdir(tmp_path)
+    return CliRunner()

@@ -22,6 +22,8 @@ from batchgen.models import Manifest
 
 FAST = "google/imagen-4.0-fast-generate-001"
 PREVIEW = "google/imagen4/preview"
+# the built-in emulator, answering at once with small images (a manifest's provider)
+EMULATOR = "{kind: emulator, time_scale: 0, image_bytes: small}"
 PIXELS = {
     "1:1": (1024, 1024),
     "3:4": (896, 1280),

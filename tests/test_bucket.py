@@ -20,14 +20,20 @@ import pytest
 from click.testing import CliRunner
 
 from batchgen.cli import main
-from tests.helpers import FAST, emulator_process, journal_rows, served_by_prompt, write_manifest
+from tests.helpers import (
+    EMULATOR,
+    FAST,
+    emulator_process,
+    journal_rows,
+    served_by_prompt,
+    write_manifest,
+)
 from tests.paid_requests import paid_requests, request_of
 from tests.s3_kit import s3_environment, s3_server
 from tests.s3_proxy import FaultyProxy
 
 boto3 = pytest.importorskip("boto3")
 
-EMULATOR = "{kind: emulator, time_scale: 0, image_bytes: small}"
 BUCKET = "shop"
 
 

@@ -17,10 +17,9 @@ from click.testing import CliRunner
 
 from batchgen.cli import main
 from tests import object_servers
-from tests.helpers import FAST, write_manifest
+from tests.helpers import EMULATOR, FAST, write_manifest
 
 obstore = pytest.importorskip("obstore")
-EMULATOR = "{kind: emulator, time_scale: 0, image_bytes: small}"
 _CONTAINERS = itertools.count()  # a fresh container per test
 
 

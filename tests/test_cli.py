@@ -27,12 +27,6 @@ EMULATOR_JOB = f"""
 """
 
 
-@pytest.fixture
-def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.chdir(tmp_path)  # runs write to ./out/<name>
-    return CliRunner()
-
-
 def test_validate_good_and_bad(runner: CliRunner, tmp_path: Path) -> None:
     good = write_manifest(tmp_path, EMULATOR_JOB)
     result = runner.invoke(main, ["validate", str(good)])

@@ -25,12 +25,6 @@ JOB = f"""
 
 
 @pytest.fixture
-def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.chdir(tmp_path)
-    return CliRunner()
-
-
-@pytest.fixture
 def two_runs(runner: CliRunner, tmp_path: Path) -> tuple[Path, Path]:
     job = write_manifest(tmp_path, JOB)
     failing = write_manifest(

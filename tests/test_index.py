@@ -9,14 +9,11 @@ import json
 import sqlite3
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from batchgen.cli import main
 from batchgen.store.journal import Journal
-from tests.helpers import FAST, check_run_dir, image_files, journal_rows, write_manifest
-
-EMULATOR = "{kind: emulator, time_scale: 0, image_bytes: small}"
+from tests.helpers import EMULATOR, FAST, check_run_dir, image_files, journal_rows, write_manifest
 
 
 def job(rows: str, filename: str = "{sku}/{aspect}-{index}.{ext}", extra: str = "") -> str:
@@ -32,12 +29,6 @@ def job(rows: str, filename: str = "{sku}/{aspect}-{index}.{ext}", extra: str = 
             rows: {rows}
         output: {{filename: "{filename}"{extra}}}
     """
-
-
-@pytest.fixture
-def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.chdir(tmp_path)
-    return CliRunner()
 
 
 def write_rows(folder: Path, lines: list[str], name: str = "p.csv") -> None:

@@ -9,14 +9,12 @@ import json
 import sqlite3
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from batchgen.cli import main
 from batchgen.store.journal import JOURNAL_FILE
-from tests.helpers import FAST, journal_rows, write_manifest
+from tests.helpers import EMULATOR, FAST, journal_rows, write_manifest
 
-EMULATOR = "{kind: emulator, time_scale: 0, image_bytes: small}"
 CONVERTING = "{format: webp, quality: 70, sizes: [{width: 200}]}"
 
 
@@ -32,12 +30,6 @@ def job(output: str) -> str:
             vars: {{thing: [mug, lamp, vase]}}
         output: {output}
     """
-
-
-@pytest.fixture
-def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.chdir(tmp_path)
-    return CliRunner()
 
 
 def run(runner: CliRunner, tmp_path: Path, output: str, out: str = "run") -> tuple[Path, str]:

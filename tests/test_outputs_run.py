@@ -8,14 +8,19 @@ import hashlib
 import json
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from PIL import Image
 
 from batchgen.cli import main
-from tests.helpers import FAST, PIXELS, image_files, journal_rows, part_files, write_manifest
-
-EMULATOR = "{kind: emulator, time_scale: 0, image_bytes: small}"
+from tests.helpers import (
+    EMULATOR,
+    FAST,
+    PIXELS,
+    image_files,
+    journal_rows,
+    part_files,
+    write_manifest,
+)
 
 
 def job(output: str) -> str:
@@ -31,12 +36,6 @@ def job(output: str) -> str:
             vars: {{thing: [mug, lamp]}}
         output: {output}
     """
-
-
-@pytest.fixture
-def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.chdir(tmp_path)
-    return CliRunner()
 
 
 def run(runner: CliRunner, tmp_path: Path, output: str) -> Path:

@@ -13,10 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from batchgen.cli import main
-from tests.helpers import FAST, write_manifest
+from tests.helpers import EMULATOR, FAST, write_manifest
 from tests.s3_kit import s3_environment, s3_server
 
-EMULATOR = "{kind: emulator, time_scale: 0, image_bytes: small}"
 CDN = "https://cdn.example.com/catalog"
 
 
@@ -29,12 +28,6 @@ def job(output: str) -> str:
         prompts: [a mug, a lamp]
         output: {output}
     """
-
-
-@pytest.fixture
-def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.chdir(tmp_path)
-    return CliRunner()
 
 
 def run(runner: CliRunner, folder: Path, output: str, *extra: str) -> Path:

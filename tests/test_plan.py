@@ -26,12 +26,6 @@ def job(prompts: int, extra: str = "", models: str = FAST) -> str:
     """
 
 
-@pytest.fixture
-def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.chdir(tmp_path)
-    return CliRunner()
-
-
 def plan(runner: CliRunner, manifest: Path, *flags: str) -> str:
     result = runner.invoke(main, ["plan", str(manifest), *flags])
     assert result.exit_code == 0, result.output
