@@ -62,6 +62,20 @@ async def emulator() -> AsyncIterator[Emulator]:
         yield emu
 
 
+@pytest.fixture
+def encoded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The sizes of the images batchgen encodes itself (derive.encode, spied on)."""
+    sizes: list[tuple[int, int]] = []
+    real_encode = derive.encode
+
+    def spy(image: Image.Image, target: str, quality: int) -> bytes:
+        sizes.append(image.size)
+        return real_encode(image, target, quality)
+
+    monkeypatch.setattr(derive, "encode", spy)
+    return sizes
+
+
 @pytest.mark.parametrize("fmt", ["jpeg", "webp"])
 async def test_the_openai_sdk_sends_output_format_and_gets_that_format(
     emulator: Emulator, fmt: str
@@ -83,17 +97,13 @@ async def test_the_openai_sdk_sends_output_format_and_gets_that_format(
 
 @pytest.mark.parametrize("fmt", ["jpeg", "webp"])
 async def test_a_run_writes_the_models_own_jpeg_or_webp_without_re_encoding_it(
-    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+    emulator: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fmt: str,
+    encoded: list[tuple[int, int]],
 ) -> None:
     monkeypatch.setenv(KEY_ENV, KEY)
-    encoded: list[tuple[int, int]] = []
-    real_encode = derive.encode
-
-    def spy(image: Image.Image, target: str, quality: int) -> bytes:
-        encoded.append(image.size)
-        return real_encode(image, target, quality)
-
-    monkeypatch.setattr(derive, "encode", spy)
     body = f"""version: 1
 models: [gpt-image-2]
 aspect_ratios: ["1:1", "16:9"]
@@ -119,18 +129,10 @@ output: {{format: {fmt}, quality: 55, sizes: [{{width: 200}}]}}
 
 
 async def test_a_batch_job_asks_for_the_format_too(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, encoded: list[tuple[int, int]]
 ) -> None:
     """mode: batch (the Batch API's lines carry the same request body): the model's WebP is
     written as it came; the process phase is timed there too."""
-    encoded: list[tuple[int, int]] = []
-    real_encode = derive.encode
-
-    def spy(image: Image.Image, target: str, quality: int) -> bytes:
-        encoded.append(image.size)
-        return real_encode(image, target, quality)
-
-    monkeypatch.setattr(derive, "encode", spy)
     config = EmulatorConfig(time_scale=0, image_bytes="small")
     async with running_emulator(config) as emulator:
         text = (
