@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from batchgen.models import ImageRef
+from batchgen.store import linelog
 
 PAID_LOG = "journal.paid"
 INLINE_DIR = ".paid"  # the run directory's staging area for paid inline images
@@ -43,7 +44,7 @@ class PaidLog:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
         self.path = run_dir / PAID_LOG
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        self._fd = linelog.open_for_append(self.path)
         self._written = os.fstat(self._fd).st_size > 0  # lines a commit has not yet covered
         self._staged: dict[str, list[str]] = {}  # task -> its inline images in the staging area
 
@@ -64,9 +65,7 @@ class PaidLog:
         staged = self._stage_inline(task_id, refs)
         entries = [entry for ref in refs if (entry := _entry(ref, staged.get(ref.index)))]
         row = (task_id, run_id, model, json.dumps(entries), cost_usd, time.time())
-        data = memoryview(json.dumps(row, separators=(",", ":")).encode() + b"\n")
-        while data:  # a regular file takes it whole unless the disk is full; loop anyway
-            data = data[os.write(self._fd, data) :]
+        linelog.append_line(self._fd, row)
         self._written = True
         if staged:
             self._staged[task_id] = list(staged.values())
@@ -170,11 +169,7 @@ def overlay(conn: sqlite3.Connection, run_dir: Path) -> None:
 
 
 def _rows(path: Path) -> list[Row]:
-    try:
-        with open(path, "rb") as lines:
-            return [row for line in lines if (row := _row(line)) is not None]
-    except FileNotFoundError:
-        return []
+    return [row for value in linelog.read_lines(path) if (row := _row(value)) is not None]
 
 
 def _put_new(conn: sqlite3.Connection, rows: list[Row]) -> None:
@@ -186,10 +181,10 @@ def _put_new(conn: sqlite3.Connection, rows: list[Row]) -> None:
             conn.execute(PUT_GENERATION, row)
 
 
-def _row(line: bytes) -> Row | None:
+def _row(value: Any) -> Row | None:
     try:
-        row = tuple(json.loads(line))
-    except (ValueError, TypeError):  # a line torn by a full disk, or not a row at all
+        row = tuple(value)
+    except TypeError:  # not a row at all
         return None
     return row if len(row) == len(ROW_FIELDS) else None
 

@@ -9,10 +9,11 @@ lines of tasks the journal does not hold as done; the rest are history.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
+
+from batchgen.store import linelog
 
 QUEUE_LOG = "journal.queued"
 Key = tuple[str, str]  # (task id, the provider's model name)
@@ -41,7 +42,7 @@ class QueueLog:
         kept = {key: urls for key, urls in kept.items() if key[0] not in done}
         if done and path.exists():
             temp = path.with_name(path.name + ".tmp")
-            temp.write_bytes(b"".join(_line(key, urls) for key, urls in kept.items()))
+            temp.write_bytes(b"".join(linelog.line_of(_entry(*item)) for item in kept.items()))
             os.replace(temp, path)
         return cls(path, kept)
 
@@ -57,11 +58,8 @@ class QueueLog:
     def accepted(self, task_id: str, model: str, urls: Mapping[str, str]) -> None:
         """One write: when this returns, a kill of the process cannot lose the request."""
         if self._fd is None:
-            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-            self._fd = os.open(self.path, flags, 0o644)
-        data = memoryview(_line((task_id, model), dict(urls)))
-        while data:
-            data = data[os.write(self._fd, data) :]
+            self._fd = linelog.open_for_append(self.path)
+        linelog.append_line(self._fd, _entry((task_id, model), dict(urls)))
 
     def close(self) -> None:
         if self._fd is not None:
@@ -70,20 +68,16 @@ class QueueLog:
             self._fd = None
 
 
-def _line(key: Key, urls: Urls) -> bytes:
-    return json.dumps([key[0], key[1], urls], separators=(",", ":")).encode() + b"\n"
+def _entry(key: Key, urls: Urls) -> list[object]:
+    return [key[0], key[1], urls]
 
 
 def _read(path: Path) -> dict[Key, Urls]:
     """The log's lines, later ones winning; a line cut by a kill (the last one) is skipped."""
     kept: dict[Key, Urls] = {}
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return kept
-    for raw in data.splitlines():
+    for value in linelog.read_lines(path):
         try:
-            task_id, model, urls = json.loads(raw)
+            task_id, model, urls = value
         except (ValueError, TypeError):
             continue
         if isinstance(task_id, str) and isinstance(model, str) and isinstance(urls, dict):
