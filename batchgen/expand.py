@@ -22,9 +22,6 @@ SHARD_LENGTH = 2  # {task_shard}: 256 folders of hex digits
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _SLUG_UNSAFE = re.compile(r"[^a-z0-9]+")
 
-if TYPE_CHECKING:
-    from batchgen.expand_rows import RowPrompt
-
 
 def task_id(
     *,

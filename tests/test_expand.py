@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from batchgen.expand import count_tasks, expand, image_path, prompt_slug, safe_segment, task_id
-from batchgen.models import Manifest, PromptSpec
+from batchgen.models import Manifest, PromptSpec, Task
 
 FAST = "google/imagen-4.0-fast-generate-001"
 STANDARD = "google/imagen-4.0-generate-001"
@@ -143,3 +143,19 @@ def test_a_filename_var_from_another_template_is_none() -> None:
     task = next(expand(manifest(models=(FAST,), seeds=())))  # the plain prompt: no vars
     path = image_path("{product}/{task_id}-{index}.{ext}", task, index=0, ext="png", name="n")
     assert path == f"none/{task.id}-0.png"
+
+
+def test_a_built_in_field_wins_over_a_var_and_a_var_over_a_column() -> None:
+    task = Task(
+        id="ab12",
+        ordinal=0,
+        prompt="p",
+        model=FAST,
+        aspect_ratio="1:1",
+        num_images=1,
+        vars={"model": "var-model", "style": "from/var"},
+        row={"style": "from-column", "sku": "SKU 1/2", "model": "column-model"},
+    )
+    template = "{model}/{style}/{sku}/{task_shard}-{index}.{ext}"
+    path = image_path(template, task, index=3, ext="png", name="n")
+    assert path == "google_imagen-4.0-fast-generate-001/from_var/SKU-1_2/ab-3.png"
