@@ -1,7 +1,7 @@
 """Where batchgen's CPU per image goes: cProfile of the event-loop thread during one run, and the
 PNG whole-check (worker threads) timed on its own line.
 
-    python benchmarks/cpu_profile.py [--tasks 1000] [--image-bytes small] [--top 25]
+    python benchmarks/cpu_profile.py [--tasks 1000] [--image-bytes small] [--top 25] [--sort ncalls]
 
 The emulator answers at once from its own process (as in overhead.py). Figures are per image:
 the loop thread's CPU (`time.thread_time`), the process's (all threads), the whole-check's
@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--image-bytes", default="small")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--sort", default="tottime", choices=["tottime", "cumulative", "ncalls"])
     args = parser.parse_args()
     with emulator_process("--time-scale", "0", "--image-bytes", args.image_bytes) as url:
         manifest = manifest_for(url, args.tasks, 16)
@@ -89,8 +90,8 @@ def main() -> None:
     total = sum(areas.values())
     for area, seconds in sorted(areas.items(), key=lambda kv: -kv[1]):
         print(f"  {area:34} {100 * seconds / total:5.1f}%")
-    print("loop thread, functions by own time:")
-    stats.sort_stats("tottime").print_stats(args.top)
+    print(f"loop thread, functions by {args.sort}:")
+    stats.sort_stats(args.sort).print_stats(args.top)
 
 
 AREAS = (  # (area, what its file name or built-in's name contains), first match wins
