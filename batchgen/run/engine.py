@@ -221,15 +221,13 @@ class Engine:
 
 async def _send(send: MemoryObjectSendStream[Task], task: Task) -> bool:
     """Hand `task` to a worker; False when none is left. Where the buffer has room, without
-    the loop turn anyio's send always takes (two a task with the receive's: ~2% of the loop
-    thread's instructions an image)."""
+    the loop turn anyio's send always takes (with the receive's, two a task: 1.5% of the
+    instructions an image, benchmarks/instructions.py)."""
     try:
-        send.send_nowait(task)
-    except anyio.WouldBlock:
         try:
+            send.send_nowait(task)
+        except anyio.WouldBlock:
             await send.send(task)
-        except anyio.BrokenResourceError:
-            return False
     except anyio.BrokenResourceError:
         return False
     return True
@@ -239,11 +237,9 @@ async def _receive(receive: MemoryObjectReceiveStream[Task]) -> Task | None:
     """The next task, or None once the feed is closed and drained; a task already waiting is
     taken without a loop turn."""
     try:
-        return receive.receive_nowait()
-    except anyio.WouldBlock:
         try:
+            return receive.receive_nowait()
+        except anyio.WouldBlock:
             return await receive.receive()
-        except anyio.EndOfStream:
-            return None
     except anyio.EndOfStream:
         return None
