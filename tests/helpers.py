@@ -45,6 +45,26 @@ def many_prompts(count: int) -> str:
     return f'prompts: [{{template: "Test frame {{n}}", vars: {{n: [{values}]}}}}]'
 
 
+def shop_job(folder: Path, base_url: str, count: int, *, output: str, extra: str = "") -> Path:
+    """The cluster tests' job: `count` studio photos on the emulator at `base_url`, written to
+    `output`; `extra` is more top-level YAML (its further lines indented by 8 spaces)."""
+    things = ", ".join(f"t{i}" for i in range(count))
+    return write_manifest(
+        folder,
+        f"""
+        version: 1
+        name: shop
+        provider: {{kind: emulator, base_url: "{base_url}"}}
+        models: [{FAST}]
+        prompts:
+          - template: "Studio photo of {{thing}}"
+            vars: {{thing: [{things}]}}
+        output: {{dir: "{output}"}}
+        {extra}
+        """,
+    )
+
+
 def load(folder: Path, body: str) -> Manifest:
     return load_manifest(write_manifest(folder, body))
 

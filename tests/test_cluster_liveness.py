@@ -33,7 +33,7 @@ from batchgen.providers import open_provider
 from batchgen.run.budget import Budget
 from batchgen.run.job import RunOptions, arun, build_engine, engine_settings
 from batchgen.store.sink import Sink
-from tests.helpers import FAST, write_manifest
+from tests.helpers import shop_job
 
 
 @pytest.fixture
@@ -140,21 +140,8 @@ async def test_no_request_starts_once_the_driver_is_killed(
     concurrency, count = 4, 120
     config = EmulatorConfig(image_bytes="small", seed=7, time_scale=0.05, count_prompts=True)
     async with running_emulator(config) as emulator:
-        things = ", ".join(f"t{i}" for i in range(count))
-        path = write_manifest(
-            tmp_path,
-            f"""
-            version: 1
-            name: shop
-            provider: {{kind: emulator, base_url: "{emulator.base_url}"}}
-            models: [{FAST}]
-            prompts:
-              - template: "Studio photo of {{thing}}"
-                vars: {{thing: [{things}]}}
-            output: {{dir: "{tmp_path / "out"}"}}
-            limits: {{concurrency: {concurrency}}}
-            """,
-        )
+        output, limits = str(tmp_path / "out"), f"limits: {{concurrency: {concurrency}}}"
+        path = shop_job(tmp_path, emulator.base_url, count, output=output, extra=limits)
         options = RunOptions(wait_scale=0.01, html=False)
         recorder = Recorder()
         opened = recorder.open(load_manifest(path), options, here(driver))

@@ -25,7 +25,7 @@ from batchgen.cluster.records import ChunkResult
 from batchgen.emulator import EmulatorConfig, EmulatorStats, running_emulator
 from batchgen.manifest.load import load_manifest
 from batchgen.run.job import JobResult, RunOptions
-from tests.helpers import FAST, journal_rows, write_manifest
+from tests.helpers import journal_rows, shop_job
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed: pip install -e '.[ray]'")
 from tests.s3_kit import s3_environment, s3_server  # noqa: E402 - after the skips above
@@ -94,21 +94,7 @@ def serve() -> Iterator[Any]:
 
 
 def job(tmp_path: Path, base_url: str, count: int, extra: str = "") -> Path:
-    things = ", ".join(f"t{i}" for i in range(count))
-    return write_manifest(
-        tmp_path,
-        f"""
-        version: 1
-        name: shop
-        provider: {{kind: emulator, base_url: "{base_url}"}}
-        models: [{FAST}]
-        prompts:
-          - template: "Studio photo of {{thing}}"
-            vars: {{thing: [{things}]}}
-        output: {{dir: "s3://{BUCKET}/{{name}}"}}
-        {extra}
-        """,
-    )
+    return shop_job(tmp_path, base_url, count, output=f"s3://{BUCKET}/{{name}}", extra=extra)
 
 
 def run(path: Path, tmp_path: Path, **cluster: Any) -> JobResult:
