@@ -12,7 +12,7 @@ from batchgen.cluster.records import Chunk
 from batchgen.cluster.remotelog import RemoteQueue
 from batchgen.expand import expand
 from batchgen.manifest.load import load_manifest
-from batchgen.models import Task
+from batchgen.models import Outcome, Task, Timing
 from batchgen.run.job import RunOptions
 from batchgen.store.queuelog import QUEUE_LOG
 from tests.helpers import FAST, write_manifest
@@ -50,6 +50,23 @@ def test_a_queued_request_is_logged_and_sent_with_its_task_again(tmp_path: Path)
     assert again.plan(1, tuple(tasks[:1])).chunk.queued == {(first.id, "fal-ai/app"): URLS}
     assert again.plan(2, tuple(tasks[1:])).chunk.queued == {}
     again.close()
+
+
+def test_a_done_tasks_queued_request_is_not_sent_again_and_a_failed_tasks_is(
+    tmp_path: Path,
+) -> None:
+    recorder, tasks = opened(tmp_path)
+    done, failed = tasks[0], tasks[1]
+    for task in (done, failed):
+        recorder.queued(task.id, "fal-ai/app", URLS)
+    recorder.finished(Outcome(task=done, status="done", attempts=1, timing=Timing(), cost_usd=0))
+    recorder.finished(
+        Outcome(task=failed, status="failed", attempts=1, timing=Timing(), cost_usd=0)
+    )
+    chunk = recorder.plan(0, tuple(tasks)).chunk  # the chunk of a worker that died after
+    assert [task.id for task in chunk.tasks] == [failed.id, tasks[2].id]
+    assert dict(chunk.queued) == {(failed.id, "fal-ai/app"): URLS}
+    recorder.close()
 
 
 def test_a_workers_book_holds_its_chunks_kept_and_sends_new_ones() -> None:

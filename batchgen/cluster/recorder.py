@@ -48,7 +48,8 @@ class Recorder:
         self._committed_at = time.monotonic()
         self._driver: DriverWatch | None = None
         self._queue: QueueLog | None = None
-        self._queued: dict[tuple[str, str], dict[str, str]] = {}  # kept, and made in this run
+        # queued requests (fal) not yet done, kept and made in this run: task id -> app -> URLs
+        self._queued: dict[str, dict[str, dict[str, str]]] = {}
 
     def __repr__(self) -> str:
         return f"Recorder(run_dir={str(self._run_dir)!r})"
@@ -76,7 +77,8 @@ class Recorder:
         if options.fresh:
             QueueLog.remove(ready.run_dir)
         self._queue = QueueLog.open(ready.run_dir, done_among=ready.journal.done_among)
-        self._queued = dict(self._queue.kept)
+        for (task_id, app), urls in self._queue.kept.items():
+            self._queued.setdefault(task_id, {})[app] = urls
         planned = count_tasks(ready.manifest)
         self._log = RunLog.begin(ready.journal, name=ready.manifest.name, planned=planned)
         spent = ready.budget.spent_before_usd
@@ -99,8 +101,11 @@ class Recorder:
                 pending[task.id] = generation
                 saved[task.id] = journal.saved_images(task.id)
         skipped = Counter(task.model for task in tasks if task.id in done)
-        ids = {task.id for task in todo}
-        queued = {key: urls for key, urls in self._queued.items() if key[0] in ids}
+        queued = {
+            (task.id, app): urls
+            for task in todo
+            for app, urls in self._queued.get(task.id, {}).items()
+        }
         return Planned(Chunk(number, tuple(todo), pending, saved, queued), dict(skipped))
 
     def queued(self, task_id: str, app: str, urls: dict[str, str]) -> None:
@@ -108,7 +113,7 @@ class Recorder:
         the task's chunk again if its worker dies before reading it."""
         assert self._queue is not None, "open() first"
         self._queue.accepted(task_id, app, urls)
-        self._queued[(task_id, app)] = urls
+        self._queued.setdefault(task_id, {})[app] = urls
 
     def may_start(self) -> Answer:
         """A worker's start permission: is the driver still there (cluster/liveness.py)?"""
@@ -145,6 +150,8 @@ class Recorder:
 
     def finished(self, outcome: Outcome) -> None:
         self._run()[1].finished(outcome)
+        if outcome.status == "done":  # never planned again: its queued requests are history
+            self._queued.pop(outcome.task.id, None)
         self._commit_now_and_then()
 
     def _commit_now_and_then(self) -> None:
