@@ -31,8 +31,6 @@ ray = pytest.importorskip("ray", reason="the ray extra is not installed: pip ins
 from tests.s3_kit import s3_environment, s3_server  # noqa: E402 - after the skips above
 
 boto3 = pytest.importorskip("boto3")
-# one worker runs this module: one local Ray (seconds to start) for all of its tests
-pytestmark = pytest.mark.xdist_group("ray")
 
 BUCKET = "shop"
 WORKERS = 2
