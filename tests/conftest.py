@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-LONGEST_MODULE = "test_ray.py"  # a local Ray cluster and five jobs on it: ~200 s of the suite
-
 
 @pytest.fixture
 def anyio_backend() -> str:
@@ -24,10 +22,6 @@ def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Long work first (xdist sends each module to one worker, in this order), so the workers
-    end together instead of one running test_ray alone at the end."""
-    items.sort(key=_later)
-
-
-def _later(item: pytest.Item) -> tuple[bool, bool]:
-    return item.path.name != LONGEST_MODULE, item.get_closest_marker("slow") is None
+    """The slow tests first (xdist sends each module to one worker, in this order), so a long
+    module such as test_ray starts early and the workers end together."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
