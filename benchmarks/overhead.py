@@ -153,6 +153,7 @@ def report_cost() -> float:
 
 
 def main() -> None:
+    global WORK  # noqa: PLW0603 - measure() and whole() read it
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
@@ -162,8 +163,12 @@ def main() -> None:
     parser.add_argument(
         "--without-check", action="store_true", help="also batchgen with the PNG check off"
     )
+    parser.add_argument(
+        "--work", type=Path, default=WORK, help="where the files go (a tmpfs: less kernel noise)"
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    WORK = args.work
     if args.child:  # the baseline as a process of its own, for --whole
         url, count, out = args.child
         asyncio.run(baseline(url, int(count), args.concurrency, Path(out)))

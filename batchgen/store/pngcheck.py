@@ -1,6 +1,12 @@
 """Check a PNG whole as it streams: every chunk's CRC, and the IDAT zlib stream inflated to its
 end and to exactly the size IHDR promises. A file cut inside IDAT that still ends with IEND
-(or with a bit flipped) is caught here; a check of the last bytes cannot see it (pure)."""
+(or with a bit flipped) is caught here; a check of the last bytes cannot see it (pure).
+
+IDAT is held and inflated in one call at IEND (libdeflate, into a buffer of exactly IHDR's
+size) when the image is at most WHOLE_MAX raw bytes; larger, interlaced or odd images, and any
+image that fails it, are inflated as they stream (zlib, in bounded steps), which also words
+what is wrong. In a run, zlib's stepped inflate released and took back the GIL ~6 times a step
+against the busy event loop, and cost 2-3x its CPU alone (benchmarks/RESULTS.md, section 7)."""
 
 from __future__ import annotations
 
@@ -11,12 +17,18 @@ try:  # the same inflate and Adler-32, twice as fast as zlib's (CPython's own zl
 except ImportError:  # pragma: no cover - a platform without its wheel: the check is the same
     import zlib  # type: ignore[no-redef]
 
+try:  # libdeflate: a whole stream in one call, Adler-32 checked, never past the size given
+    import deflate
+except ImportError:  # pragma: no cover - a platform without its wheel: every image streams
+    deflate = None  # type: ignore[assignment]
+
 # zlib_ng's stub types `error` as an instance; it is the exception class, as in zlib
 INFLATE_ERROR: type[Exception] = zlib.error  # type: ignore[assignment,unused-ignore]
 
 CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by IHDR colour type
 INFLATE_STEP = 256 * 1024  # inflated bytes per step: a bomb inside IDAT stays bounded; 1 MiB
 # steps cost 2.4x the CPU (each step's output buffer is fresh pages from the kernel in a thread)
+WHOLE_MAX = 32 * 1024 * 1024  # raw bytes (and held IDAT bytes) for the one-call inflate
 
 
 class PngCheck:
@@ -32,6 +44,9 @@ class PngCheck:
         self._expected: int | None = None
         self._inflated = 0
         self._inflate = zlib.decompressobj()
+        self._held: list[bytes] | None = [] if deflate is not None else None  # None: streaming
+        self._held_bytes = 0
+        self._whole = False  # the held IDAT inflated whole, to exactly its size
         self._ended = False
         self._error: str | None = None
 
@@ -59,7 +74,7 @@ class PngCheck:
         if self._type == b"IHDR":
             self._ihdr += piece
         elif self._type == b"IDAT":
-            self._inflate_some(piece)
+            self._take_idat(piece)
         return view[len(piece) :]
 
     def _boundary(self, view: memoryview) -> memoryview:
@@ -86,6 +101,10 @@ class PngCheck:
         if kind == b"IEND":
             self._ended = True
             self._skip = 4  # its CRC is fixed and the tail check saw it
+            if self._held:
+                self._inflate_held()
+            if self._whole or self._error is not None:
+                return
             if not self._inflate.eof:
                 self._error = "the PNG's image data (IDAT) is cut short"
             elif self._expected is not None and self._inflated != self._expected:
@@ -96,6 +115,35 @@ class PngCheck:
             self._error = f"the PNG's {self._type.decode('latin-1')} chunk is damaged (CRC)"
         elif self._type == b"IHDR":
             self._expected = raw_size(self._ihdr)
+
+    def _take_idat(self, piece: bytes) -> None:
+        if self._held is None:
+            self._inflate_some(piece)
+            return
+        self._held.append(piece)
+        self._held_bytes += len(piece)
+        if not self._expected or self._expected > WHOLE_MAX or self._held_bytes > WHOLE_MAX:
+            self._stream_held()
+
+    def _inflate_held(self) -> None:
+        """The held IDAT in one call; if it fails, streamed instead, to word the problem."""
+        assert deflate is not None and self._held is not None and self._expected
+        data = b"".join(self._held)
+        try:
+            self._whole = len(deflate.zlib_decompress(data, self._expected)) == self._expected
+        except deflate.DeflateError:
+            self._whole = False
+        if self._whole:
+            self._held, self._inflated = None, self._expected
+        else:
+            self._stream_held()
+
+    def _stream_held(self) -> None:
+        held, self._held = self._held or [], None
+        for piece in held:
+            if self._error is not None:
+                return
+            self._inflate_some(piece)
 
     def _inflate_some(self, data: bytes) -> None:
         try:

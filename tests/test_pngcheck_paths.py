@@ -1,0 +1,183 @@
+"""The PNG whole-check's two inflates, held-and-whole (libdeflate) and streamed (zlib), give the
+same verdict and the same words on whole and damaged files; Pillow (an outside decoder) loads
+the whole ones and refuses the badly cut ones."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zlib
+from collections.abc import Callable
+
+import pytest
+from PIL import Image
+
+from batchgen.store import pngcheck
+
+deflate = pytest.importorskip("deflate")
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _pillow_png(mode: str, size: tuple[int, int], noise: bool) -> bytes:
+    raw_len = len(Image.new(mode, size).tobytes())
+    image = Image.frombytes(mode, size, os.urandom(raw_len)) if noise else Image.new(mode, size)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def _parts(data: bytes) -> tuple[bytes, bytes]:
+    """IHDR's 13 bytes and the IDAT stream, joined from every IDAT chunk."""
+    pos, ihdr, idat = 8, b"", b""
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
+        ihdr = body if kind == b"IHDR" else ihdr
+        idat += body if kind == b"IDAT" else b""
+        pos += 12 + length
+    return ihdr, idat
+
+
+def _build(ihdr: bytes, idat: bytes, *, split: int = 8192) -> bytes:
+    """A PNG with every CRC good: IHDR, `idat` in chunks of `split` bytes, IEND."""
+    pieces = [_chunk(b"IDAT", idat[at : at + split]) for at in range(0, len(idat), split)]
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + b"".join(pieces) + _chunk(b"IEND", b"")
+
+
+def _verdict(data: bytes, piece: int) -> str | None:
+    check = pngcheck.PngCheck()
+    for at in range(0, len(data), piece):  # in pieces, as a download arrives
+        check.feed(data[at : at + piece])
+    return check.problem()
+
+
+def _both(data: bytes, monkeypatch: pytest.MonkeyPatch, piece: int = 4099) -> str | None:
+    """The verdict of each path; they must agree, word for word."""
+    whole = _verdict(data, piece)
+    with monkeypatch.context() as patch:
+        patch.setattr(pngcheck, "deflate", None)
+        streamed = _verdict(data, piece)
+    assert whole == streamed
+    return whole
+
+
+def _pillow_loads(data: bytes) -> bool:
+    try:
+        Image.open(io.BytesIO(data)).load()
+    except Exception:  # noqa: BLE001 - any failure to decode is the answer
+        return False
+    return True
+
+
+MODES = [("RGB", True), ("RGB", False), ("RGBA", True), ("L", True), ("P", False), ("1", True)]
+MODES += [("I;16", True)]
+
+
+@pytest.mark.parametrize(("mode", "noise"), MODES)
+def test_whole_pngs_pass_on_both_paths_and_the_held_one_inflates_once(
+    mode: str, noise: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _pillow_png(mode, (300, 200), noise)
+    assert _pillow_loads(data)
+    calls: list[int] = []
+    real = deflate.zlib_decompress
+
+    def spy(stream: bytes, size: int) -> bytearray:
+        calls.append(size)
+        return bytearray(real(stream, size))
+
+    monkeypatch.setattr(deflate, "zlib_decompress", spy)
+    assert _both(data, monkeypatch) is None
+    ihdr, _ = _parts(data)
+    assert calls == [pngcheck.raw_size(ihdr)]  # one call, at exactly IHDR's size
+
+
+def _cut(keep: float) -> Callable[[bytes, bytes], bytes]:
+    return lambda ihdr, idat: _build(ihdr, idat[: int(len(idat) * keep)])
+
+
+def _flip(at: float) -> Callable[[bytes, bytes], bytes]:
+    def damage(ihdr: bytes, idat: bytes) -> bytes:
+        pos = int(len(idat) * at)
+        return _build(ihdr, idat[:pos] + bytes([idat[pos] ^ 0x10]) + idat[pos + 1 :])
+
+    return damage
+
+
+def _rows(delta: int) -> Callable[[bytes, bytes], bytes]:
+    """The stream of an image `delta` rows taller (or shorter) than IHDR says."""
+
+    def damage(ihdr: bytes, idat: bytes) -> bytes:
+        raw = zlib.decompress(idat)
+        row = len(raw) // struct.unpack(">I", ihdr[4:8])[0]
+        raw = raw + raw[-row:] * delta if delta > 0 else raw[: len(raw) + row * delta]
+        return _build(ihdr, zlib.compress(raw))
+
+    return damage
+
+
+def _trailing(ihdr: bytes, idat: bytes) -> bytes:
+    return _build(ihdr, idat + b"trailing bytes after the stream's end")
+
+
+def _adler(ihdr: bytes, idat: bytes) -> bytes:
+    return _build(ihdr, idat[:-4] + bytes(4))
+
+
+DAMAGES = {
+    "cut 10%": _cut(0.1),
+    "cut 50%": _cut(0.5),
+    "cut 99.9%": _cut(0.999),
+    "cut before the Adler-32": _cut(1.0 - 2 / 10_000),
+    "a bit flipped early": _flip(0.05),
+    "a bit flipped late": _flip(0.95),
+    "one row short": _rows(-1),
+    "one row too many": _rows(1),
+    "a bad Adler-32": _adler,
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+@pytest.mark.parametrize(("mode", "noise"), [("RGB", True), ("RGB", False), ("L", True)])
+def test_damaged_pngs_fail_on_both_paths_with_the_same_words(
+    damage: str, mode: str, noise: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ihdr, idat = _parts(_pillow_png(mode, (256, 160), noise))
+    bad = DAMAGES[damage](ihdr, idat)
+    problem = _both(bad, monkeypatch)
+    assert problem is not None and "image data" in problem
+    if damage in ("cut 10%", "cut 50%"):
+        assert not _pillow_loads(bad)  # Pillow agrees; the rest it lets through (it stops at
+        # the last row it needs and never reads the Adler-32), which is why batchgen checks
+
+
+def test_bytes_after_the_stream_end_are_judged_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    ihdr, idat = _parts(_pillow_png("RGB", (64, 64), True))
+    assert _both(_trailing(ihdr, idat), monkeypatch) is None  # as zlib has always taken it
+
+
+def test_a_bomb_inside_idat_stops_at_its_size_on_both_paths(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ihdr = struct.pack(">IIBBBBB", 64, 64, 8, 2, 0, 0, 0)  # 12,352 raw bytes promised
+    bomb = zlib.compress(bytes(200 * 1024 * 1024), 9)  # 200 MiB of zeros in ~200 KB
+    problem = _both(_build(ihdr, bomb, split=65536), monkeypatch, piece=256 * 1024)
+    assert problem == "the PNG's image data is longer than its size says"
+
+
+def test_past_whole_max_and_interlaced_images_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _pillow_png("RGB", (300, 200), True)
+    ihdr, idat = _parts(data)
+    called: list[int] = []
+    monkeypatch.setattr(deflate, "zlib_decompress", lambda d, n: called.append(n))
+    monkeypatch.setattr(pngcheck, "WHOLE_MAX", 100_000)  # the image is 180,200 raw bytes
+    assert _verdict(data, 4099) is None
+    assert _verdict(_cut(0.5)(ihdr, idat), 4099) == "the PNG's image data (IDAT) is cut short"
+    interlaced = ihdr[:12] + b"\x01"  # Adam7: no single size to inflate to
+    monkeypatch.setattr(pngcheck, "WHOLE_MAX", 1 << 30)
+    assert _verdict(_build(interlaced, idat), 4099) is None  # streamed: its end is checked
+    assert called == []
