@@ -169,7 +169,7 @@ def test_a_bomb_inside_idat_stops_at_its_size_on_both_paths(
     assert problem == "the PNG's image data is longer than its size says"
 
 
-def test_past_whole_max_and_interlaced_images_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_and_interlaced_images_stream(monkeypatch: pytest.MonkeyPatch) -> None:
     data = _pillow_png("RGB", (300, 200), True)
     ihdr, idat = _parts(data)
     called: list[int] = []
@@ -177,7 +177,11 @@ def test_past_whole_max_and_interlaced_images_stream(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(pngcheck, "WHOLE_MAX", 100_000)  # the image is 180,200 raw bytes
     assert _verdict(data, 4099) is None
     assert _verdict(_cut(0.5)(ihdr, idat), 4099) == "the PNG's image data (IDAT) is cut short"
-    interlaced = ihdr[:12] + b"\x01"  # Adam7: no single size to inflate to
     monkeypatch.setattr(pngcheck, "WHOLE_MAX", 1 << 30)
+    monkeypatch.setattr(pngcheck, "HELD_MAX", len(idat) // 3)  # held until then, then streamed
+    assert _verdict(data, 4099) is None
+    assert _verdict(_flip(0.9)(ihdr, idat), 4099) is not None
+    interlaced = ihdr[:12] + b"\x01"  # Adam7: no single size to inflate to
+    monkeypatch.setattr(pngcheck, "HELD_MAX", 1 << 30)
     assert _verdict(_build(interlaced, idat), 4099) is None  # streamed: its end is checked
     assert called == []

@@ -3,10 +3,11 @@ end and to exactly the size IHDR promises. A file cut inside IDAT that still end
 (or with a bit flipped) is caught here; a check of the last bytes cannot see it (pure).
 
 IDAT is held and inflated in one call at IEND (libdeflate, into a buffer of exactly IHDR's
-size) when the image is at most WHOLE_MAX raw bytes; larger, interlaced or odd images, and any
-image that fails it, are inflated as they stream (zlib, in bounded steps), which also words
-what is wrong. In a run, zlib's stepped inflate released and took back the GIL ~6 times a step
-against the busy event loop, and cost 2-3x its CPU alone (benchmarks/RESULTS.md, section 7)."""
+size) when the image is at most WHOLE_MAX raw bytes and HELD_MAX compressed. Larger, interlaced
+or odd images, and any image that fails it, are inflated as they stream (zlib, in bounded
+steps), which also words what is wrong. In a run, zlib's stepped inflate gave the GIL back and
+took it again ~6 times a step against the busy event loop, and cost 2-3x its CPU alone
+(benchmarks/RESULTS.md, section 7)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ INFLATE_ERROR: type[Exception] = zlib.error  # type: ignore[assignment,unused-ig
 CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by IHDR colour type
 INFLATE_STEP = 256 * 1024  # inflated bytes per step: a bomb inside IDAT stays bounded; 1 MiB
 # steps cost 2.4x the CPU (each step's output buffer is fresh pages from the kernel in a thread)
-WHOLE_MAX = 32 * 1024 * 1024  # raw bytes (and held IDAT bytes) for the one-call inflate
+WHOLE_MAX = 32 * 1024 * 1024  # raw bytes the one-call inflate may make (its buffer)
+HELD_MAX = 8 * 1024 * 1024  # IDAT bytes a download may hold for it (a 1.5 MB Imagen PNG: all)
 
 
 class PngCheck:
@@ -122,7 +124,7 @@ class PngCheck:
             return
         self._held.append(piece)
         self._held_bytes += len(piece)
-        if not self._expected or self._expected > WHOLE_MAX or self._held_bytes > WHOLE_MAX:
+        if not self._expected or self._expected > WHOLE_MAX or self._held_bytes > HELD_MAX:
             self._stream_held()
 
     def _inflate_held(self) -> None:
