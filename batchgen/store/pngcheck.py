@@ -18,7 +18,8 @@ try:  # the same inflate and Adler-32, twice as fast as zlib's (CPython's own zl
 except ImportError:  # pragma: no cover - a platform without its wheel: the check is the same
     import zlib  # type: ignore[no-redef]
 
-try:  # libdeflate: a whole stream in one call, Adler-32 checked, never past the size given
+try:  # libdeflate: a whole stream in one call (the GIL given back once), Adler-32 checked,
+    # never past the size given
     import deflate
 except ImportError:  # pragma: no cover - a platform without its wheel: every image streams
     deflate = None  # type: ignore[assignment]
@@ -29,7 +30,7 @@ INFLATE_ERROR: type[Exception] = zlib.error  # type: ignore[assignment,unused-ig
 CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by IHDR colour type
 INFLATE_STEP = 256 * 1024  # inflated bytes per step: a bomb inside IDAT stays bounded; 1 MiB
 # steps cost 2.4x the CPU (each step's output buffer is fresh pages from the kernel in a thread)
-WHOLE_MAX = 32 * 1024 * 1024  # raw bytes the one-call inflate may make (its buffer)
+WHOLE_MAX = 32 * 1024 * 1024  # raw bytes the one-call inflate may make (a buffer per thread)
 HELD_MAX = 8 * 1024 * 1024  # IDAT bytes a download may hold for it (a 1.5 MB Imagen PNG: all)
 
 

@@ -197,11 +197,11 @@ class _Piece:
     """The CPU-heavy part of saving an image, one piece (>= WRITE_BUFFER) at a time in a worker
     thread: the part file's creation, the sha256, the PNG whole-check and the write. Every PNG
     is inflated whole (~1 ms of CPU per 1K image, ~5 ms for a 1.5 MB one: its last bytes cannot
-    tell a cut inside the image data); hashlib, open and write release the GIL, so they run on
-    the second core (creating the file cost the loop thread ~0.4 ms an image in the kernel).
-    The one-call inflate at IEND holds the GIL: cheaper in all than a stepped inflate that
-    trades it back and forth with the loop (pngcheck). One thread hop per piece costs ~0.1 ms;
-    a hop per network chunk (aiofiles) cost more than the download itself."""
+    tell a cut inside the image data); the inflate, hashlib, open and write release the GIL, so
+    this runs on the second core (creating the file cost the loop thread ~0.4 ms an image in the
+    kernel), each taking the GIL back from the busy loop once per call: so the inflate is one
+    call at IEND (pngcheck). One thread hop per piece costs ~0.1 ms; a hop per network chunk
+    (aiofiles) cost more than the download itself."""
 
     def __init__(self, part: Path, threads: anyio.CapacityLimiter) -> None:
         self.part = part
