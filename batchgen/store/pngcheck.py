@@ -47,14 +47,16 @@ class PngCheck:
         self._expected: int | None = None
         self._inflated = 0
         self._inflate = zlib.decompressobj()
-        self._held: list[bytes] | None = [] if deflate is not None else None  # None: streaming
+        self._held: list[memoryview] | None = [] if deflate is not None else None  # None: streams
         self._held_bytes = 0
         self._whole = False  # the held IDAT inflated whole, to exactly its size
         self._ended = False
         self._error: str | None = None
 
     def feed(self, data: bytes) -> None:
-        view = memoryview(data)
+        """The file's next bytes. IDAT is held as views of them until IEND: give bytes, which
+        cannot change meanwhile (anything else is copied)."""
+        view = memoryview(data if isinstance(data, bytes) else bytes(data))
         while view and self._error is None:
             if self._skip:
                 step = min(self._skip, len(view))
@@ -71,7 +73,9 @@ class PngCheck:
         return self._error
 
     def _chunk_data(self, view: memoryview) -> memoryview:
-        piece = bytes(view[: self._left])
+        # a view, not a copy: IDAT is held as views of the pieces fed (immutable bytes), and
+        # joined once at IEND
+        piece = view[: self._left]
         self._left -= len(piece)
         self._crc = zlib.crc32(piece, self._crc)
         if self._type == b"IHDR":
@@ -119,7 +123,7 @@ class PngCheck:
         elif self._type == b"IHDR":
             self._expected = raw_size(self._ihdr)
 
-    def _take_idat(self, piece: bytes) -> None:
+    def _take_idat(self, piece: memoryview) -> None:
         if self._held is None:
             self._inflate_some(piece)
             return
@@ -148,7 +152,7 @@ class PngCheck:
                 return
             self._inflate_some(piece)
 
-    def _inflate_some(self, data: bytes) -> None:
+    def _inflate_some(self, data: bytes | memoryview) -> None:
         try:
             while data and not self._inflate.eof:
                 out = self._inflate.decompress(data, INFLATE_STEP)
