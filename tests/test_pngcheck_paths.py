@@ -204,3 +204,16 @@ def test_random_damage_is_judged_alike_on_both_paths(monkeypatch: pytest.MonkeyP
                 is not None
             )
     assert refused >= 290, refused  # 299 of 300 here: one damage may leave a valid stream
+
+
+def test_a_buffer_changed_after_it_was_fed_does_not_change_the_verdict() -> None:
+    """IDAT is held as views of what was fed until IEND: a caller's bytearray, reused for the
+    next piece as a reader may do, must not change what is inflated."""
+    data = _pillow_png("RGB", (64, 48), noise=True)
+    check = pngcheck.PngCheck()
+    buffer = bytearray()
+    for at in range(0, len(data), 1000):
+        buffer[:] = data[at : at + 1000]
+        check.feed(buffer)
+        buffer[:] = b"\0" * len(buffer)  # the same buffer, overwritten
+    assert check.problem() is None

@@ -53,7 +53,7 @@ class PngCheck:
         self._ended = False
         self._error: str | None = None
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | bytearray) -> None:
         """The file's next bytes. IDAT is held as views of them until IEND: give bytes, which
         cannot change meanwhile (anything else is copied)."""
         view = memoryview(data if isinstance(data, bytes) else bytes(data))
