@@ -113,6 +113,12 @@ def check_run_dir(run_dir: Path, pixels: Mapping[str, tuple[int, int]] = PIXELS)
     return len(rows)
 
 
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk with a good CRC: length, type, data, CRC."""
+    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+    return len(data).to_bytes(4, "big") + kind + data + crc.to_bytes(4, "big")
+
+
 def png_is_whole(path: Path) -> bool:
     """Walk every chunk and check its CRC: any cut or flipped byte fails (fast, no decode)."""
     data = path.read_bytes()

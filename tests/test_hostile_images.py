@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import struct
-import zlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from PIL import Image
 
 from batchgen.errors import DownloadError
 from batchgen.store.sink import Sink
+from tests.helpers import png_chunk
 
 pytestmark = pytest.mark.anyio
 
@@ -30,16 +30,12 @@ def png(noise: bool = True) -> bytes:
     return out.getvalue()
 
 
-def chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
 def cut_idat(data: bytes, keep: float = 0.5) -> bytes:
     """The same PNG with its IDAT data cut, re-chunked with a valid CRC, still ending in IEND."""
     at = data.index(b"IDAT") - 4
     length = struct.unpack(">I", data[at : at + 4])[0]
     body = data[at + 8 : at + 8 + length]
-    return data[:at] + chunk(b"IDAT", body[: int(length * keep)]) + data[at + 12 + length :]
+    return data[:at] + png_chunk(b"IDAT", body[: int(length * keep)]) + data[at + 12 + length :]
 
 
 def flipped(data: bytes) -> bytes:

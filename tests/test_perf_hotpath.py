@@ -12,6 +12,7 @@ import pytest
 
 from batchgen.run.limits import Limiter
 from batchgen.store.pngcheck import PngCheck
+from tests.helpers import png_chunk
 
 pytestmark = pytest.mark.anyio
 
@@ -64,16 +65,14 @@ async def test_a_cancelled_waiter_frees_its_turn_and_the_slot_comes_back() -> No
     assert limiter.statistics().in_flight == 0
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-
 def _png(idat: bytes, *, rows: int = 64, width: int = 64) -> bytes:
     """An RGB PNG around `idat`, every chunk's CRC good."""
     ihdr = struct.pack(">IIBBBBB", width, rows, 8, 2, 0, 0, 0)
     return (
-        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", idat)
+        + png_chunk(b"IEND", b"")
     )
 
 

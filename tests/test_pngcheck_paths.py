@@ -15,12 +15,9 @@ import pytest
 from PIL import Image
 
 from batchgen.store import pngcheck
+from tests.helpers import png_chunk
 
 deflate = pytest.importorskip("deflate")
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def _pillow_png(mode: str, size: tuple[int, int], noise: bool) -> bytes:
@@ -45,8 +42,10 @@ def _parts(data: bytes) -> tuple[bytes, bytes]:
 
 def _build(ihdr: bytes, idat: bytes, *, split: int = 8192) -> bytes:
     """A PNG with every CRC good: IHDR, `idat` in chunks of `split` bytes, IEND."""
-    pieces = [_chunk(b"IDAT", idat[at : at + split]) for at in range(0, len(idat), split)]
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + b"".join(pieces) + _chunk(b"IEND", b"")
+    pieces = [png_chunk(b"IDAT", idat[at : at + split]) for at in range(0, len(idat), split)]
+    return (
+        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + b"".join(pieces) + png_chunk(b"IEND", b"")
+    )
 
 
 def _verdict(data: bytes, piece: int) -> str | None:
