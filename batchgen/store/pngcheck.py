@@ -134,6 +134,7 @@ class PngCheck:
 
     def _inflate_held(self) -> None:
         """The held IDAT in one call; if it fails, streamed instead, to word the problem."""
+        # held only with libdeflate and a size known and under WHOLE_MAX (_take_idat)
         assert deflate is not None and self._held is not None and self._expected
         data = b"".join(self._held)
         try:
@@ -141,7 +142,7 @@ class PngCheck:
         except deflate.DeflateError:
             self._whole = False
         if self._whole:
-            self._held, self._inflated = None, self._expected
+            self._held = None
         else:
             self._stream_held()
 
