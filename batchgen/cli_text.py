@@ -60,7 +60,7 @@ def plan_json(name: str, plan: Plan, prices: PriceByMode) -> dict[str, Any]:
 
 def by_mode_line(prices: PriceByMode) -> str:
     if prices.batch_usd is None:
-        return f"  live ${prices.live_usd:,.2f}; batch not possible ({prices.batch_refusal})"
+        return f"  live ${prices.live_usd:,.2f}; {prices.batch_refusal}"
     return (
         f"  live ${prices.live_usd:,.2f} vs batch ${prices.batch_usd:,.2f} "
         "(mode: batch; results within 24 h)"

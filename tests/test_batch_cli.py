@@ -58,7 +58,8 @@ def test_plan_shows_live_and_batch_cost_side_by_side(tmp_path: Path) -> None:
 
 def test_plan_says_why_a_job_cannot_be_batched(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["plan", str(write(tmp_path, "models: [imagen4]\n"))])
-    assert "batch not possible" in result.output and "AI/ML API" in result.output
+    assert "; batch is not possible: the AI/ML API" in result.output
+    assert result.output.count("not possible") == 1  # said once, not twice in a row
 
 
 def test_run_mode_batch_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
