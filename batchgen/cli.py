@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import click
-from rich.console import Console
 
 from batchgen.cli_text import (
     EXIT_FAILED,
@@ -28,17 +27,17 @@ from batchgen.cli_text import (
 from batchgen.errors import BatchgenError, ManifestError
 from batchgen.expand import count_tasks
 from batchgen.manifest.load import load_manifest
-from batchgen.progress import ProgressView
 from batchgen.redact import redact
-from batchgen.run.job import JobResult, RunOptions, plan_job, run, with_overrides
-from batchgen.store.journal import damage_message
+from batchgen.store.sqlitefile import damage_message
 
 if TYPE_CHECKING:
     from batchgen.models import Manifest
     from batchgen.run.engine import Observer
+    from batchgen.run.job import JobResult, RunOptions
 
-# The other commands' modules (plan, report, comparison, batches, schema, located messages) are
-# imported where they are used: `batchgen run` must reach its first request without them
+# Each command's modules are imported where they are used: `batchgen run` reaches its first
+# request without the plan's, the report's or the comparison's, and `validate`, `schema`,
+# `status` and `report` start without the engine, aiohttp or the live view
 # (tests/test_perf_imports.py).
 
 T = TypeVar("T")
@@ -172,6 +171,8 @@ def run_command(
     workers: int | None,
 ) -> None:
     """Render every task of MANIFEST that is not already on disk."""
+    from batchgen.run.job import RunOptions
+
     loaded = _load(manifest, quiet=quiet)
     options = RunOptions(
         mode=mode,
@@ -197,6 +198,11 @@ def _run_in_view(
     loaded: Manifest, options: RunOptions, *, metrics_port: int | None, quiet: bool
 ) -> JobResult:
     """The run, shown live on stderr (and served as metrics with --metrics-port)."""
+    from rich.console import Console
+
+    from batchgen.progress import ProgressView
+    from batchgen.run.job import run, with_overrides
+
     view = ProgressView(
         total=count_tasks(loaded),
         models=loaded.models,
@@ -256,6 +262,7 @@ def plan_command(
     from batchgen.cli_text import by_mode_line, plan_json
     from batchgen.plan import price_by_mode
     from batchgen.plan_text import plan_lines
+    from batchgen.run.job import RunOptions, plan_job, with_overrides
 
     loaded = _load(manifest, quiet=as_json)
     options = RunOptions(out=out, concurrency=concurrency, requests_per_minute=rpm, max_usd=max_usd)

@@ -86,5 +86,31 @@ def test_public_names_load_when_used_and_run_stays_the_function() -> None:
     assert out.stdout.strip() == "ok"
 
 
+# Commands that send nothing start without the engine, the HTTP client or the live view.
+NOT_WITHOUT_A_RUN = ("aiohttp", "rich", "batchgen.run.engine", "batchgen.progress")
+AFTER_A_COMMAND = """
+import json, sys
+from batchgen.cli import main
+try:
+    main(sys.argv[2:], prog_name="batchgen")
+except SystemExit:
+    pass
+with open(sys.argv[1], "w") as note:
+    json.dump(sorted(sys.modules), note)
+"""
+
+
+def test_commands_that_send_nothing_do_not_import_the_engine(tmp_path: Path) -> None:
+    demo = Path(__file__).resolve().parent.parent / "jobs" / "demo.yaml"
+    note = tmp_path / "modules.json"
+    for command in (["validate", str(demo)], ["schema"], ["status", str(tmp_path)]):
+        script = [sys.executable, "-c", AFTER_A_COMMAND, str(note), *command]
+        subprocess.run(script, capture_output=True, check=True, timeout=120)
+        modules = set(json.loads(note.read_text()))
+        assert "batchgen.cli" in modules  # the command really ran through the CLI
+        loaded = [m for m in NOT_WITHOUT_A_RUN if any(_within(n, m) for n in modules)]
+        assert (command[0], loaded) == (command[0], [])
+
+
 def _within(name: str, package: str) -> bool:
     return name == package or name.startswith(package + ".")
