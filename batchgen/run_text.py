@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batchgen.report.names import REPORT_FILES, REPORT_HTML, REPORT_JSON
 from batchgen.report.summary import Latency, Summary
-from batchgen.run.job import JobResult
+
+if TYPE_CHECKING:  # `batchgen report` words a summary without loading the engine
+    from batchgen.run.job import JobResult
 
 
 def summary_lines(job: JobResult) -> list[str]:

@@ -91,23 +91,38 @@ NOT_WITHOUT_A_RUN = ("aiohttp", "rich", "batchgen.run.engine", "batchgen.progres
 AFTER_A_COMMAND = """
 import json, sys
 from batchgen.cli import main
+code = None
 try:
     main(sys.argv[2:], prog_name="batchgen")
-except SystemExit:
-    pass
+except SystemExit as exc:
+    code = exc.code
 with open(sys.argv[1], "w") as note:
-    json.dump(sorted(sys.modules), note)
+    json.dump({"exit": code, "modules": sorted(sys.modules)}, note)
 """
 
 
 def test_commands_that_send_nothing_do_not_import_the_engine(tmp_path: Path) -> None:
     demo = Path(__file__).resolve().parent.parent / "jobs" / "demo.yaml"
     note = tmp_path / "modules.json"
-    for command in (["validate", str(demo)], ["schema"], ["status", str(tmp_path)]):
+    run_dir = tmp_path / "run"
+    subprocess.run(  # a finished run for `report` to rebuild
+        [sys.executable, "-m", "batchgen", "run", str(demo), "--out", str(run_dir), "-q"],
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    commands = (
+        ["validate", str(demo)],
+        ["schema"],
+        ["status", str(run_dir)],
+        ["report", str(run_dir)],
+    )
+    for command in commands:
         script = [sys.executable, "-c", AFTER_A_COMMAND, str(note), *command]
         subprocess.run(script, capture_output=True, check=True, timeout=120)
-        modules = set(json.loads(note.read_text()))
-        assert "batchgen.cli" in modules  # the command really ran through the CLI
+        seen = json.loads(note.read_text())
+        modules = set(seen["modules"])
+        assert seen["exit"] in (0, None), command  # the command really ran, and did its work
         loaded = [m for m in NOT_WITHOUT_A_RUN if any(_within(n, m) for n in modules)]
         assert (command[0], loaded) == (command[0], [])
 
