@@ -8,6 +8,7 @@ import io
 import os
 import random
 import struct
+import tracemalloc
 import zlib
 from collections.abc import Callable
 
@@ -216,3 +217,25 @@ def test_a_buffer_changed_after_it_was_fed_does_not_change_the_verdict() -> None
         check.feed(buffer)
         buffer[:] = b"\0" * len(buffer)  # the same buffer, overwritten
     assert check.problem() is None
+
+
+def test_tiny_idat_chunks_among_large_ones_do_not_pin_the_whole_download() -> None:
+    """IDAT is held as views of the pieces fed; a hostile PNG that puts a few IDAT bytes in
+    every piece, between large ancillary chunks, must not keep every piece alive: what the
+    views pin counts against HELD_MAX, past which the check streams and lets go."""
+    ihdr, idat = _parts(_pillow_png("RGB", (64, 64), noise=True))
+    piece = 256 * 1024
+    filler = png_chunk(b"tEXt", b"c\0" + b"x" * (piece - 64))  # an ancillary chunk: ignored
+    parts = [png_chunk(b"IDAT", idat[at : at + 16]) + filler for at in range(0, len(idat), 16)]
+    body = b"".join(parts[:160])  # 160 pieces of ~256 KiB: 40 MiB, 2.5 KB of it IDAT
+    data = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + body + png_chunk(b"IEND", b"")
+    check = pngcheck.PngCheck()
+    tracemalloc.start()
+    try:
+        for at in range(0, len(data), piece):
+            check.feed(data[at : at + piece])  # a fresh bytes object a piece, as downloads are
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < pngcheck.HELD_MAX + 4 * piece, peak
+    assert check.problem() == "the PNG's image data (IDAT) is cut short"

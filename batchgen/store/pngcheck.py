@@ -2,8 +2,9 @@
 end and to exactly the size IHDR promises. A file cut inside IDAT that still ends with IEND
 (or with a bit flipped) is caught here; a check of the last bytes cannot see it (pure).
 
-IDAT is held and inflated in one call at IEND (libdeflate, into a buffer of exactly IHDR's
-size) when the image is at most WHOLE_MAX raw bytes and HELD_MAX compressed. Larger, interlaced
+IDAT is held (as views of the pieces fed, no copy) and inflated in one call at IEND (libdeflate,
+into a buffer of exactly IHDR's size) when the image is at most WHOLE_MAX raw bytes and the
+pieces its IDAT lies in at most HELD_MAX. Larger, interlaced
 or odd images, and any image that fails it, are inflated as they stream (zlib, in bounded
 steps), which also words what is wrong. In a run, zlib's stepped inflate gave the GIL back and
 took it again ~6 times a step against the busy event loop, and cost 2-3x its CPU alone
@@ -31,7 +32,7 @@ CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by IHDR colour type
 INFLATE_STEP = 256 * 1024  # inflated bytes per step: a bomb inside IDAT stays bounded; 1 MiB
 # steps cost 2.4x the CPU (each step's output buffer is fresh pages from the kernel in a thread)
 WHOLE_MAX = 32 * 1024 * 1024  # raw bytes the one-call inflate may make (a buffer per thread)
-HELD_MAX = 8 * 1024 * 1024  # IDAT bytes a download may hold for it (a 1.5 MB Imagen PNG: all)
+HELD_MAX = 8 * 1024 * 1024  # bytes a download may hold for it (a 1.5 MB Imagen PNG: all)
 
 
 class PngCheck:
@@ -48,7 +49,9 @@ class PngCheck:
         self._inflated = 0
         self._inflate = zlib.decompressobj()
         self._held: list[memoryview] | None = [] if deflate is not None else None  # None: streams
-        self._held_bytes = 0
+        self._held_bytes = 0  # of the pieces the views keep alive, whole: not only their IDAT
+        self._fed: bytes = b""  # the piece being fed
+        self._held_from: bytes | None = None  # the piece the last view held was cut from
         self._whole = False  # the held IDAT inflated whole, to exactly its size
         self._ended = False
         self._error: str | None = None
@@ -56,7 +59,8 @@ class PngCheck:
     def feed(self, data: bytes | bytearray) -> None:
         """The file's next bytes. IDAT is held as views of them until IEND: give bytes, which
         cannot change meanwhile (anything else is copied)."""
-        view = memoryview(data if isinstance(data, bytes) else bytes(data))
+        self._fed = data if isinstance(data, bytes) else bytes(data)
+        view = memoryview(self._fed)
         while view and self._error is None:
             if self._skip:
                 step = min(self._skip, len(view))
@@ -66,6 +70,7 @@ class PngCheck:
                 view = self._chunk_data(view)
             else:
                 view = self._boundary(view)
+        self._fed = b""  # kept only by the views held, if any
 
     def problem(self) -> str | None:
         if self._error is None and not self._ended:
@@ -128,7 +133,9 @@ class PngCheck:
             self._inflate_some(piece)
             return
         self._held.append(piece)
-        self._held_bytes += len(piece)
+        if self._fed is not self._held_from:  # a view keeps its whole piece in memory
+            self._held_from = self._fed
+            self._held_bytes += len(self._fed)
         if not self._expected or self._expected > WHOLE_MAX or self._held_bytes > HELD_MAX:
             self._stream_held()
 
@@ -142,12 +149,12 @@ class PngCheck:
         except deflate.DeflateError:
             self._whole = False
         if self._whole:
-            self._held = None
+            self._held = self._held_from = None
         else:
             self._stream_held()
 
     def _stream_held(self) -> None:
-        held, self._held = self._held or [], None
+        held, self._held, self._held_from = self._held or [], None, None
         for piece in held:
             if self._error is not None:
                 return
