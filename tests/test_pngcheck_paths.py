@@ -239,3 +239,21 @@ def test_tiny_idat_chunks_among_large_ones_do_not_pin_the_whole_download() -> No
         tracemalloc.stop()
     assert peak < pngcheck.HELD_MAX + 4 * piece, peak
     assert check.problem() == "the PNG's image data (IDAT) is cut short"
+
+
+def test_a_png_of_one_byte_idat_chunks_is_held_within_bounds_and_judged_whole() -> None:
+    """Each IDAT chunk held is a view object of its own (~200 bytes): a PNG cut into one-byte
+    IDAT chunks must not turn a 2.5 MB download into ~40 MB of them; they count too."""
+    ihdr, idat = _parts(_pillow_png("RGB", (256, 256), noise=True))
+    data = _build(ihdr, idat, split=1)
+    piece = 256 * 1024
+    check = pngcheck.PngCheck()
+    tracemalloc.start()
+    try:
+        for at in range(0, len(data), piece):
+            check.feed(data[at : at + piece])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < pngcheck.HELD_MAX + 4 * piece, peak
+    assert check.problem() is None

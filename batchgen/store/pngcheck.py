@@ -33,6 +33,7 @@ INFLATE_STEP = 256 * 1024  # inflated bytes per step: a bomb inside IDAT stays b
 # steps cost 2.4x the CPU (each step's output buffer is fresh pages from the kernel in a thread)
 WHOLE_MAX = 32 * 1024 * 1024  # raw bytes the one-call inflate may make (a buffer per thread)
 HELD_MAX = 8 * 1024 * 1024  # bytes a download may hold for it (a 1.5 MB Imagen PNG: all)
+VIEW_BYTES = 256  # what a held view costs beside its piece (a PNG may cut IDAT into 1-byte chunks)
 
 
 class PngCheck:
@@ -133,6 +134,7 @@ class PngCheck:
             self._inflate_some(piece)
             return
         self._held.append(piece)
+        self._held_bytes += VIEW_BYTES
         if self._fed is not self._held_from:  # a view keeps its whole piece in memory
             self._held_from = self._fed
             self._held_bytes += len(self._fed)
