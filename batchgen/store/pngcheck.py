@@ -4,11 +4,10 @@ end and to exactly the size IHDR promises. A file cut inside IDAT that still end
 
 IDAT is held (as views of the pieces fed, no copy) and inflated in one call at IEND (libdeflate,
 into a buffer of exactly IHDR's size) when the image is at most WHOLE_MAX raw bytes and the
-pieces its IDAT lies in at most HELD_MAX. Larger, interlaced
-or odd images, and any image that fails it, are inflated as they stream (zlib, in bounded
-steps), which also words what is wrong. In a run, zlib's stepped inflate gave the GIL back and
-took it again ~6 times a step against the busy event loop, and cost 2-3x its CPU alone
-(benchmarks/RESULTS.md, section 7)."""
+pieces its IDAT lies in at most HELD_MAX. Larger, interlaced or odd images, and any image that
+fails it, are inflated as they stream (zlib, in bounded steps), which also words what is wrong.
+In a run, zlib's stepped inflate gave the GIL back and took it again ~6 times a step against
+the busy event loop, and cost 2-3x its CPU alone (benchmarks/RESULTS.md, section 7)."""
 
 from __future__ import annotations
 
