@@ -126,6 +126,24 @@ def test_an_unknown_model_is_a_warning_with_the_closest_name(
     ]
 
 
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("imagen-5", "imagen4/preview"),  # by letters alone: 'gpt-image-1.5', another family
+        ("Imagen-4.0-Fast", "imagen-4.0-fast-generate-001"),  # case does not count
+        ("gemini-flash-image", "gemini-3.1-flash-image"),
+        ("gpt-imag-2", "gpt-image-2"),
+    ],
+)
+def test_the_closest_model_is_of_the_same_family_and_any_case(
+    runner: CliRunner, tmp_path: Path, typed: str, meant: str
+) -> None:
+    job = write_manifest(tmp_path, f"version: 1\nmodels: [{typed}]\nprompts: [x]\n")
+    result = runner.invoke(main, ["validate", str(job)])
+    assert result.exit_code == 0
+    assert f"unknown model '{typed}'; did you mean '{meant}'? (sent as" in result.stderr
+
+
 def test_a_name_far_from_every_model_lists_the_known_ones(
     runner: CliRunner, tmp_path: Path
 ) -> None:
