@@ -34,7 +34,8 @@ if _typing.TYPE_CHECKING:
     from batchgen.plan import Plan, make_plan
     from batchgen.report.summary import Summary
     from batchgen.run.engine import Observer, RunResult
-    from batchgen.run.job import JobResult, RunOptions, arun, run, run_job
+    from batchgen.run.job import JobResult, arun, run, run_job
+    from batchgen.run.options import RunOptions
 
 # Each public name is imported on first use (PEP 562): `batchgen run` imports the command line
 # through this package, and the report, plan and batch modules it does not need before the
@@ -57,7 +58,7 @@ _HOME: dict[str, str] = {
     "QuotaExhausted": "batchgen.errors",
     "RateLimited": "batchgen.errors",
     "Rejected": "batchgen.errors",
-    "RunOptions": "batchgen.run.job",
+    "RunOptions": "batchgen.run.options",
     "RunResult": "batchgen.run.engine",
     "ServerError": "batchgen.errors",
     "SinkError": "batchgen.errors",

@@ -33,11 +33,12 @@ from batchgen.store.sqlitefile import damage_message
 if TYPE_CHECKING:
     from batchgen.models import Manifest
     from batchgen.run.engine import Observer
-    from batchgen.run.job import JobResult, RunOptions
+    from batchgen.run.job import JobResult
+    from batchgen.run.options import RunOptions
 
 # Each command's modules are imported where they are used: `batchgen run` reaches its first
-# request without the plan's, the report's or the comparison's, and `validate`, `schema`,
-# `status` and `report` start without the engine, aiohttp or the live view
+# request without the plan's, the report's or the comparison's, and `validate`, `plan`,
+# `schema`, `status` and `report` start without the engine, aiohttp or the live view
 # (tests/test_perf_imports.py).
 
 T = TypeVar("T")
@@ -171,7 +172,7 @@ def run_command(
     workers: int | None,
 ) -> None:
     """Render every task of MANIFEST that is not already on disk."""
-    from batchgen.run.job import RunOptions
+    from batchgen.run.options import RunOptions
 
     loaded = _load(manifest, quiet=quiet)
     options = RunOptions(
@@ -201,7 +202,8 @@ def _run_in_view(
     from rich.console import Console
 
     from batchgen.progress import ProgressView
-    from batchgen.run.job import run, with_overrides
+    from batchgen.run.job import run
+    from batchgen.run.options import with_overrides
 
     view = ProgressView(
         total=count_tasks(loaded),
@@ -262,7 +264,8 @@ def plan_command(
     from batchgen.cli_text import by_mode_line, plan_json
     from batchgen.plan import price_by_mode
     from batchgen.plan_text import plan_lines
-    from batchgen.run.job import RunOptions, plan_job, with_overrides
+    from batchgen.run.options import RunOptions, with_overrides
+    from batchgen.run.planning import plan_job
 
     loaded = _load(manifest, quiet=as_json)
     options = RunOptions(out=out, concurrency=concurrency, requests_per_minute=rpm, max_usd=max_usd)

@@ -2,7 +2,7 @@
 where a budget would stop the run, and how long it would take at the limits assumed (pure).
 
 What the run directory already holds comes in as arguments (`done_by_model`, `spent_usd`),
-read by batchgen.run.job.plan_job through a read-only journal."""
+read by batchgen.run.planning.plan_job through a read-only journal."""
 
 from __future__ import annotations
 

@@ -113,6 +113,7 @@ def test_commands_that_send_nothing_do_not_import_the_engine(tmp_path: Path) -> 
     )
     commands = (
         ["validate", str(demo)],
+        ["plan", str(demo), "--out", str(run_dir)],
         ["schema"],
         ["status", str(run_dir)],
         ["report", str(run_dir)],

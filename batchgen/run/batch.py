@@ -25,11 +25,11 @@ from batchgen.models import Outcome, SavedImage, Task, Timing
 from batchgen.providers.batch_base import DEFAULT_CHUNK, BatchClient, LineResult, RemoteBatch
 from batchgen.run.batch_spend import BatchSpend
 from batchgen.run.engine import RunResult
+from batchgen.run.options import DEFAULT_POLL_S
 from batchgen.run.runlog import RunLog
 from batchgen.run.saving import ImageSaver
 from batchgen.store.journal import BatchRecord, Journal
 
-DEFAULT_POLL_S = 30.0  # the APIs promise 24 h; polling faster only spends requests
 DEFAULT_LIVE_MARGIN_S = 3600.0  # fallback_mode: live sends leftovers live this long before
 MAX_SUBMITS = 3  # a task in this many batches that expired or failed fails in this run
 SUBMITTING, ABANDONED = "submitting", "abandoned"

@@ -24,11 +24,11 @@ from batchgen.errors import BudgetExceeded, JournalError, ProviderError, SinkErr
 from batchgen.models import Task
 from batchgen.run.limits import Limiter
 from batchgen.run.observer import Observer as Observer  # its public home stays here
+from batchgen.run.options import DEFAULT_GRACE_S
 from batchgen.run.render import Abandoned, Renderer
 from batchgen.run.runlog import RunLog
 from batchgen.store.journal import PendingGeneration
 
-DEFAULT_GRACE_S = 30.0
 SAMPLE_EVERY_S = 1.0  # the report's timeline of in flight / limit / 429s, and the live view's
 FEED_BATCH = 256
 RunStatus = Literal["complete", "interrupted", "budget", "aborted"]

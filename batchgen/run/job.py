@@ -24,50 +24,27 @@ from batchgen.providers import open_provider
 from batchgen.providers.base import Provider, QueueBook
 from batchgen.retry import RetryPolicy
 from batchgen.run.adaptive import DEFAULT_CEILING as ADAPTIVE_CEILING
-from batchgen.run.batch import DEFAULT_POLL_S
 from batchgen.run.budget import Budget
-from batchgen.run.engine import DEFAULT_GRACE_S, Engine, Observer, RunResult, TaskSource
+from batchgen.run.engine import Engine, Observer, RunResult, TaskSource
 from batchgen.run.layout import clear_forgotten
 from batchgen.run.limits import Limiter
-from batchgen.run.prepare import check_prices, prepare_run, run_dir_for
+from batchgen.run.options import DEFAULT_GRACE_S
+from batchgen.run.options import RunOptions as RunOptions  # its home before run/options.py
+from batchgen.run.options import with_overrides as with_overrides
+from batchgen.run.prepare import check_prices, prepare_run
 from batchgen.run.render import Renderer, RenderSettings
 from batchgen.run.runlog import RunLog
 from batchgen.run.saving import ImageSaver, SaveSettings
 from batchgen.run.settings import run_settings
-from batchgen.store.journal import JOURNAL_FILE, Journal
+from batchgen.store.journal import Journal
 from batchgen.store.queuelog import QueueLog
 from batchgen.store.sink import Sink
 
 if TYPE_CHECKING:
-    from batchgen.plan import Plan
     from batchgen.report.summary import Summary
 
 # The plan, the report, notifications and batch mode are imported where they are used: a run's
 # start (to its first request) needs none of them (tests/test_perf_imports.py).
-
-
-@dataclass(frozen=True, slots=True)
-class RunOptions:
-    """Command-line overrides of the manifest, and how the run behaves. `out` may be a str."""
-
-    out: Path | str | None = None
-    state: Path | str | None = None  # the local run directory when images go to a bucket (= out)
-    concurrency: int | None = None
-    requests_per_minute: float | None = None
-    max_usd: float | None = None
-    fresh: bool = False
-    grace_s: float = DEFAULT_GRACE_S
-    handle_signals: bool = False
-    wait_scale: float = 1.0  # scales retry waits; tests and soak runs turn it down
-    html: bool = True  # report.html (thumbnails: seconds per run); `batchgen report` makes it later
-    mode: str | None = None  # "live" or "batch": overrides the manifest's mode
-    batch_poll_s: float = DEFAULT_POLL_S  # how often batches in flight are asked how they are
-
-    def __post_init__(self) -> None:
-        for name in ("out", "state"):  # "out/nb2" from a notebook
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, Path):
-                object.__setattr__(self, name, Path(os.fspath(value)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,44 +53,6 @@ class JobResult:
     result: RunResult
     summary: Summary  # the whole job across its runs, as report.json says
     warnings: tuple[str, ...] = ()  # what went wrong after the run (a notification not sent)
-
-
-def with_overrides(manifest: Manifest, options: RunOptions) -> Manifest:
-    limits = manifest.limits
-    if options.concurrency is not None:
-        limits = dataclasses.replace(limits, concurrency=options.concurrency)
-    if options.requests_per_minute is not None:
-        limits = dataclasses.replace(limits, requests_per_minute=options.requests_per_minute)
-    max_usd = options.max_usd if options.max_usd is not None else manifest.max_usd
-    mode = options.mode or manifest.mode
-    return dataclasses.replace(manifest, limits=limits, max_usd=max_usd, mode=mode)
-
-
-def plan_job(
-    manifest: Manifest, options: RunOptions, *, latency_scale: float | None = None
-) -> Plan:
-    """`batchgen plan`: the pure plan, told what the run directory already holds (read through
-    a read-only journal; nothing is written, no folder made)."""
-    from batchgen.plan import make_plan
-    from batchgen.report.read import done_by_model, job_spend_usd
-
-    manifest = with_overrides(manifest, options)
-    run_dir = run_dir_for(manifest, options.out)
-    done: dict[str, int] = {}
-    spent = 0.0
-    if (run_dir / JOURNAL_FILE).is_file() and not options.fresh:
-        journal = Journal.open_readonly(run_dir)
-        try:
-            done, spent = done_by_model(journal, expand(manifest)), job_spend_usd(journal)
-        finally:
-            journal.close()
-    return make_plan(
-        manifest,
-        latency_scale=latency_scale,
-        done_by_model=done,
-        spent_usd=spent,
-        run_dir=str(run_dir),
-    )
 
 
 async def run_job(
