@@ -13,6 +13,7 @@ from batchgen.emulator import (
     FaultSpec,
     parse_faults,
 )
+from batchgen.emulator.faults import FaultDraws
 from batchgen.emulator.profiles import MODELS
 from tests.emulator_kit import (
     FAST,
@@ -185,3 +186,24 @@ def test_latency_profiles_follow_the_published_figures() -> None:
     ultra = [MODELS[ULTRA].sample_latency(rng) for _ in range(1000)]
     assert min(ultra) >= 20.0
     assert max(ultra) <= 45.0
+
+
+def test_each_kind_of_request_draws_its_faults_from_its_own_stream() -> None:
+    """The n-th download gets the same fault whatever generations came between: under load
+    the two kinds interleave differently, and a seeded test must still see its faults."""
+    spec = parse_faults("500=0.3,503=0.2,truncate=0.3,slow=0.1")
+    alone = FaultDraws(spec, seed=7)
+    downloads_alone = [alone.download() for _ in range(200)]
+    mixed = FaultDraws(spec, seed=7)
+    rng = random.Random(1)
+    downloads_mixed: list[str | None] = []
+    generations: list[str | None] = []
+    while len(downloads_mixed) < 200:
+        if rng.random() < 0.6:
+            generations.append(mixed.generation())
+        else:
+            downloads_mixed.append(mixed.download())
+    assert downloads_mixed == downloads_alone
+    assert {"truncate", "slow", None} == set(downloads_alone)
+    again = FaultDraws(spec, seed=7)
+    assert [again.generation() for _ in generations] == generations

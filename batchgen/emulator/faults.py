@@ -37,6 +37,7 @@ GENERATION_FAULTS: tuple[str, ...] = (
 DOWNLOAD_FAULTS: tuple[str, ...] = ("slow", "truncate")
 # Drawn once per successful aimlapi answer: what it reports it cost is wrong (others ignore them).
 COST_FAULTS: tuple[str, ...] = ("overcharge", "extra_images", "negative_cost")
+_DRAWN = {"generation": GENERATION_FAULTS, "download": DOWNLOAD_FAULTS, "cost": COST_FAULTS}
 OVERCHARGE_FACTOR = 2  # "overcharge" reports (and bills) this many times the price
 FAULT_KEYS: tuple[str, ...] = (*GENERATION_FAULTS, *DOWNLOAD_FAULTS, *COST_FAULTS)
 RETIRED_KEY = "retired"
@@ -124,12 +125,14 @@ def _check_model(model: str) -> None:
 
 
 class FaultDraws:
-    """Seeded draws, so a run with the same seed and request order injects the same faults."""
+    """Seeded draws, a stream for each kind of request: the n-th generation (or download) of a
+    run with the same seed gets the same draw however requests of the two kinds interleave,
+    so a test's faults do not depend on how busy the machine was."""
 
     def __init__(self, spec: FaultSpec | None, seed: int) -> None:
         self._spec = spec or FaultSpec()
-        # A separate stream from the latency samples: turning faults on keeps latencies the same.
-        self._rng = random.Random(f"faults-{seed}")
+        # Streams apart from the latency samples: turning faults on keeps latencies the same.
+        self._rngs = {kind: random.Random(f"faults-{seed}-{kind}") for kind in _DRAWN}
 
     @property
     def spec(self) -> FaultSpec:
@@ -137,21 +140,22 @@ class FaultDraws:
 
     def generation(self) -> str | None:
         """The fault for one generation request, or None."""
-        return self._draw(GENERATION_FAULTS)
+        return self._draw("generation")
 
     def download(self) -> str | None:
         """The fault for one image download, or None."""
-        return self._draw(DOWNLOAD_FAULTS)
+        return self._draw("download")
 
     def cost(self) -> str | None:
         """The cost fault for one successful answer, or None."""
-        return self._draw(COST_FAULTS)
+        return self._draw("cost")
 
-    def _draw(self, keys: tuple[str, ...]) -> str | None:
-        weighted = [(key, self._spec.rates[key]) for key in keys if self._spec.rates.get(key)]
+    def _draw(self, kind: str) -> str | None:
+        rates = self._spec.rates
+        weighted = [(key, rates[key]) for key in _DRAWN[kind] if rates.get(key)]
         if not weighted:
             return None
-        point = self._rng.random()
+        point = self._rngs[kind].random()
         for key, probability in weighted:
             if point < probability:
                 return key
