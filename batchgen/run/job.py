@@ -43,8 +43,9 @@ from batchgen.store.sink import Sink
 if TYPE_CHECKING:
     from batchgen.report.summary import Summary
 
-# The plan, the report, notifications and batch mode are imported where they are used: a run's
-# start (to its first request) needs none of them (tests/test_perf_imports.py).
+# The report, notifications and batch mode are imported where they are used (the plan is in
+# run/planning.py): a run's start, to its first request, needs none of them
+# (tests/test_perf_imports.py).
 
 
 @dataclass(frozen=True, slots=True)
