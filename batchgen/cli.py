@@ -199,10 +199,13 @@ def _run_in_view(
     loaded: Manifest, options: RunOptions, *, metrics_port: int | None, quiet: bool
 ) -> JobResult:
     """The run, shown live on stderr (and served as metrics with --metrics-port)."""
+    from batchgen.run.job import run
+
+    if quiet and metrics_port is None:  # nothing to show: no view, and no rich to load
+        return _guard(lambda: run(loaded, options))
     from rich.console import Console
 
     from batchgen.progress import ProgressView
-    from batchgen.run.job import run
     from batchgen.run.options import with_overrides
 
     view = ProgressView(
