@@ -50,8 +50,7 @@ class PngCheck:
         self._inflate = zlib.decompressobj()
         self._held: list[memoryview] | None = [] if deflate is not None else None  # None: streams
         self._held_bytes = 0  # of the pieces the views keep alive, whole: not only their IDAT
-        self._fed: bytes = b""  # the piece being fed
-        self._held_from: bytes | None = None  # the piece the last view held was cut from
+        self._uncounted = 0  # bytes of the piece being fed not yet counted in _held_bytes
         self._whole = False  # the held IDAT inflated whole, to exactly its size
         self._ended = False
         self._error: str | None = None
@@ -59,8 +58,8 @@ class PngCheck:
     def feed(self, data: bytes | bytearray) -> None:
         """The file's next bytes. IDAT is held as views of them until IEND: give bytes, which
         cannot change meanwhile (anything else is copied)."""
-        self._fed = data if isinstance(data, bytes) else bytes(data)
-        view = memoryview(self._fed)
+        view = memoryview(data if isinstance(data, bytes) else bytes(data))
+        self._uncounted = len(view)  # counted whole by its first view held: it keeps the piece
         while view and self._error is None:
             if self._skip:
                 step = min(self._skip, len(view))
@@ -70,7 +69,6 @@ class PngCheck:
                 view = self._chunk_data(view)
             else:
                 view = self._boundary(view)
-        self._fed = b""  # kept only by the views held, if any
 
     def problem(self) -> str | None:
         if self._error is None and not self._ended:
@@ -133,10 +131,8 @@ class PngCheck:
             self._inflate_some(piece)
             return
         self._held.append(piece)
-        self._held_bytes += VIEW_BYTES
-        if self._fed is not self._held_from:  # a view keeps its whole piece in memory
-            self._held_from = self._fed
-            self._held_bytes += len(self._fed)
+        self._held_bytes += VIEW_BYTES + self._uncounted  # a view keeps its whole piece alive
+        self._uncounted = 0
         if not self._expected or self._expected > WHOLE_MAX or self._held_bytes > HELD_MAX:
             self._stream_held()
 
@@ -150,12 +146,12 @@ class PngCheck:
         except deflate.DeflateError:
             self._whole = False
         if self._whole:
-            self._held = self._held_from = None
+            self._held = None
         else:
             self._stream_held()
 
     def _stream_held(self) -> None:
-        held, self._held, self._held_from = self._held or [], None, None
+        held, self._held = self._held or [], None
         for piece in held:
             if self._error is not None:
                 return
