@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, machine
+from common import ROOT, installed_env, machine
 
 DEMO = ROOT.parent / "jobs" / "demo.yaml"
 CHILD = """
@@ -45,8 +45,7 @@ KINDS = {"terminal": [], "quiet": ["-q"]}  # the demo as typed in a shell; -q on
 def once(folder: Path, cache: Path, kind: str) -> tuple[float, float]:
     """(wall seconds, CPU seconds) from the spawn to the first request."""
     note = folder / "first"
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPYCACHEPREFIX"] = str(cache)
+    env = installed_env(cache)
     command = [sys.executable, "-c", CHILD, str(note), str(DEMO), str(folder / "run"), *KINDS[kind]]
     spawned = time.time()
     if kind == "terminal":

@@ -60,6 +60,14 @@ def manifest_text(
         """)
 
 
+def installed_env(cache: Path) -> dict[str, str]:
+    """This environment for a child Python that runs as an installed batchgen does: its compiled
+    modules cached in `cache` (an install has its .pyc files; a shell that sets
+    PYTHONDONTWRITEBYTECODE would make every child compile matplotlib and aiohttp again)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPYCACHEPREFIX": str(cache)}
+
+
 def write_manifest(folder: Path, text: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "bench.yaml"

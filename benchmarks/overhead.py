@@ -36,6 +36,7 @@ from common import (
     check_files,
     emulator_process,
     fresh,
+    installed_env,
     machine,
     manifest_text,
     write_manifest,
@@ -156,10 +157,7 @@ def whole(kind: str, url: str, count: int, concurrency: int) -> float:
 
 
 def _child_env() -> dict[str, str]:
-    """As installed: compiled modules cached (an install has its .pyc files; a shell here that
-    sets PYTHONDONTWRITEBYTECODE would make every child compile matplotlib and aiohttp again)."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    return {**env, "PYTHONPYCACHEPREFIX": str(WORK / "pycache"), "PYTHONPATH": _path()}
+    return {**installed_env(WORK / "pycache"), "PYTHONPATH": _path()}
 
 
 def _path() -> str:
